@@ -1,0 +1,164 @@
+"""Reading and writing images as RGB uint8 arrays (Pillow).
+
+Every reader in the project goes through `read_image`, so every dataset sees the same conversion
+rules (protocol step 1): grayscale is replicated to three channels, palette and CMYK images are
+converted to RGB, alpha is dropped, and 16-bit images are scaled to 8 bits by `round(v / 257)`.
+"""
+import os
+import pathlib
+import sys
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+PathLike = Union[str, os.PathLike]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+class ImageReadError(ValueError):
+  """An image file is missing, unreadable or not an image."""
+
+
+def _to_uint8_from_16bit(values: np.ndarray) -> np.ndarray:
+  # 65535 / 257 = 255 exactly, so this maps the 16-bit range onto the 8-bit one, rounding halves up
+  # (v / 257 is never exactly k + 0.5 for integer v, so the tie rule never matters).
+  return np.floor(values.astype(np.float64) / 257.0 + 0.5).astype(np.uint8)
+
+
+def _swap_endianness(rawmode: str) -> str:
+  head, end = rawmode[:-1], rawmode[-1]
+  if end == "N":
+    end = "L" if sys.byteorder == "little" else "B"
+  return head + ("L" if end == "B" else "B")
+
+
+def _same_endianness(rawmode: str) -> str:
+  if rawmode.endswith("N"):
+    return rawmode[:-1] + ("L" if sys.byteorder == "little" else "B")
+  return rawmode
+
+
+def _is_16bit_multichannel(img: Image.Image) -> bool:
+  """Pillow opens 16-bit RGB(A) PNG/TIFF as 8-bit RGB(A), keeping only the high byte of each value."""
+  if img.mode not in ("RGB", "RGBA") or not img.tile:
+    return False
+  return all(";16" in _tile_rawmode(t) for t in img.tile)
+
+
+def _tile_rawmode(tile) -> str:
+  args = tile.args
+  return args if isinstance(args, str) else str(args[0])
+
+
+def _with_rawmode(tile, rawmode: str):
+  args = tile.args
+  args = rawmode if isinstance(args, str) else (rawmode,) + tuple(args[1:])
+  return tile._replace(args=args)
+
+
+def _decode_16bit_multichannel(path: pathlib.Path) -> np.ndarray:
+  """Full 16-bit values of a 16-bit RGB(A) image, read as two 8-bit passes (high and low bytes).
+
+  Pillow's ';16B'/';16L' unpackers keep one byte of each sample: decoding with the file's own
+  endianness gives the high byte and with the opposite one the low byte, while the codec
+  (zlib/PNG filters, TIFF compression) runs unchanged.
+  """
+  planes = []
+  for pick in (_same_endianness, _swap_endianness):
+    with Image.open(path) as img:
+      img.tile = [_with_rawmode(t, pick(_tile_rawmode(t))) for t in img.tile]
+      img.load()
+      planes.append(np.asarray(img).astype(np.uint16))
+  return planes[0] * 256 + planes[1]
+
+
+def _pil_to_rgb(img: Image.Image) -> np.ndarray:
+  mode = img.mode
+  if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+    values = np.asarray(img)
+    if mode == "I" and values.max(initial=0) > 65535:
+      raise ValueError(f"32-bit integer image with values up to {values.max()} (only 8/16-bit "
+                       "images are supported)")
+    gray = _to_uint8_from_16bit(values)
+    return np.repeat(gray[..., None], 3, axis=-1)
+  if mode == "F":
+    raise ValueError("floating-point image (mode F) has no defined 8-bit range; convert it to an "
+                     "8- or 16-bit PNG first")
+  if mode in ("L", "1"):
+    gray = np.asarray(img.convert("L"))
+    return np.repeat(gray[..., None], 3, axis=-1)
+  if mode == "LA":
+    gray = np.asarray(img)[..., 0]
+    return np.repeat(gray[..., None], 3, axis=-1)
+  if mode == "RGB":
+    return np.asarray(img)
+  if mode == "RGBA":
+    return np.asarray(img)[..., :3]
+  # P (palette, with or without transparency), PA, CMYK, YCbCr, LAB, HSV, …: let Pillow convert;
+  # convert("RGB") drops any alpha.
+  return np.asarray(img.convert("RGB"))
+
+
+def read_image(path: PathLike) -> np.ndarray:
+  """Reads PNG / JPEG / BMP / TIFF as RGB uint8 [H, W, 3].
+
+  Grayscale (L, 1, LA) is replicated to three channels; palette (P, PA) and CMYK are converted to
+  RGB; alpha is dropped. 16-bit images (grayscale PNG/TIFF `I;16`, RGB(A) PNG/TIFF with 16-bit
+  samples) are scaled to 8 bits as `round(v / 257)`; Pillow alone would keep only the high byte of
+  16-bit RGB, so those are decoded with full precision (see `_decode_16bit_multichannel`).
+
+  Raises:
+    ImageReadError: the file is missing, not an image, or truncated/corrupt (the whole file is
+      decoded, so a cut-off file fails here instead of yielding a partly grey image).
+  """
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise ImageReadError(f"image file not found: {path} (check the path / data_dir)")
+  previous = ImageFile.LOAD_TRUNCATED_IMAGES
+  ImageFile.LOAD_TRUNCATED_IMAGES = False
+  try:
+    with Image.open(path) as img:
+      if _is_16bit_multichannel(img):
+        rgb = _to_uint8_from_16bit(_decode_16bit_multichannel(path))[..., :3]
+      else:
+        img.load()  # a full decode: truncated data raises here, not later
+        rgb = _pil_to_rgb(img)
+  except UnidentifiedImageError as e:
+    raise ImageReadError(f"{path} is not an image Pillow can read (expected PNG/JPEG/BMP/TIFF); "
+                         "remove it from the folder or re-save it as PNG") from e
+  except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt data, unsupported modes
+    raise ImageReadError(f"cannot decode {path}: {e}. The file is truncated or corrupt; "
+                         "re-download or re-save it (e.g. as PNG)") from e
+  finally:
+    ImageFile.LOAD_TRUNCATED_IMAGES = previous
+  rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+  if rgb.ndim != 3 or rgb.shape[-1] != 3 or min(rgb.shape[:2]) == 0:
+    raise ImageReadError(f"{path}: decoded to an unexpected shape {rgb.shape}")
+  return rgb
+
+
+def write_png(path: PathLike, image: np.ndarray) -> None:
+  """Writes an RGB (H, W, 3) or grayscale (H, W) uint8 array as PNG, creating parent folders."""
+  image = np.asarray(image)
+  if image.dtype != np.uint8:
+    raise ValueError(f"write_png expects uint8, got {image.dtype}; clip and round first")
+  if not (image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (1, 3))):
+    raise ValueError(f"write_png expects [H, W] or [H, W, 3], got shape {image.shape}")
+  if image.ndim == 3 and image.shape[-1] == 1:
+    image = image[..., 0]
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  Image.fromarray(image).save(path, format="PNG")
+
+
+def mod_crop(image: np.ndarray, scale: int) -> np.ndarray:
+  """Cuts height and width down to multiples of `scale`, keeping the top-left part (step 2)."""
+  if scale < 1:
+    raise ValueError(f"scale must be a positive integer, got {scale}")
+  h, w = image.shape[:2]
+  hh, ww = h - h % scale, w - w % scale
+  if hh == 0 or ww == 0:
+    raise ValueError(f"image of size {h}x{w} is smaller than the scale {scale}")
+  return image[:hh, :ww]

@@ -1,0 +1,86 @@
+"""Model registry: a config names a preset and overrides its hyperparameters."""
+import dataclasses
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from memsr_jax.models.edsr import EDSR
+from memsr_jax.models.plain import PlainNet
+
+# name -> (constructor, default kwargs)
+MODEL_PRESETS: dict[str, tuple[Callable[..., nn.Module], dict[str, Any]]] = {}
+
+
+def register(name: str, cls: Callable[..., nn.Module], **defaults) -> None:
+  MODEL_PRESETS[name] = (cls, dict(defaults))
+
+
+def memsr_plain_relu(n_blocks: int) -> tuple:
+  """Activation pattern of a converted MemSR teacher: head (id), [ReLU, id] × N, body conv (id)."""
+  return tuple([False] + [True, False] * n_blocks + [False])
+
+
+def plain_widths(width: int, n_layers: int) -> tuple:
+  return tuple([3] + [width] * n_layers)
+
+
+register("edsr", EDSR, n_feats=256, n_resblocks=32, res_scale=0.1, tail="upsampler")
+register("edsr_baseline", EDSR, n_feats=64, n_resblocks=16, res_scale=1.0, tail="upsampler")
+register("edsr_mini", EDSR, n_feats=16, n_resblocks=8, res_scale=1.0, tail="upsampler")
+register("memsr_teacher_s", EDSR, n_feats=64, n_resblocks=8, tail="conv1x1")
+register("memsr_teacher_m", EDSR, n_feats=64, n_resblocks=16, tail="conv1x1")
+register("memsr_teacher_l", EDSR, n_feats=100, n_resblocks=16, tail="conv1x1")
+# MemSR students: the teacher's plain layout (2N+2 3×3 convs, alternating ReLU) at a fixed width.
+register("plain_s", PlainNet, widths=plain_widths(64, 18), relu=memsr_plain_relu(8), tail_kernel=1)
+register("plain_m", PlainNet, widths=plain_widths(64, 34), relu=memsr_plain_relu(16), tail_kernel=1)
+register("plain_l", PlainNet, widths=plain_widths(100, 34), relu=memsr_plain_relu(16),
+         tail_kernel=1)
+# A generic plain net (e.g. the 35-layer 64-wide net of the throughput benchmark).
+register("plain", PlainNet, widths=plain_widths(64, 8), relu=None, tail_kernel=3)
+
+
+def _register_optional():
+  """Models in their own modules register themselves on import; missing ones are skipped."""
+  import importlib
+  for mod in ("memsr_jax.models.imdn", "memsr_jax.models.swinir"):
+    try:
+      importlib.import_module(mod)
+    except ModuleNotFoundError as e:
+      if e.name != mod:
+        raise
+
+
+def model_kwargs(name: str, **overrides) -> dict[str, Any]:
+  """The full constructor kwargs of a preset with overrides applied (what checkpoints record)."""
+  _register_optional()
+  if name not in MODEL_PRESETS:
+    raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODEL_PRESETS))}")
+  cls, defaults = MODEL_PRESETS[name]
+  fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"}
+  unknown = sorted(set(overrides) - fields)
+  if unknown:
+    raise ValueError(f"model {name!r} has no hyperparameter(s) {unknown}; "
+                     f"valid: {sorted(fields)}")
+  kw = dict(defaults)
+  kw.update(overrides)
+  return kw
+
+
+def build_model(name: str, **overrides) -> nn.Module:
+  kw = model_kwargs(name, **overrides)
+  cls, _ = MODEL_PRESETS[name]
+  for k, v in list(kw.items()):  # ConfigDict / JSON give lists where modules want tuples
+    if isinstance(v, list):
+      kw[k] = tuple(v)
+  return cls(**kw)
+
+
+def init_params(model: nn.Module, rng: jax.Array, lr_shape=(1, 16, 16, 3)):
+  """Initial params for a model, from a dummy LR batch of `lr_shape`."""
+  return model.init(rng, jnp.zeros(lr_shape, jnp.float32))["params"]
+
+
+def count_params(params) -> int:
+  return int(sum(x.size for x in jax.tree_util.tree_leaves(params)))

@@ -1,0 +1,115 @@
+"""Default training config: every key the engine reads, so method configs start from it.
+
+A config file does `config = config_lib.base_config()` and then changes what it needs. Keys the
+engine reads are listed here and validated by `validate()`; config_flags already rejects unknown
+keys given on the command line (`--config.typo=1`).
+"""
+import ml_collections
+
+LOSSES = ("l1", "charbonnier", "mse")
+SCHEDULES = ("constant", "one_cycle", "multistep", "cosine")
+METHODS = ("supervised", "memsr", "mssr", "compress")
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.method = "supervised"
+  c.seed = 0
+  c.scale = 2
+  c.total_steps = 1000
+
+  # The network (a registry preset; `kwargs` overrides its hyperparameters).
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "edsr_baseline"
+  c.model.kwargs = ml_collections.ConfigDict()
+
+  # Training data: memsr_jax.data.pipeline.make_train_loader, or "synthetic" (random patches, for
+  # tests and benchmarks only).
+  c.data = ml_collections.ConfigDict()
+  c.data.dataset = "div2k"
+  c.data.root = ""  # folder of HR images; "" = the dataset's default location
+  c.data.lr_patch = 48  # LR patch side; HR patch = lr_patch * scale
+  c.data.batch_size = 16  # global batch (all devices, all processes)
+  c.data.augment = True  # flips and transpose
+  c.data.num_workers = 0  # loader worker processes (0 = in-process)
+  c.data.repeat_per_image = 0  # patches drawn from an image before the next (0 = loader default)
+
+  # Validation on a benchmark set, by the evaluation protocol (Y-PSNR, border crop = scale).
+  c.val = ml_collections.ConfigDict()
+  c.val.dataset = "set5"  # "" disables validation
+  c.val.root = ""
+  c.val.every_steps = 5000  # 0: only at the end
+  c.val.max_images = 0  # 0 = all
+
+  # Loss for tasks that use the engine's pixel loss (the supervised task does).
+  c.loss = ml_collections.ConfigDict()
+  c.loss.name = "l1"
+  c.loss.charbonnier_eps = 1e-3
+
+  # Optimizer: "adam", "adamw", "sgd", or any name registered with optim.register_optimizer.
+  c.optim = ml_collections.ConfigDict()
+  c.optim.name = "adam"
+  c.optim.b1 = 0.9
+  c.optim.b2 = 0.999
+  c.optim.eps = 1e-8
+  c.optim.weight_decay = 0.0
+  c.optim.momentum = 0.0  # sgd only
+  c.optim.grad_clip_norm = 0.0  # 0 = off; else clip by global norm
+  c.optim.ema_decay = 0.0  # 0 = off; else keep an EMA of the weights (used for eval/export)
+  c.optim.extra = ml_collections.ConfigDict()  # free-form options for registered optimizers
+
+  # Learning-rate schedule.
+  c.schedule = ml_collections.ConfigDict()
+  c.schedule.name = "one_cycle"
+  c.schedule.lr = 2e-4  # peak (one_cycle) or base learning rate
+  c.schedule.warmup_frac = 0.3  # one_cycle: fraction of steps spent warming up
+  c.schedule.div_factor = 25.0  # one_cycle: initial lr = lr / div_factor
+  c.schedule.final_div_factor = 1e4  # one_cycle: final lr = initial lr / final_div_factor
+  c.schedule.milestones = (200_000, 400_000, 600_000, 800_000)  # multistep
+  c.schedule.gamma = 0.5  # multistep: lr *= gamma at each milestone
+
+  # Devices: mesh axes ("data", "model"); data = -1 takes all devices left after "model".
+  c.mesh = ml_collections.ConfigDict()
+  c.mesh.data = -1
+  c.mesh.model = 1
+
+  # Logging and checkpoints.
+  c.log_every = 100
+  c.ckpt_every = 5000
+  c.keep_ckpts = 3  # keep the last N ...
+  c.keep_best = True  # ... and the best by validation PSNR
+  c.async_ckpt = True
+  c.progress = True  # tqdm progress bar
+  c.tensorboard = True
+  c.nan_check_every = 0  # 0 = check at every log step (and always before saving)
+  return c
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Checks the values the engine reads; raises ValueError saying what is wrong."""
+  missing = [k for k in ("method", "seed", "scale", "total_steps", "model", "data", "optim",
+                         "schedule", "loss", "mesh", "val") if k not in config]
+  if missing:
+    raise ValueError(f"config is missing key(s) {missing}; start configs from "
+                     "memsr_jax.train.config_lib.base_config()")
+  ref = base_config()
+  for group in ("data", "val", "loss", "optim", "schedule", "mesh", "model"):
+    unknown = sorted(set(config[group].keys()) - set(ref[group].keys()))
+    if unknown and group != "model":
+      raise ValueError(f"unknown config key(s) config.{group}.{unknown}; valid keys: "
+                       f"{sorted(ref[group].keys())}")
+  if config.method not in METHODS:
+    raise ValueError(f"config.method={config.method!r}; expected one of {METHODS}")
+  if config.loss.name not in LOSSES:
+    raise ValueError(f"config.loss.name={config.loss.name!r}; expected one of {LOSSES}")
+  if config.schedule.name not in SCHEDULES:
+    raise ValueError(f"config.schedule.name={config.schedule.name!r}; expected one of "
+                     f"{SCHEDULES}")
+  if config.total_steps <= 0:
+    raise ValueError(f"config.total_steps must be positive, got {config.total_steps}")
+  if config.data.batch_size <= 0:
+    raise ValueError(f"config.data.batch_size must be positive, got {config.data.batch_size}")
+  if not 0.0 <= config.optim.ema_decay < 1.0:
+    raise ValueError(f"config.optim.ema_decay must be in [0, 1), got {config.optim.ema_decay}")
+  if config.scale not in (2, 3, 4, 8):
+    raise ValueError(f"config.scale must be 2, 3, 4 or 8, got {config.scale}")

@@ -1,0 +1,82 @@
+"""Train state and the train step, as pure functions of pytrees.
+
+`TrainState` holds what changes every step (step counter, params, optimizer state, optional EMA of
+the params). Extras (teacher params, masks, rewind states…) belong to the task and stay constant
+during a `train()` call; they are passed to the step as a separate, non-donated argument.
+"""
+from typing import Any, Callable
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from memsr_jax.train import optim
+
+PyTree = Any
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array  # int32 scalar: number of optimizer steps taken
+  params: PyTree
+  opt_state: PyTree
+  ema_params: PyTree | None = None
+
+  def eval_params(self) -> PyTree:
+    """The weights to evaluate and export: the EMA when it is kept, else the params."""
+    return self.params if self.ema_params is None else self.ema_params
+
+
+def create_train_state(params: PyTree, tx: optax.GradientTransformation,
+                       ema: bool = False) -> TrainState:
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+                    ema_params=jax.tree.map(jnp.asarray, params) if ema else None)
+
+
+def batch_to_float(batch: dict) -> dict:
+  """uint8 batches travel to the device as uint8 (4× less transfer) and become float32 here."""
+  return {k: v.astype(jnp.float32) for k, v in batch.items()}
+
+
+def make_train_step(task, tx: optax.GradientTransformation, schedule: optax.Schedule,
+                    ema_decay: float = 0.0) -> Callable:
+  """Returns train_step(state, extras, batch, rng) -> (state, metrics); pure, ready for jit.
+
+  The step's rng is `fold_in(rng, step)`, so a resumed run draws the same randomness as an
+  uninterrupted one. Update masks (task.update_mask) freeze weights without optimizer-state drift;
+  task.post_update (e.g. re-applying pruning masks) runs after the optimizer step.
+  """
+  update_mask = getattr(task, "update_mask", None)
+  post_update = getattr(task, "post_update", None)
+
+  def train_step(state: TrainState, extras: dict, batch: dict, rng: jax.Array):
+    step_rng = jax.random.fold_in(rng, state.step)
+    batch = batch_to_float(batch)
+
+    def loss_fn(params):
+      return task.loss_fn(params, extras, batch, step_rng, state.step)
+
+    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    mask = update_mask(state.params, extras) if update_mask is not None else None
+    if mask is not None:  # frozen gradients must not count in clipping norms either
+      grads = jax.tree.map(lambda m, g: jnp.where(m, g, jnp.zeros_like(g)), mask, grads)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    if mask is not None:
+      updates, opt_state = optim.apply_update_mask(mask, state.params, updates, state.opt_state,
+                                                   opt_state)
+    params = optax.apply_updates(state.params, updates)
+    if post_update is not None:
+      params = post_update(params, extras)
+    ema_params = state.ema_params
+    if ema_params is not None:
+      ema_params = optim.ema_update(ema_params, params, ema_decay)
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                              ema_params=ema_params)
+    metrics = dict(metrics)
+    metrics["loss"] = loss
+    metrics["grad_norm"] = optax.global_norm(grads)
+    metrics["lr"] = jnp.asarray(schedule(state.step), jnp.float32)
+    return new_state, metrics
+
+  return train_step

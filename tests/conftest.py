@@ -1,0 +1,29 @@
+"""Shared fixtures. Tests never download anything; real data comes from ../shared when present."""
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED = pathlib.Path(os.environ.get("MEMSR_SHARED", REPO.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> pathlib.Path:
+  """The ../shared folder (datasets/, weights/); skips the test with a reason when absent."""
+  if not (SHARED / "datasets").is_dir():
+    pytest.skip(f"shared data not found at {SHARED} (set MEMSR_SHARED to its path)")
+  return SHARED
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+  return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def sample_image() -> np.ndarray:
+  """A real photo bundled with scikit-image (RGB uint8)."""
+  from skimage import data
+  return data.astronaut()

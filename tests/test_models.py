@@ -1,0 +1,112 @@
+"""Model zoo basics: pixel shuffle order, registry, parameter counts, plain-net bias maps."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from memsr_jax.models import layers, registry
+from memsr_jax.models.plain import PlainNet
+
+
+def _pixel_shuffle_reference(x, s):
+  """PyTorch's definition written out: out[n, h*s+i, w*s+j, c] = in[n, h, w, c*s*s + i*s + j]."""
+  n, h, w, cin = x.shape
+  c = cin // (s * s)
+  out = np.zeros((n, h * s, w * s, c), x.dtype)
+  for hh in range(h):
+    for ww in range(w):
+      for cc in range(c):
+        for i in range(s):
+          for j in range(s):
+            out[:, hh * s + i, ww * s + j, cc] = x[:, hh, ww, cc * s * s + i * s + j]
+  return out
+
+
+@pytest.mark.parametrize("s", [2, 3])
+def test_pixel_shuffle_matches_pytorch_order(rng, s):
+  x = rng.normal(size=(2, 3, 4, 2 * s * s)).astype(np.float32)
+  np.testing.assert_array_equal(np.asarray(layers.pixel_shuffle(jnp.asarray(x), s)),
+                                _pixel_shuffle_reference(x, s))
+  np.testing.assert_array_equal(
+      np.asarray(layers.pixel_unshuffle(layers.pixel_shuffle(jnp.asarray(x), s), s)), x)
+
+
+def test_pixel_shuffle_matches_torch(rng):
+  torch = pytest.importorskip("torch")
+  x = rng.normal(size=(1, 3, 5, 12)).astype(np.float32)
+  ref = torch.nn.functional.pixel_shuffle(torch.from_numpy(x.transpose(0, 3, 1, 2)), 2)
+  np.testing.assert_array_equal(np.asarray(layers.pixel_shuffle(jnp.asarray(x), 2)),
+                                ref.numpy().transpose(0, 2, 3, 1))
+
+
+def test_pixel_shuffle_rejects_bad_channels():
+  with pytest.raises(ValueError, match="not divisible"):
+    layers.pixel_shuffle(jnp.zeros((1, 2, 2, 5)), 2)
+
+
+@pytest.mark.parametrize("name,scale,count", [
+    ("edsr_baseline", 2, 1_369_859),
+    ("edsr_mini", 2, 49_603),
+    # head + 32 block convs + body conv + 1×1 tail: (3·9+1)·64 + 33·(64·64·9+64) + (64+1)·12
+    ("memsr_teacher_m", 2, 28 * 64 + 33 * (64 * 64 * 9 + 64) + 65 * 12),
+    ("plain_m", 2, 1_221_196),
+])
+def test_param_counts(name, scale, count):
+  model = registry.build_model(name, scale=scale)
+  shapes = jax.eval_shape(lambda: registry.init_params(model, jax.random.key(0)))
+  assert registry.count_params(shapes) == count
+
+
+def test_full_edsr_count():
+  # EDSR (256 ch, 32 blocks) ×2: 40.7M parameters as published (40,729,603 without the mean shifts).
+  model = registry.build_model("edsr", scale=2)
+  shapes = jax.eval_shape(lambda: registry.init_params(model, jax.random.key(0)))
+  assert registry.count_params(shapes) == 40_729_603
+
+
+def test_registry_errors():
+  with pytest.raises(ValueError, match="unknown model 'nope'"):
+    registry.build_model("nope")
+  with pytest.raises(ValueError, match="no hyperparameter"):
+    registry.build_model("edsr_baseline", n_feets=3)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_output_shapes(scale):
+  for name in ("edsr_mini", "memsr_teacher_s"):
+    model = registry.build_model(name, scale=scale, n_resblocks=2, n_feats=8)
+    params = registry.init_params(model, jax.random.key(0))
+    y = model.apply({"params": params}, jnp.zeros((2, 7, 9, 3)))
+    assert y.shape == (2, 7 * scale, 9 * scale, 3)
+
+
+def test_edsr_stage_methods_compose():
+  model = registry.build_model("edsr_mini", scale=2, n_resblocks=4)
+  params = registry.init_params(model, jax.random.key(1))
+  x = jax.random.uniform(jax.random.key(2), (1, 6, 7, 3)) * 255
+  v = {"params": params}
+  h0 = model.apply(v, x, method=model.encode)
+  h = model.apply(v, h0, 0, 2, method=model.run_blocks)
+  h = model.apply(v, h, 2, 4, method=model.run_blocks)
+  y = model.apply(v, h, h0, method=model.decode)
+  np.testing.assert_allclose(y, model.apply(v, x), atol=1e-4)
+
+
+def test_plain_bias_map_is_constant_inside_and_differs_at_border():
+  net = PlainNet(scale=2, widths=(3, 4), relu=(False,), bias_mode="map", sub_mean=False)
+  params = net.init(jax.random.key(0), jnp.zeros((1, 6, 6, 3)))["params"]
+  bmap = jax.random.normal(jax.random.key(3), params["conv_0"]["bias_map"].shape)
+  params = jax.tree_util.tree_map(jnp.zeros_like, params)
+  params["conv_0"]["bias_map"] = bmap
+  _, feats = net.apply({"params": params}, jnp.zeros((1, 6, 6, 3)), capture=True)
+  f = np.asarray(feats[0])[0]
+  np.testing.assert_allclose(f[1:-1, 1:-1], np.broadcast_to(bmap.sum((0, 1, 2)), (4, 4, 4)),
+                             atol=1e-5)
+  # Top-left corner sees only the bottom-right 2×2 of the bias kernel.
+  np.testing.assert_allclose(f[0, 0], np.asarray(bmap)[1:, 1:, 0].sum((0, 1)), atol=1e-5)
+
+
+def test_plain_relu_flags_validated():
+  with pytest.raises(ValueError, match="relu flags"):
+    net = PlainNet(widths=(3, 4, 4), relu=(True,))
+    net.init(jax.random.key(0), jnp.zeros((1, 4, 4, 3)))
