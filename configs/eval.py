@@ -1,0 +1,36 @@
+"""Evaluation by the benchmark protocol (docs PROTOCOL.md): Y-PSNR / SSIM per dataset and scale.
+
+  # Bicubic baseline
+  python eval.py --config configs/eval.py --config.data_dir=../shared/datasets
+  # Official IMDN weights (one .pth per scale; needs torch)
+  python eval.py --config configs/eval.py --config.model.name=imdn \
+      --config.model.torch_weights=../shared/weights/imdn/IMDN_x{scale}.pth \
+      --config.scales=2,3,4 --config.datasets=set5,set14 --config.data_dir=../shared/datasets
+  # A model trained with train.py (its scale is read from the checkpoint)
+  python eval.py --config configs/eval.py --config.model.checkpoint=runs/quickstart
+"""
+import ml_collections
+
+
+def get_config():
+  c = ml_collections.ConfigDict()
+
+  c.model = ml_collections.ConfigDict()
+  # "bicubic" (MATLAB bicubic upscaling of the LR), or a registry preset with weights from
+  # `torch_weights`. With `checkpoint` set, the checkpoint names its own model.
+  c.model.name = "bicubic"
+  c.model.checkpoint = ""  # model checkpoint folder or training workdir (Orbax)
+  c.model.torch_weights = ""  # PyTorch .pth; "{scale}" in the path is replaced by each scale
+  c.model.torch_param_key = ""  # key of the state dict inside the .pth ("" = detect)
+  c.model.kwargs = ml_collections.ConfigDict()  # preset overrides for torch_weights models
+  # MSSR: which nested level (sub-network) to evaluate; -1 = the full model.
+  c.model.level = -1
+
+  c.datasets = "set5,set14"  # comma-separated names (memsr_jax.data.folders) or folder paths
+  c.scales = ""  # comma-separated; "" = the checkpoint's scale, or 2,3,4 otherwise
+  c.data_dir = ""  # where named datasets live ("" = $MEMSR_DATA_DIR)
+  c.y_only = True  # metrics on Y (the protocol); False = on RGB
+  c.use_lr_files = True  # use LR images a dataset ships (DIV2K / EDSR benchmark layouts)
+  c.output_dir = "./eval_out"  # results.json, details.json, images/
+  c.save_images = False  # write the SR PNGs to output_dir/images/<dataset>/x<scale>/
+  return c

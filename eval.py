@@ -1,0 +1,184 @@
+r"""Evaluates a model (or bicubic) by the SR benchmark protocol and prints a paper-style table.
+
+  python eval.py --config configs/eval.py --config.model.name=imdn \
+      --config.model.torch_weights=/path/IMDN_x{scale}.pth --config.scales=2,3,4 \
+      --config.datasets=set5,set14 --config.data_dir=../shared/datasets
+
+Writes `results.json` ({dataset: {"x2": {"psnr", "ssim", "n_images"}}}) and `details.json`
+(per-image values and unreadable images) to config.output_dir. See configs/eval.py for options.
+"""
+import functools
+import json
+import pathlib
+from typing import Any, Callable
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+import numpy as np
+
+from memsr_jax import evaluation
+
+# Guarded so that tests can import both train.py and eval.py (both define --config).
+if "config" not in flags.FLAGS:
+  config_flags.DEFINE_config_file(
+      "config", str(pathlib.Path(__file__).resolve().parent / "configs" / "eval.py"),
+      "Evaluation config file (default: configs/eval.py).")
+
+PredictFn = Callable[[np.ndarray], np.ndarray]
+
+
+def _parse_list(value: Any, what: str) -> list[str]:
+  if isinstance(value, (list, tuple)):
+    items = [str(v) for v in value]
+  else:
+    items = str(value).replace(" ", "").strip("()[]").split(",")
+  items = [s for s in items if s]
+  if not items and what != "scales":
+    raise ValueError(f"config.{what} is empty")
+  return items
+
+
+def _parse_scales(value: Any) -> list[int]:
+  scales = []
+  for s in _parse_list(value, "scales"):
+    try:
+      scales.append(int(s.lower().lstrip("x")))
+    except ValueError:
+      raise ValueError(f"config.scales: {s!r} is not an integer scale (use e.g. 2,3,4)") from None
+  if any(s < 1 for s in scales):
+    raise ValueError(f"config.scales must be positive, got {scales}")
+  return scales
+
+
+def _maybe_select_level(params, meta: dict, config) -> Any:
+  """Hook for MSSR models: selects the nested sub-network `config.model.level`.
+
+  level < 0 evaluates the full model (params unchanged). Level selection belongs to the MSSR
+  method and is added there; until then a level is rejected instead of silently ignored.
+  """
+  del meta  # used by level selection (the checkpoint's masks / level map)
+  level = int(config.model.get("level", -1))
+  if level < 0:
+    return params
+  raise ValueError(f"config.model.level={level}: this build cannot select MSSR levels; "
+                   "use config.model.level=-1 to evaluate the full model")
+
+
+def _bicubic_predictor(scale: int) -> PredictFn:
+  from memsr_jax.image import bicubic  # pylint: disable=g-import-not-at-top
+
+  def predict(lr: np.ndarray) -> np.ndarray:  # exact float64: MATLAB imresize(LR, scale)
+    return np.stack([bicubic.imresize_np(x, scale=scale) for x in np.asarray(lr)])
+  return predict
+
+
+def _model_predictor(model, params) -> PredictFn:
+  """A jitted forward pass; jit's cache compiles once per LR shape (see memsr_jax.evaluation)."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  @jax.jit
+  def forward(p, x):
+    return model.apply({"params": p}, x)
+
+  return functools.partial(forward, params)
+
+
+def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str]:
+  """(scales, scale → predict_fn, description) for the model the config names."""
+  m = config.model
+  scales = _parse_scales(config.scales)
+  if m.checkpoint:
+    from memsr_jax.train.checkpoint import load_model_checkpoint  # pylint: disable=g-import-not-at-top
+    model, params, meta = load_model_checkpoint(m.checkpoint)
+    ckpt_scale = int(meta["scale"])
+    scales = scales or [ckpt_scale]
+    unsupported = [s for s in scales if s != ckpt_scale]
+    if unsupported:
+      raise ValueError(f"checkpoint {m.checkpoint} is a ×{ckpt_scale} model ({meta.get('model')}); "
+                       f"it cannot evaluate ×{unsupported}. Set --config.scales={ckpt_scale}")
+    params = _maybe_select_level(params, meta, config)
+    predictor = _model_predictor(model, params)
+    return scales, lambda s: predictor, f"{meta.get('model')} from {m.checkpoint}"
+
+  scales = scales or [2, 3, 4]
+  if m.name == "bicubic":
+    if m.torch_weights:
+      raise ValueError("config.model.torch_weights is set but config.model.name is 'bicubic'; "
+                       "name the preset the weights belong to (e.g. --config.model.name=imdn)")
+    return scales, _bicubic_predictor, "bicubic"
+
+  if not m.torch_weights:
+    raise ValueError(
+        f"model {m.name!r} has no weights: set config.model.checkpoint (a train.py checkpoint) or "
+        "config.model.torch_weights (a PyTorch .pth). A randomly initialized model is not "
+        "evaluated; use config.model.name=bicubic for the baseline")
+  if len(scales) > 1 and "{scale}" not in m.torch_weights:
+    raise ValueError(f"one weights file cannot serve scales {scales}: put {{scale}} in "
+                     "config.model.torch_weights (e.g. IMDN_x{scale}.pth) or give one scale")
+  from memsr_jax.interop.torch_import import load_torch_weights  # pylint: disable=g-import-not-at-top
+  from memsr_jax.models import registry  # pylint: disable=g-import-not-at-top
+  overrides = dict(m.kwargs.to_dict()) if hasattr(m.kwargs, "to_dict") else dict(m.kwargs)
+
+  def predictor(scale: int) -> PredictFn:
+    path = m.torch_weights.replace("{scale}", str(scale))
+    params = load_torch_weights(path, m.name, scale, param_key=m.torch_param_key or None,
+                                **overrides)
+    meta = {"model": m.name, "scale": scale, "source": path}
+    params = _maybe_select_level(params, meta, config)
+    return _model_predictor(registry.build_model(m.name, scale=scale, **overrides), params)
+
+  return scales, predictor, f"{m.name} from {m.torch_weights}"
+
+
+def run(config) -> dict:
+  """Evaluates every dataset × scale; prints the table; writes results.json and details.json."""
+  datasets = _parse_list(config.datasets, "datasets")
+  scales, make_predictor, description = build_predictors(config)
+  data_root = config.data_dir or None
+  # Fail on a missing or unknown dataset before any model runs.
+  from memsr_jax.data import folders  # pylint: disable=g-import-not-at-top
+  for ds in datasets:
+    folders.list_pairs(ds, data_root, scales[0])
+
+  out_dir = pathlib.Path(config.output_dir)
+  results: dict[str, dict[int, dict]] = {ds: {} for ds in datasets}
+  for scale in scales:
+    predict_fn = make_predictor(scale)
+    for ds in datasets:
+      save_dir = (out_dir / "images" / pathlib.Path(ds).name / f"x{scale}"
+                  if config.save_images else None)
+      r = evaluation.evaluate_dataset(predict_fn, ds, scale, data_root, save_dir=save_dir,
+                                      y_only=config.y_only, use_lr_files=config.use_lr_files)
+      results[ds][scale] = r
+      logging.info("%s ×%d: %.4f dB / %.4f (%d images, %.1f s)", ds, scale, r["psnr"], r["ssim"],
+                   r["n_images"], r["seconds"])
+      for name, msg in r["errors"].items():
+        logging.warning("%s ×%d: skipped %s: %s", ds, scale, name, msg)
+
+  summary = evaluation.summary(results)
+  table = evaluation.format_table(summary)
+  print(f"{description} ({'Y' if config.y_only else 'RGB'} channel)\n{table}")
+  out_dir.mkdir(parents=True, exist_ok=True)
+  (out_dir / "results.json").write_text(json.dumps(summary, indent=2))
+  details = {ds: {f"x{s}": {k: r[k] for k in ("per_image", "errors", "seconds")}
+                  for s, r in by_scale.items()} for ds, by_scale in results.items()}
+  details["model"] = description
+  details["config"] = config.to_dict()
+  (out_dir / "details.json").write_text(json.dumps(details, indent=2, default=str))
+  n_errors = sum(len(r["errors"]) for by_scale in results.values() for r in by_scale.values())
+  if n_errors:
+    print(f"{n_errors} image(s) could not be evaluated; see {out_dir / 'details.json'}")
+  print(f"results: {out_dir / 'results.json'}")
+  return summary
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  run(flags.FLAGS.config)
+
+
+if __name__ == "__main__":
+  app.run(main)

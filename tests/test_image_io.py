@@ -1,0 +1,118 @@
+"""read_image: every colour mode and bit depth → RGB uint8; clear errors for bad files."""
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from memsr_jax.image import io as image_io
+
+
+def _png_rgb16(path, values: np.ndarray) -> None:
+  """A 16-bit RGB PNG written by hand (Pillow cannot write one), with the Sub filter on each row."""
+  h, w, _ = values.shape
+  raw = values.astype(">u2").view(np.uint8).reshape(h, w * 6).astype(np.int64)
+  sub = raw.copy()
+  sub[:, 6:] = (raw[:, 6:] - raw[:, :-6]) % 256  # filter type 1: byte minus the byte 6 earlier
+  data = b"".join(b"\x01" + row.astype(np.uint8).tobytes() for row in sub)
+
+  def chunk(tag, body):
+    return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
+  png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)) +
+         chunk(b"IDAT", zlib.compress(data)) + chunk(b"IEND", b""))
+  path.write_bytes(png)
+
+
+def test_rgb_png_jpeg_bmp_roundtrip(tmp_path, sample_image):
+  img = sample_image[:32, :40]
+  image_io.write_png(tmp_path / "a.png", img)
+  np.testing.assert_array_equal(image_io.read_image(tmp_path / "a.png"), img)
+  Image.fromarray(img).save(tmp_path / "a.bmp")
+  np.testing.assert_array_equal(image_io.read_image(tmp_path / "a.bmp"), img)
+  Image.fromarray(img).save(tmp_path / "a.jpg", quality=95)
+  jpg = image_io.read_image(tmp_path / "a.jpg")
+  assert jpg.shape == img.shape and jpg.dtype == np.uint8
+  assert np.abs(jpg.astype(int) - img).mean() < 6
+
+
+def test_grayscale_palette_and_alpha(tmp_path, rng):
+  gray = rng.integers(0, 256, (9, 11)).astype(np.uint8)
+  Image.fromarray(gray).save(tmp_path / "l.png")
+  np.testing.assert_array_equal(image_io.read_image(tmp_path / "l.png"), np.stack([gray] * 3, -1))
+  Image.fromarray(np.stack([gray, 255 - gray], -1), "LA").save(tmp_path / "la.png")
+  np.testing.assert_array_equal(image_io.read_image(tmp_path / "la.png"), np.stack([gray] * 3, -1))
+  rgba = rng.integers(0, 256, (9, 11, 4)).astype(np.uint8)
+  Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+  np.testing.assert_array_equal(image_io.read_image(tmp_path / "rgba.png"), rgba[..., :3])
+  Image.fromarray(gray > 128).save(tmp_path / "bw.png")
+  np.testing.assert_array_equal(image_io.read_image(tmp_path / "bw.png")[..., 0],
+                                np.where(gray > 128, 255, 0))
+  rgb = rng.integers(0, 4, (9, 11, 3)).astype(np.uint8) * 80
+  pal = Image.fromarray(rgb).quantize(colors=64, method=Image.Quantize.FASTOCTREE)
+  pal.save(tmp_path / "p.png")
+  assert Image.open(tmp_path / "p.png").mode == "P"
+  np.testing.assert_array_equal(image_io.read_image(tmp_path / "p.png"), np.asarray(pal.convert("RGB")))
+
+
+def test_cmyk(tmp_path):
+  cmyk = np.zeros((4, 5, 4), np.uint8)
+  cmyk[..., 0] = 255  # full cyan
+  Image.fromarray(cmyk, "CMYK").save(tmp_path / "c.tif")
+  got = image_io.read_image(tmp_path / "c.tif")
+  np.testing.assert_array_equal(got[0, 0], [0, 255, 255])
+
+
+def test_16bit_grayscale_png(tmp_path):
+  values = np.array([[0, 128, 129, 257], [65535, 65407, 32896, 1000]], np.uint16)
+  Image.fromarray(values).save(tmp_path / "g16.png")
+  assert Image.open(tmp_path / "g16.png").mode.startswith("I")
+  got = image_io.read_image(tmp_path / "g16.png")[..., 0]
+  np.testing.assert_array_equal(got, np.floor(values / 257 + 0.5))
+  assert got[0, 1] == 0 and got[0, 2] == 1  # 128/257 < 0.5 < 129/257
+
+
+def test_16bit_rgb_tiff_and_png_keep_full_precision(tmp_path, rng):
+  tifffile = pytest.importorskip("tifffile")
+  values = rng.integers(0, 65536, (5, 7, 3)).astype(np.uint16)
+  values[0, 0] = [128, 129, 65535]  # high byte alone would give 0, 0, 255
+  want = np.floor(values / 257 + 0.5).astype(np.uint8)
+  tifffile.imwrite(tmp_path / "raw.tif", values, photometric="rgb")
+  tifffile.imwrite(tmp_path / "zlib.tif", values, photometric="rgb", compression="zlib")
+  _png_rgb16(tmp_path / "rgb16.png", values)
+  for name in ("raw.tif", "zlib.tif", "rgb16.png"):
+    np.testing.assert_array_equal(image_io.read_image(tmp_path / name), want, err_msg=name)
+  assert (want != (values >> 8)).any()  # the test can tell rounding from Pillow's truncation
+
+
+def test_truncated_png_is_an_error(tmp_path, sample_image):
+  image_io.write_png(tmp_path / "full.png", sample_image[:64, :64])
+  data = (tmp_path / "full.png").read_bytes()
+  (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+  with pytest.raises(image_io.ImageReadError, match="cut.png.*truncated"):
+    image_io.read_image(tmp_path / "cut.png")
+
+
+def test_non_image_and_missing_files(tmp_path):
+  (tmp_path / "notes.png").write_text("not an image")
+  with pytest.raises(image_io.ImageReadError, match="notes.png is not an image"):
+    image_io.read_image(tmp_path / "notes.png")
+  with pytest.raises(image_io.ImageReadError, match="not found"):
+    image_io.read_image(tmp_path / "nope.png")
+  assert issubclass(image_io.ImageReadError, ValueError)
+
+
+def test_write_png_checks_dtype(tmp_path):
+  with pytest.raises(ValueError, match="uint8"):
+    image_io.write_png(tmp_path / "x.png", np.zeros((4, 4, 3), np.float32))
+  image_io.write_png(tmp_path / "deep/dir/x.png", np.zeros((4, 4, 3), np.uint8))
+  assert (tmp_path / "deep/dir/x.png").is_file()
+
+
+def test_mod_crop_keeps_top_left():
+  img = np.arange(7 * 10 * 3).reshape(7, 10, 3)
+  np.testing.assert_array_equal(image_io.mod_crop(img, 3), img[:6, :9])
+  np.testing.assert_array_equal(image_io.mod_crop(img, 1), img)
+  with pytest.raises(ValueError, match="smaller than the scale"):
+    image_io.mod_crop(img[:2], 3)
