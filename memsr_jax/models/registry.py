@@ -79,7 +79,9 @@ def build_model(name: str, **overrides) -> nn.Module:
 
 def init_params(model: nn.Module, rng: jax.Array, lr_shape=(1, 16, 16, 3)):
   """Initial params for a model, from a dummy LR batch of `lr_shape`."""
-  return model.init(rng, jnp.zeros(lr_shape, jnp.float32))["params"]
+  # jit: un-jitted init of attention models (SwinIR) traces op by op and takes tens of seconds.
+  init = jax.jit(lambda r: model.init(r, jnp.zeros(lr_shape, jnp.float32))["params"])
+  return init(rng)
 
 
 def count_params(params) -> int:

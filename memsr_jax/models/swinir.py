@@ -10,9 +10,13 @@ windows by window//2 with a cyclic roll and mask attention across the wrapped-ar
 Window attention adds a learned relative position bias, a (2w−1)² × heads table indexed by a
 constant relative-position index (a buffer in PyTorch, a NumPy constant here, never a param).
 
-The input is padded (reflect) to a multiple of the window and the output cropped back, as the
-official network's `check_image_size`; the shift mask is computed for the padded size at trace
-time. Stochastic depth (linearly increasing to `drop_path_rate`) is active only with
+The input is padded (reflect, bottom/right) to a multiple of the window and the output cropped
+back, as the `check_image_size` of SwinIR-style PyTorch networks; the shift mask is computed for
+the padded size at trace time. (The official test script instead pads by mirror-concatenation,
+which repeats the edge pixel, so its border pixels can differ slightly from this model's.) (Inputs smaller than the padding, e.g. 3×3 with window 8, are reflected repeatedly as
+NumPy does, where PyTorch's reflect pad would refuse them.)
+
+Stochastic depth (linearly increasing to `drop_path_rate`) is active only with
 `deterministic=False` and then needs the "dropout" rng.
 
 Input/output: float32 NHWC 0..255 (the official model runs on 0..1 with img_range 1).
