@@ -14,12 +14,38 @@ from memsr_jax.models.layers import DIV2K_RGB_MEAN, pixel_shuffle
 
 
 def ones_conv(shape_hw, bias_map: jnp.ndarray, dtype, precision=None) -> jnp.ndarray:
-  """conv3x3(ones[H, W], bias_map) with zero padding → [1, H, W, C]."""
+  """conv(ones[H, W], bias_map) with zero padding → [1, H, W, C] (see `rect_ones_conv`).
+
+  `precision` is accepted for call compatibility; no matmul remains.
+  """
+  del precision
   h, w = shape_hw
-  ones = jnp.ones((1, h, w, 1), dtype)
-  return jax.lax.conv_general_dilated(ones, bias_map.astype(dtype), (1, 1), "SAME",
-                                      dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                      precision=precision)
+  return rect_ones_conv(jnp.ones((h,), dtype), jnp.ones((w,), dtype), bias_map, dtype)
+
+
+def rect_ones_conv(row_valid, col_valid, bias_map: jnp.ndarray, dtype) -> jnp.ndarray:
+  """conv(row_valid ⊗ col_valid, bias_map) with zero padding → [1, H, W, C], in separable form.
+
+  A tap (di, dj) sees a one at (i, j) iff row i+di-p and column j+dj-p are valid, so the map is
+  Σ_di rows_di(i) · Q_di(j, c) with Q_di = Σ_dj cols_dj(j) · bias_map[di, dj]. Written as k
+  broadcast multiply-adds it fuses into the consumer (y + map) instead of being a conv whose
+  input-independent [H, W, C] result XLA would materialize (and hoist, raising peak memory).
+  Tiled inference passes a tile's in-image rows/columns and gets bit-identical values.
+  """
+  k = bias_map.shape[0]
+  p = k // 2
+
+  def shifted(valid):  # [N] -> [N, k]: valid[n + tap - p], zero outside
+    padded = jnp.pad(valid.astype(dtype), (p, p))
+    return jnp.stack([padded[t:t + valid.shape[0]] for t in range(k)], axis=1)
+
+  row_in, col_in = shifted(row_valid), shifted(col_valid)
+  bm = bias_map[:, :, 0, :].astype(dtype)  # [k, k, C]
+  out = 0.0
+  for di in range(k):
+    q = sum(col_in[:, dj, None] * bm[di, dj][None, :] for dj in range(k))  # [W, C], small
+    out = out + row_in[:, di, None, None] * q[None, :, :]
+  return out[None]
 
 
 class PlainConv(nn.Module):
