@@ -1,0 +1,159 @@
+"""Cost of a model on one input size: params, multiply-adds, XLA flops, peak memory, latency.
+
+Multiply-add convention (as in the SR papers' "Mult-Adds"): one multiply-accumulate of a
+convolution or matrix product counts once; biases, activations, normalisation, softmax, pixel
+shuffle and additions of skips are not counted. Counted from the traced program (jaxpr), so it
+holds for every model: conv = output elements × kh·kw·cin/groups, dot = output elements ×
+contracted size.
+"""
+import dataclasses
+import time
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def count_params(params) -> int:
+  return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(params)))
+
+
+def _subjaxprs(eqn):
+  for v in eqn.params.values():
+    vals = v if isinstance(v, (list, tuple)) else [v]
+    for x in vals:
+      if hasattr(x, "jaxpr") and hasattr(x, "consts"):  # ClosedJaxpr
+        yield x.jaxpr
+      elif hasattr(x, "eqns"):
+        yield x
+
+
+def jaxpr_macs(jaxpr) -> int:
+  """Multiply-adds of convs and dot products in a jaxpr (recursing into sub-jaxprs)."""
+  total = 0
+  for eqn in jaxpr.eqns:
+    name = eqn.primitive.name
+    if name == "conv_general_dilated":
+      out = eqn.outvars[0].aval
+      rhs = eqn.invars[1].aval
+      dn = eqn.params["dimension_numbers"]
+      k_spec = dn.rhs_spec  # (out_feature_dim, in_feature_dim, spatial...)
+      per_out = rhs.shape[k_spec[1]] * int(np.prod([rhs.shape[d] for d in k_spec[2:]]))
+      total += int(np.prod(out.shape)) * per_out
+    elif name == "dot_general":
+      (lc, _), _ = eqn.params["dimension_numbers"]
+      lhs = eqn.invars[0].aval
+      contracted = int(np.prod([lhs.shape[d] for d in lc])) if lc else 1
+      total += int(np.prod(eqn.outvars[0].aval.shape)) * contracted
+    else:
+      for sub in _subjaxprs(eqn):
+        mult = eqn.params.get("length", 1) if name == "scan" else 1
+        total += mult * jaxpr_macs(sub)
+  return total
+
+
+def model_macs(model, params, lr_shape) -> int:
+  x = jax.ShapeDtypeStruct(lr_shape, jnp.float32)
+  closed = jax.make_jaxpr(lambda p, x: model.apply({"params": p}, x))(params, x)
+  return jaxpr_macs(closed.jaxpr)
+
+
+@dataclasses.dataclass
+class XlaCost:
+  flops: float
+  argument_bytes: int
+  output_bytes: int
+  temp_bytes: int
+  alias_bytes: int
+
+  @property
+  def peak_bytes(self) -> int:
+    """Arguments (params + input) + outputs + temporaries, as XLA's buffer assignment sizes them."""
+    return self.argument_bytes + self.output_bytes + self.temp_bytes - self.alias_bytes
+
+
+def xla_cost(fn, *args) -> tuple[XlaCost, object]:
+  """(cost, compiled) of `jax.jit(fn)` lowered for `args` (arrays or ShapeDtypeStructs)."""
+  compiled = jax.jit(fn).lower(*args).compile()
+  ca = compiled.cost_analysis()
+  if isinstance(ca, (list, tuple)):
+    ca = ca[0] if ca else {}
+  m = compiled.memory_analysis()
+  return XlaCost(float((ca or {}).get("flops", float("nan"))), int(m.argument_size_in_bytes),
+                 int(m.output_size_in_bytes), int(m.temp_size_in_bytes),
+                 int(m.alias_size_in_bytes)), compiled
+
+
+def time_call(fn, *args, repeats: int = 3) -> float:
+  """Median wall seconds of `fn(*args)` after one warm-up call."""
+  jax.block_until_ready(fn(*args))
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - t0)
+  return float(np.median(times))
+
+
+def device_peak_bytes() -> int | None:
+  """Peak bytes in use on the default device since start (GPU/TPU allocators; None on CPU)."""
+  stats = jax.devices()[0].memory_stats()
+  return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
+
+
+# ------------------------------------------------------------------------------------------------
+# Plain nets: how close to "two feature maps alive" does XLA get?
+
+def plain_layer_fns(model):
+  """A plain net as a list of per-layer functions `f(params, h) -> h` (mean handling folded into
+  the first/last), so each can be jitted alone with its input buffer donated."""
+  from memsr_jax.deploy.tiling import _conv  # one conv definition for tiling and profiling
+  from memsr_jax.models.layers import pixel_shuffle
+  mean = jnp.asarray(model.rgb_mean, jnp.float32)
+  fns = []
+  for i, r in enumerate(model.relu_flags()):
+    def layer(p, h, i=i, r=r):
+      if i == 0 and model.sub_mean:
+        h = h - mean
+      pi = p[f"conv_{i}"]
+      y = _conv(h, pi["kernel"])
+      if model.bias_mode == "map":
+        ones = jnp.ones(h.shape[:3] + (1,), h.dtype)
+        y = y + _conv(ones, pi["bias_map"])
+      else:
+        y = y + pi["bias"]
+      return jax.nn.relu(y) if r else y
+    fns.append(layer)
+
+  def tail(p, h):
+    y = pixel_shuffle(_conv(h, p["tail"]["kernel"]) + p["tail"]["bias"], model.scale)
+    return y + mean if model.sub_mean else y
+  fns.append(tail)
+  return fns
+
+
+def plain_layerwise_peak(model, params, lr_shape) -> dict:
+  """Peak bytes when a plain net runs one jitted layer at a time with its input donated:
+  max over layers of (layer params + input + output + temporaries − aliased), plus the params of
+  the other layers, which stay resident. Compared with the two-feature-map ideal."""
+  h = jax.ShapeDtypeStruct(lr_shape, jnp.float32)
+  total_param_bytes = sum(np.size(x) * 4 for x in jax.tree_util.tree_leaves(params))
+  peak, per_layer = 0, []
+  for i, f in enumerate(plain_layer_fns(model)):
+    key = "tail" if i == model.n_layers else f"conv_{i}"
+    sub = {key: params[key]}
+    with warnings.catch_warnings():  # a layer's output differs in shape: donation is best effort
+      warnings.simplefilter("ignore")
+      compiled = jax.jit(f, donate_argnums=1).lower(sub, h).compile()
+    m = compiled.memory_analysis()
+    layer_bytes = (m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
+                   - m.alias_size_in_bytes)
+    sub_bytes = sum(np.size(x) * 4 for x in jax.tree_util.tree_leaves(sub))
+    per_layer.append(int(layer_bytes))
+    peak = max(peak, int(layer_bytes + total_param_bytes - sub_bytes))
+    h = jax.eval_shape(f, sub, h)
+  widest = max(model.widths[1:])
+  ideal = 2 * int(np.prod(lr_shape[:3])) * widest * 4
+  return {"layerwise_peak_bytes": peak, "two_feature_maps_bytes": ideal,
+          "per_layer_bytes": per_layer}

@@ -1,0 +1,156 @@
+"""Side-by-side with PyTorch (optional): the same plain net / EDSR in torch, weights copied from
+JAX, timed and memory-measured the same way as the JAX version on the same machine.
+
+Memory method (both frameworks, CPU): glibc is told to serve blocks ≥ 1 MiB by mmap (so freed
+buffers leave RSS), the process's peak RSS (VmHWM) is reset through /proc/self/clear_refs just
+before one warm inference call, and the growth of VmHWM over the RSS at that moment is the call's
+peak memory (activations + output; params and input are resident before). Outputs are compared (max |JAX − torch|) so the two really
+run the same network. Needs Linux for the reset; torch is imported lazily.
+"""
+import pathlib
+import time
+
+import numpy as np
+
+from memsr_jax.models.edsr import EDSR
+from memsr_jax.models.layers import upsample_stages
+from memsr_jax.models.plain import PlainNet
+
+
+def _require_torch():
+  try:
+    import torch
+  except ModuleNotFoundError as e:
+    raise RuntimeError("the PyTorch side-by-side needs torch: pip install -r "
+                       "requirements-torch.txt") from e
+  return torch
+
+
+def supported(model) -> bool:
+  return isinstance(model, PlainNet) or (isinstance(model, EDSR) and model.res_scale == 1.0)
+
+
+def build_torch(model, params):
+  """A torch.nn.Module computing `model.apply({"params": params}, x)` in NCHW."""
+  torch = _require_torch()
+  nn, F = torch.nn, torch.nn.functional
+
+  def conv(p, padding=None):
+    k = np.asarray(p["kernel"])
+    c = nn.Conv2d(k.shape[2], k.shape[3], k.shape[0], padding=k.shape[0] // 2)
+    c.weight.data = torch.from_numpy(np.ascontiguousarray(k.transpose(3, 2, 0, 1)))
+    c.bias.data = torch.from_numpy(np.asarray(p["bias"]).copy()) if "bias" in p else \
+        torch.zeros(k.shape[3])
+    return c
+
+  mean = torch.tensor(model.rgb_mean, dtype=torch.float32).view(1, 3, 1, 1)
+
+  class TorchPlain(nn.Module):
+    def __init__(self):
+      super().__init__()
+      self.convs = nn.ModuleList(conv(params[f"conv_{i}"]) for i in range(model.n_layers))
+      self.maps = [torch.from_numpy(np.ascontiguousarray(
+          np.asarray(params[f"conv_{i}"]["bias_map"]).transpose(3, 2, 0, 1)))
+                   if model.bias_mode == "map" else None for i in range(model.n_layers)]
+      self.tail = conv(params["tail"])
+      self.relu = model.relu_flags()
+
+    def forward(self, x):
+      h = x - mean if model.sub_mean else x
+      for c, bmap, r in zip(self.convs, self.maps, self.relu):
+        h = c(h)
+        if bmap is not None:
+          h = h + F.conv2d(torch.ones_like(h[:, :1]), bmap, padding=1)
+        if r:
+          h = torch.relu_(h)
+      y = F.pixel_shuffle(self.tail(h), model.scale)
+      return y + mean if model.sub_mean else y
+
+  class TorchEDSR(nn.Module):
+    def __init__(self):
+      super().__init__()
+      self.head = conv(params["head"])
+      self.blocks = nn.ModuleList(nn.ModuleList([conv(params[f"body_{i}"]["conv1"]),
+                                                 conv(params[f"body_{i}"]["conv2"])])
+                                  for i in range(model.n_resblocks))
+      self.body_conv = conv(params["body_conv"])
+      if model.tail == "conv1x1":
+        self.tail = conv(params["tail"])
+      else:
+        self.ups = nn.ModuleList(conv(params[f"upsampler_{k}"])
+                                 for k in range(len(upsample_stages(model.scale))))
+        self.tail_conv = conv(params["tail_conv"])
+
+    def forward(self, x):
+      h0 = self.head(x - mean)
+      h = h0
+      for c1, c2 in self.blocks:
+        h = h + c2(torch.relu(c1(h)))
+      h = self.body_conv(h) + h0
+      if model.tail == "conv1x1":
+        y = F.pixel_shuffle(self.tail(h), model.scale)
+      else:
+        for s, up in zip(upsample_stages(model.scale), self.ups):
+          h = F.pixel_shuffle(up(h), s)
+        y = self.tail_conv(h)
+      return y + mean
+
+  if isinstance(model, PlainNet):
+    return TorchPlain().eval()
+  if isinstance(model, EDSR) and model.res_scale == 1.0:
+    return TorchEDSR().eval()
+  raise ValueError(f"no torch twin for {type(model).__name__}")
+
+
+def _status_kb(field: str) -> int:
+  for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+    if line.startswith(field + ":"):
+      return int(line.split()[1])
+  raise KeyError(field)
+
+
+def measure_call(fn, repeats: int = 3) -> dict:
+  """Latency (median of `repeats` after a warm-up) and peak RSS growth of one warm call."""
+  fn()  # warm-up (compiles JAX; torch allocator warm-up)
+  pathlib.Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+  base = _status_kb("VmRSS")
+  out = fn()
+  peak = _status_kb("VmHWM")
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t0)
+  return {"latency_s": float(np.median(times)), "peak_rss_growth_bytes": (peak - base) * 1024,
+          "output": out}
+
+
+def side_by_side(model, params, lr_shape, repeats: int = 3, threads: int | None = None) -> dict:
+  """JAX vs torch on the same input (NHWC `lr_shape`), same process, same method."""
+  torch = _require_torch()
+  import jax
+  import jax.numpy as jnp
+  from memsr_jax.deploy.memory import tighten_allocator
+  # Big blocks via mmap: freed buffers leave RSS, so a warm call's growth is its real peak.
+  tighten_allocator()
+  if threads:
+    torch.set_num_threads(threads)
+  x = np.random.default_rng(0).uniform(0, 255, lr_shape).astype(np.float32)
+  f = jax.jit(lambda p, x: model.apply({"params": p}, x))
+  xj, pj = jnp.asarray(x), jax.tree_util.tree_map(jnp.asarray, params)
+  jx = measure_call(lambda: np.asarray(f(pj, xj)), repeats)
+  tmodel = build_torch(model, params)
+  xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+  def run_torch():
+    with torch.inference_mode():
+      return tmodel(xt).numpy().transpose(0, 2, 3, 1)
+  tx = measure_call(run_torch, repeats)
+  diff = float(np.abs(jx.pop("output") - tx.pop("output")).max())
+  return {"lr_shape": list(lr_shape), "jax": jx, "torch": tx, "max_abs_diff": diff,
+          "latency_ratio_jax_over_torch": jx["latency_s"] / tx["latency_s"],
+          "memory_ratio_jax_over_torch": (jx["peak_rss_growth_bytes"]
+                                          / max(tx["peak_rss_growth_bytes"], 1)),
+          "torch_threads": torch.get_num_threads(), "torch_version": torch.__version__,
+          "memory_method": "peak RSS growth (VmHWM reset via /proc/self/clear_refs) during one "
+                           "warm call, same process"}

@@ -1,0 +1,140 @@
+"""Upscale an image or a folder of images with any model of the zoo, within a memory budget.
+
+  python -m memsr_jax.upscale --checkpoint ckpt/ --input photo.jpg --output out/ --max_memory 256MB
+  python -m memsr_jax.upscale --model plain_s --scale 4 --input folder/ --output out/  # random init
+
+Outputs are PNG (`<output>/<stem>.png`), written row band by row band. Plain nets (and EDSR-style
+nets with a finite receptive field) are tiled exactly; other models use feathered overlaps
+(docs/DEPLOY.md). Exit status: 0 when every image was written, 1 when some inputs were skipped
+(listed at the end), 2 on a usage error (bad checkpoint, unwritable output, budget too small).
+"""
+import argparse
+import pathlib
+import sys
+import tempfile
+
+import jax.numpy as jnp
+
+from memsr_jax.deploy import budget as budget_lib
+from memsr_jax.deploy import pipeline
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class UsageError(ValueError):
+  """Bad command-line input: printed as one clear line, exit status 2."""
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+  p = argparse.ArgumentParser(prog="python -m memsr_jax.upscale", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  src = p.add_mutually_exclusive_group(required=True)
+  src.add_argument("--checkpoint", help="model checkpoint (train/checkpoint.py format)")
+  src.add_argument("--model", help="a registry preset with RANDOM weights (demos, benchmarks)")
+  p.add_argument("--input", required=True, help="an image file or a folder of images")
+  p.add_argument("--output", required=True, help="output folder (created if missing)")
+  p.add_argument("--scale", type=int, help="expected scale; must match the checkpoint's")
+  p.add_argument("--max_memory", help="memory budget for tiling, e.g. 256MB (default: none)")
+  p.add_argument("--tile", type=int, help="LR tile side incl. halo (default: from the budget)")
+  p.add_argument("--mode", choices=("masked", "exact", "feather"),
+                 help="tiling mode (default: exact for plain/finite-RF nets, else feather)")
+  p.add_argument("--overlap", type=int, default=32, help="feather overlap in LR pixels")
+  p.add_argument("--bf16", action="store_true", help="run the model in bfloat16")
+  p.add_argument("--stream_input", choices=("auto", "always", "never"), default="auto",
+                 help="decode PNG input row by row (auto: when it would not fit the budget)")
+  p.add_argument("--png_level", type=int, default=6, help="zlib level of the output PNGs")
+  p.add_argument("--seed", type=int, default=0, help="init seed for --model")
+  p.add_argument("--quiet", action="store_true")
+  return p.parse_args(argv)
+
+
+def load_model(args):
+  """(model, params) from --checkpoint or --model; checks --scale against the checkpoint."""
+  from memsr_jax.models import registry
+  if args.model:
+    from memsr_jax.deploy.memory import random_params
+    model = registry.build_model(args.model, **({"scale": args.scale} if args.scale else {}))
+    return model, random_params(model, args.seed)
+  path = pathlib.Path(args.checkpoint)
+  if not path.exists():
+    raise UsageError(f"checkpoint {path} does not exist")
+  from memsr_jax.train import checkpoint
+  model, params, meta = checkpoint.load_model_checkpoint(path)
+  ckpt_scale = int(meta.get("scale", getattr(model, "scale", 0)))
+  if args.scale and args.scale != ckpt_scale:
+    raise UsageError(f"checkpoint {path} is a ×{ckpt_scale} model ({meta.get('model')}) but "
+                     f"--scale {args.scale} was given: use a ×{args.scale} checkpoint or drop --scale")
+  return model, params
+
+
+def list_inputs(path: pathlib.Path) -> list[pathlib.Path]:
+  if path.is_dir():
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+      raise UsageError(f"input folder {path} has no files")
+    return files
+  if not path.exists():
+    raise UsageError(f"input {path} does not exist")
+  return [path]
+
+
+def check_writable(folder: pathlib.Path) -> None:
+  try:
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".write_test"):
+      pass
+  except OSError as e:
+    raise UsageError(f"output folder {folder} is not writable ({e.strerror or e}): "
+                     "choose another --output") from e
+
+
+def main(argv=None) -> int:
+  args = parse_args(argv)
+  from memsr_jax.deploy.memory import tighten_allocator
+  tighten_allocator()
+  say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+  try:
+    inputs = list_inputs(pathlib.Path(args.input))
+    out_dir = pathlib.Path(args.output)
+    check_writable(out_dir)
+    budget = budget_lib.parse_memory(args.max_memory) if args.max_memory else None
+    model, params = load_model(args)
+    up = pipeline.Upscaler(model, params, mode=args.mode,
+                           dtype=jnp.bfloat16 if args.bf16 else jnp.float32, max_memory=budget,
+                           tile=args.tile, overlap=args.overlap, stream_input=args.stream_input,
+                           png_level=args.png_level)
+  except (UsageError, ValueError, OSError) as e:  # incl. unreadable checkpoints
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  from memsr_jax.image import io as image_io
+  skipped = []
+  for i, src in enumerate(inputs, 1):
+    dst = out_dir / (src.stem + ".png")
+    prefix = f"[{i}/{len(inputs)}] {src.name}"
+
+    def progress(done, total, prefix=prefix):
+      if not args.quiet and (done == total or done % max(1, total // 20) == 0):
+        print(f"\r{prefix}: tile {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    try:
+      r = up.upscale_file(src, dst, progress=progress)
+    except budget_lib.BudgetTooSmall as e:
+      say(f"\nerror: {e}")
+      return 2
+    except (image_io.ImageReadError, OSError, ValueError) as e:
+      say(f"\n{prefix}: SKIPPED ({e})")
+      skipped.append((src, str(e)))
+      continue
+    say(f"\r{prefix}: {r.lr_size[0]}×{r.lr_size[1]} → {r.sr_size[0]}×{r.sr_size[1]} "
+        f"{dst}  ({r.mode}, tile {r.tile}, {r.n_tiles} tiles, est. "
+        f"{budget_lib.fmt_mb(r.estimated_bytes)}, {r.seconds:.1f} s)")
+  if skipped:
+    say(f"{len(skipped)} of {len(inputs)} input(s) skipped:")
+    for src, why in skipped:
+      say(f"  {src}: {why}")
+    return 1
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
