@@ -63,22 +63,31 @@ def window_reverse(windows: jnp.ndarray, window: int, h: int, w: int) -> jnp.nda
   return x.transpose(0, 1, 3, 2, 4, 5).reshape(-1, h, w, c)
 
 
-def shifted_window_mask(h: int, w: int, window: int, shift: int) -> np.ndarray:
-  """[nW, w², w²] additive mask (0 or −100) for shifted windows on an h×w map.
+def shifted_window_regions(h: int, w: int, window: int, shift: int) -> np.ndarray:
+  """[nW, w²] int32 region label of every pixel of every shifted window on an h×w map.
 
   After the cyclic roll, a window at the bottom/right edge holds pixels from up to four regions
   that are not neighbours in the image; attention between different regions is suppressed.
   """
-  region = np.zeros((1, h, w, 1), np.float32)
+  region = np.zeros((1, h, w, 1), np.int32)
   cuts = (slice(0, -window), slice(-window, -shift), slice(-shift, None))
   label = 0
   for hs in cuts:
     for ws in cuts:
       region[:, hs, ws, :] = label
       label += 1
-  wins = np.asarray(window_partition(region, window))[..., 0]  # nW, w²
-  diff = wins[:, None, :] - wins[:, :, None]
-  return np.where(diff != 0, _MASK_VALUE, 0.0).astype(np.float32)
+  return np.asarray(window_partition(region, window))[..., 0]
+
+
+def region_mask(regions) -> jnp.ndarray:
+  """Additive attention mask (0 or −100) [nW, w², w²] from window region labels."""
+  regions = jnp.asarray(regions)
+  return jnp.where(regions[:, None, :] != regions[:, :, None], _MASK_VALUE, 0.0)
+
+
+def shifted_window_mask(h: int, w: int, window: int, shift: int) -> np.ndarray:
+  """[nW, w², w²] additive mask (0 or −100) for shifted windows on an h×w map."""
+  return np.asarray(region_mask(shifted_window_regions(h, w, window, shift)), np.float32)
 
 
 class DropPath(nn.Module):
@@ -149,7 +158,9 @@ class SwinBlock(nn.Module):
     y = layer_norm("norm1")(x)
     if self.shift:
       y = jnp.roll(y, (-self.shift, -self.shift), axis=(1, 2))
-      mask = jnp.asarray(shifted_window_mask(h, w, self.window, self.shift))
+      # Only the small [nW, w²] label table is a constant; the [nW, w², w²] mask is built in the
+      # graph, where XLA fuses it into the attention logits instead of embedding it per block.
+      mask = region_mask(shifted_window_regions(h, w, self.window, self.shift))
     else:
       mask = None
     y = window_partition(y, self.window)

@@ -30,9 +30,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.root = ""  # folder of HR images; "" = the dataset's default location
   c.data.lr_patch = 48  # LR patch side; HR patch = lr_patch * scale
   c.data.batch_size = 16  # global batch (all devices, all processes)
-  c.data.augment = True  # flips and transpose
-  c.data.num_workers = 0  # loader worker processes (0 = in-process)
-  c.data.repeat_per_image = 0  # patches drawn from an image before the next (0 = loader default)
+  c.data.num_workers = 0  # loader worker processes (0 = in-process threads)
+  c.data.cache = True  # decode every training image once and keep it in memory
 
   # Validation on a benchmark set, by the evaluation protocol (Y-PSNR, border crop = scale).
   c.val = ml_collections.ConfigDict()
@@ -113,3 +112,24 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"config.optim.ema_decay must be in [0, 1), got {config.optim.ema_decay}")
   if config.scale not in (2, 3, 4, 8):
     raise ValueError(f"config.scale must be 2, 3, 4 or 8, got {config.scale}")
+
+
+def tiny_config() -> ml_collections.ConfigDict:
+  """A seconds-long config for tests and smoke runs: a 4-channel, 1-block EDSR on synthetic data."""
+  c = base_config()
+  c.model.name = "edsr_mini"
+  c.model.kwargs.n_feats = 4
+  c.model.kwargs.n_resblocks = 1
+  c.data.dataset = "synthetic"
+  c.data.lr_patch = 8
+  c.data.batch_size = 4
+  c.val.dataset = ""
+  c.total_steps = 6
+  c.schedule.name = "constant"
+  c.schedule.lr = 1e-3
+  c.log_every = 1
+  c.ckpt_every = 2
+  c.progress = False
+  c.tensorboard = False
+  c.async_ckpt = False
+  return c

@@ -1,0 +1,388 @@
+"""Checkpoints: the one module over Orbax.
+
+Training checkpoints live in `<workdir>/checkpoints/<step>/` (an Orbax `CheckpointManager`), each a
+composite of items:
+  state           step, params, opt_state (and ema_params when kept)
+  export          the deployable network's params (task.export; EMA weights when kept)
+  extras_<name>   one item per task extra (masks, rewind states, teacher params…); bools stay bool
+  meta            JSON: config, model name + kwargs, scale, step, data iterator state, versions,
+                  validation PSNR, method metadata
+Saving is asynchronous; the manager keeps the last `keep` checkpoints and the best by validation
+PSNR. Restores land on the caller's shardings, so a checkpoint saved on 4 devices restores on 1 and
+vice versa. An unreadable latest checkpoint is moved to `<workdir>/checkpoints_corrupt/` and the
+previous one is used instead (with a warning).
+
+Deployable model checkpoints (`save_model_checkpoint`) are a folder with items `params` and `meta`;
+`load_model_checkpoint` reads those and training workdirs alike.
+"""
+import json
+import logging
+import os
+import pathlib
+import shutil
+import time
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers as ocm
+
+PyTree = Any
+log = logging.getLogger(__name__)
+
+CKPT_DIR = "checkpoints"
+CORRUPT_DIR = "checkpoints_corrupt"
+MODEL_DIR = "model"  # a workdir's exported deployable model (written by methods / at the end)
+EXTRAS_PREFIX = "extras_"
+
+
+# What a damaged or half-written step raises on read (tensorstore reports as ValueError).
+_READ_ERRORS = (OSError, ValueError, KeyError, RuntimeError, EOFError)
+
+
+class CheckpointMismatchError(ValueError):
+  """The checkpoint's tree does not fit the model/state it is restored into."""
+
+
+def versions() -> dict[str, str]:
+  import flax
+  import optax
+  import memsr_jax
+  return {"memsr_jax": memsr_jax.__version__, "jax": jax.__version__, "flax": flax.__version__,
+          "optax": optax.__version__, "orbax": ocp.__version__ if hasattr(ocp, "__version__")
+          else "?"}
+
+
+def to_jsonable(x):
+  """Best-effort conversion of metadata (NumPy scalars, tuples, ConfigDicts) to JSON types."""
+  if hasattr(x, "to_dict"):
+    x = x.to_dict()
+  if isinstance(x, dict):
+    return {str(k): to_jsonable(v) for k, v in x.items()}
+  if isinstance(x, (list, tuple)):
+    return [to_jsonable(v) for v in x]
+  if isinstance(x, (np.generic, np.ndarray)):
+    return x.tolist()
+  if isinstance(x, bytes):
+    import base64
+    return {"__bytes__": base64.b64encode(x).decode("ascii")}
+  if x is None or isinstance(x, (bool, int, float, str)):
+    return x
+  return repr(x)
+
+
+def from_jsonable(x):
+  """Undoes the bytes encoding of `to_jsonable` (data iterator states may be bytes)."""
+  if isinstance(x, dict):
+    if set(x) == {"__bytes__"}:
+      import base64
+      return base64.b64decode(x["__bytes__"])
+    return {k: from_jsonable(v) for k, v in x.items()}
+  if isinstance(x, list):
+    return [from_jsonable(v) for v in x]
+  return x
+
+
+# ----------------------------------------------------------------------------- tree checks
+
+
+def _path_str(path) -> str:
+  return jax.tree_util.keystr(path, simple=True, separator="/")
+
+
+def _leaf_shapes(tree) -> dict[str, tuple[tuple, str]]:
+  flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+  out = {}
+  for path, leaf in flat:
+    out[_path_str(path)] = (tuple(leaf.shape), str(np.dtype(leaf.dtype)))
+  return out
+
+
+def check_tree_matches(item: str, saved_meta: PyTree, target: PyTree, where: str) -> None:
+  """Raises CheckpointMismatchError naming the first leaves whose path/shape/dtype differ."""
+  saved = _leaf_shapes(saved_meta)
+  want = _leaf_shapes(target)
+  missing = sorted(set(want) - set(saved))
+  extra = sorted(set(saved) - set(want))
+  problems = []
+  if missing:
+    problems.append(f"leaves missing from the checkpoint: {missing[:5]}"
+                    + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""))
+  if extra:
+    problems.append(f"leaves in the checkpoint the model does not have: {extra[:5]}"
+                    + (f" (+{len(extra) - 5} more)" if len(extra) > 5 else ""))
+  # Params first: a leaf of the network says more than its Adam moment does.
+  for k in sorted(set(saved) & set(want), key=lambda k: ("params" not in k.split("/")[:1], k)):
+    (ss, sd), (ws, wd) = saved[k], want[k]
+    if ss != ws:
+      problems.append(f"leaf {item}/{k} has shape {ss} in the checkpoint but {ws} in the model")
+    elif sd != wd:
+      problems.append(f"leaf {item}/{k} has dtype {sd} in the checkpoint but {wd} in the model")
+    if len(problems) >= 5:
+      break
+  if problems:
+    raise CheckpointMismatchError(
+        f"checkpoint {where} does not match (different architecture or config?): "
+        + "; ".join(problems))
+
+
+def _abstract(tree, sharding=None):
+  """ShapeDtypeStructs for a tree; `sharding` (one sharding for all leaves) overrides theirs."""
+  def one(x):
+    s = sharding if sharding is not None else getattr(x, "sharding", None)
+    return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s)
+  return jax.tree.map(one, tree)
+
+
+def saved_tree_metadata(item_dir: str | os.PathLike) -> PyTree:
+  """The saved pytree of an Orbax item folder, with ArrayMetadata leaves (shape, dtype)."""
+  md = ocp.StandardCheckpointer().metadata(item_dir)
+  md = getattr(md, "item_metadata", md)
+  tree = getattr(md, "tree", md)
+  if tree is None or not jax.tree_util.tree_leaves(tree):
+    raise OSError(f"no readable array metadata in {item_dir} (missing or damaged files)")
+  return tree
+
+
+def _with_sharding(tree):
+  """Leaves without a sharding get the default one: Orbax would otherwise use the saved layout,
+  which fails when the checkpoint came from another device count."""
+  if tree is None:
+    return None
+  default = _default_sharding()
+  return jax.tree.map(lambda x: x if getattr(x, "sharding", None) is not None else
+                      jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=default), tree)
+
+
+def _default_sharding():
+  """Restores without a caller-given target land replicated on this process's devices."""
+  from jax.sharding import Mesh, NamedSharding, PartitionSpec
+  mesh = Mesh(np.asarray(jax.local_devices()[:1]), ("d",))
+  return NamedSharding(mesh, PartitionSpec())
+
+
+# ----------------------------------------------------------------------------- training workdirs
+
+
+def _read_meta_file(step_dir: pathlib.Path) -> dict:
+  with open(step_dir / "meta" / "metadata") as f:
+    return json.load(f)
+
+
+class TrainCheckpointer:
+  """Training checkpoints of one workdir (or stage workdir)."""
+
+  def __init__(self, workdir: str | os.PathLike, *, keep: int = 3, keep_best: bool = True,
+               async_save: bool = True, read_only: bool = False):
+    self.workdir = pathlib.Path(workdir)
+    self.directory = self.workdir / CKPT_DIR
+    policies = [ocm.LatestN(max(1, keep))]
+    if keep_best:
+      policies.append(ocm.BestN(get_metric_fn=lambda m: m["val_psnr"], n=1,
+                                keep_checkpoints_without_metrics=False))
+    self._options = ocp.CheckpointManagerOptions(
+        preservation_policy=ocm.AnyPreservationPolicy(policies),
+        enable_async_checkpointing=async_save, cleanup_tmp_directories=not read_only,
+        read_only=read_only, create=not read_only)
+    self._mgr = None
+
+  @property
+  def manager(self) -> ocp.CheckpointManager:
+    if self._mgr is None:
+      self._mgr = ocp.CheckpointManager(self.directory, options=self._options)
+    return self._mgr
+
+  def all_steps(self) -> list[int]:
+    if not self.directory.is_dir():
+      return []
+    return sorted(self.manager.all_steps())
+
+  def latest_step(self) -> int | None:
+    steps = self.all_steps()
+    return steps[-1] if steps else None
+
+  def read_meta(self, step: int) -> dict:
+    return _read_meta_file(self.directory / str(step))
+
+  def best_step(self) -> int | None:
+    """The step with the highest validation PSNR (None when no checkpoint has one)."""
+    best, best_psnr = None, -np.inf
+    for s in self.all_steps():
+      try:
+        psnr = self.read_meta(s).get("val_psnr")
+      except (OSError, ValueError):
+        continue
+      if psnr is not None and psnr > best_psnr:
+        best, best_psnr = s, psnr
+    return best
+
+  def save(self, step: int, state: PyTree, extras: dict[str, PyTree], meta: dict,
+           export_params: PyTree, val_psnr: float | None = None) -> None:
+    """Starts an (async) save of everything at `step`; returns before the write finishes."""
+    extras = {k: v for k, v in extras.items() if jax.tree_util.tree_leaves(v)}
+    meta = dict(meta)
+    meta.update(step=int(step), extras_keys=sorted(extras), versions=versions(),
+                val_psnr=None if val_psnr is None else float(val_psnr), saved_at=time.time())
+    items = {"state": ocp.args.StandardSave(state),
+             "export": ocp.args.StandardSave(export_params),
+             "meta": ocp.args.JsonSave(to_jsonable(meta))}
+    for k, v in extras.items():
+      items[EXTRAS_PREFIX + k] = ocp.args.StandardSave(v)
+    metrics = None if val_psnr is None else {"val_psnr": float(val_psnr)}
+    self.manager.save(int(step), args=ocp.args.Composite(**items), metrics=metrics, force=True)
+
+  def wait(self) -> None:
+    if self._mgr is not None:
+      self._mgr.wait_until_finished()
+
+  def close(self) -> None:
+    if self._mgr is not None:
+      self._mgr.close()
+      self._mgr = None
+
+  def _check(self, step: int, item: str, target: PyTree) -> None:
+    saved_tree = saved_tree_metadata(self.directory / str(step) / item)
+    check_tree_matches(item, saved_tree, target, f"{self.directory / str(step)}")
+
+  def restore_step(self, step: int, abstract_state: PyTree | None,
+                   abstract_extras: dict[str, PyTree] | None) -> tuple[PyTree, dict, dict]:
+    """(state, extras, meta) at `step`, laid out like the abstract trees (their shardings)."""
+    meta = from_jsonable(self.read_meta(step))
+    keys = meta.get("extras_keys", [])
+    args = {"meta": ocp.args.JsonRestore()}
+    abstract_state = _with_sharding(abstract_state)
+    abstract_extras = _with_sharding(abstract_extras)
+    if abstract_state is not None:
+      self._check(step, "state", abstract_state)
+      args["state"] = ocp.args.StandardRestore(abstract_state)
+    if abstract_extras is not None:
+      want = {k for k, v in abstract_extras.items() if jax.tree_util.tree_leaves(v)}
+      if want != set(keys):
+        raise CheckpointMismatchError(
+            f"checkpoint {self.directory / str(step)} holds extras {sorted(keys)} but the task "
+            f"has {sorted(want)}")
+      for k in keys:
+        self._check(step, EXTRAS_PREFIX + k, abstract_extras[k])
+        args[EXTRAS_PREFIX + k] = ocp.args.StandardRestore(abstract_extras[k])
+    out = self.manager.restore(step, args=ocp.args.Composite(**args))
+    extras = dict(abstract_extras or {})
+    for k in keys:
+      if EXTRAS_PREFIX + k in out and out[EXTRAS_PREFIX + k] is not None:
+        extras[k] = out[EXTRAS_PREFIX + k]
+    return (out["state"] if abstract_state is not None else None), extras, meta
+
+  def restore_latest(self, abstract_state: PyTree, abstract_extras: dict[str, PyTree]
+                     ) -> tuple[PyTree, dict, dict] | None:
+    """Restores the newest readable checkpoint, setting unreadable ones aside; None if none.
+
+    A shape/structure mismatch is not corruption: it raises CheckpointMismatchError at once.
+    """
+    for step in reversed(self.all_steps()):
+      try:
+        return self.restore_step(step, abstract_state, abstract_extras)
+      except CheckpointMismatchError:
+        raise
+      except _READ_ERRORS as e:  # the files of this step are missing or damaged
+        self._set_aside(step, e)
+    return None
+
+  def _set_aside(self, step: int, err: Exception) -> None:
+    src = self.directory / str(step)
+    dst_root = self.workdir / CORRUPT_DIR
+    msg = (f"checkpoint at step {step} ({src}) is unreadable ({type(err).__name__}: "
+           f"{str(err)[:300]}); moving it to {dst_root} and falling back to the previous one")
+    log.warning(msg)
+    print(f"WARNING: {msg}", flush=True)
+    self.close()
+    if jax.process_index() == 0:
+      dst_root.mkdir(parents=True, exist_ok=True)
+      dst = dst_root / f"{step}_{int(time.time())}"
+      shutil.move(str(src), str(dst))
+    _sync("set_aside_corrupt_checkpoint")
+
+  def restore_export(self, step: int | None = None) -> tuple[PyTree, dict]:
+    """(deployable params, meta) of `step` (default: best by validation PSNR, else latest)."""
+    if step is None:
+      step = self.best_step()
+      if step is None:
+        step = self.latest_step()
+    if step is None:
+      raise FileNotFoundError(f"no checkpoints in {self.directory}")
+    meta = from_jsonable(self.read_meta(step))
+    target = _abstract(saved_tree_metadata(self.directory / str(step) / "export"),
+                       _default_sharding())
+    out = self.manager.restore(step, args=ocp.args.Composite(
+        export=ocp.args.StandardRestore(target)))
+    return out["export"], meta
+
+
+def _sync(name: str) -> None:
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    multihost_utils.sync_global_devices(name)
+
+
+# ----------------------------------------------------------------------------- deployable models
+
+
+def save_model_checkpoint(path: str | os.PathLike, model_name: str, model_kwargs: dict,
+                          params: PyTree, meta: dict | None = None) -> pathlib.Path:
+  """Writes a deployable model (params + JSON meta) to the folder `path` (overwritten).
+
+  meta gets `model`, `model_kwargs`, `versions` added; `scale` is taken from the kwargs when not
+  given. Load it back with `load_model_checkpoint(path)`.
+  """
+  path = pathlib.Path(path).absolute()
+  from memsr_jax.models import registry
+  full_kwargs = registry.model_kwargs(model_name, **dict(model_kwargs))  # validates the name/keys
+  meta = dict(meta or {})
+  meta.update(model=model_name, model_kwargs=to_jsonable(dict(model_kwargs)),
+              versions=versions(), kind="model")
+  meta.setdefault("scale", full_kwargs.get("scale"))
+  with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckptr:
+    ckptr.save(path, args=ocp.args.Composite(params=ocp.args.StandardSave(params),
+                                              meta=ocp.args.JsonSave(to_jsonable(meta))),
+               force=True)
+  return path
+
+
+def _kwargs_for_build(kw: dict) -> dict:
+  return {k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()}
+
+
+def load_model_checkpoint(path: str | os.PathLike, step: int | None = None):
+  """(model, params, meta) from a model checkpoint folder or a training workdir.
+
+  Accepted: a folder written by `save_model_checkpoint`; a workdir holding such a folder as
+  `model/`; a training workdir (its `checkpoints/`, best by validation PSNR else latest, or
+  `step`). The model is rebuilt with `registry.build_model(meta["model"], **meta["model_kwargs"])`
+  and the params are checked against it (a mismatch names the leaf).
+  """
+  from memsr_jax.models import registry
+  path = pathlib.Path(path).absolute()
+  if not path.exists():
+    raise FileNotFoundError(f"no checkpoint at {path}")
+  if (path / MODEL_DIR / "meta").is_dir() and step is None:
+    path = path / MODEL_DIR
+  if (path / "params").is_dir() and (path / "meta").is_dir():
+    meta = from_jsonable(json.loads((path / "meta" / "metadata").read_text()))
+    target = _abstract(saved_tree_metadata(path / "params"), _default_sharding())
+    with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckptr:
+      params = ckptr.restore(path, args=ocp.args.Composite(
+          params=ocp.args.StandardRestore(target)))["params"]
+  elif (path / CKPT_DIR).is_dir() or path.name == CKPT_DIR:
+    workdir = path.parent if path.name == CKPT_DIR else path
+    ck = TrainCheckpointer(workdir, read_only=True)
+    params, meta = ck.restore_export(step)
+    ck.close()
+  else:
+    raise FileNotFoundError(
+        f"{path} is neither a model checkpoint (params/ + meta/) nor a training workdir "
+        f"({CKPT_DIR}/ inside)")
+  if "model" not in meta or "model_kwargs" not in meta:
+    raise ValueError(f"checkpoint {path} has no model name/kwargs in its metadata")
+  model = registry.build_model(meta["model"], **_kwargs_for_build(meta["model_kwargs"]))
+  expected = jax.eval_shape(lambda: registry.init_params(model, jax.random.key(0)))
+  check_tree_matches("params", params, expected, str(path))
+  return model, params, meta

@@ -1,0 +1,76 @@
+"""Two processes (jax.distributed on localhost, gloo CPU collectives) train like one process."""
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+_SCRIPT = r"""
+import json, sys
+import jax
+coord, n, pid, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+if n > 1:
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(coordinator_address=coord, num_processes=n, process_id=pid)
+import numpy as np
+from memsr_jax.train import config_lib, loop
+from memsr_jax.train.supervised import SupervisedTask
+cfg = config_lib.tiny_config()
+cfg.total_steps = 3
+params, _ = loop.train(cfg, out, SupervisedTask(cfg))
+flat = {jax.tree_util.keystr(p): v for p, v in jax.tree_util.tree_flatten_with_path(params)[0]}
+np.savez(f"{out}/params_p{pid}.npz", **flat)
+json.dump({"process_count": jax.process_count(), "device_count": jax.device_count()},
+          open(f"{out}/info_p{pid}.json", "w"))
+"""
+
+
+def _free_port() -> int:
+  try:
+    import portpicker
+    return portpicker.pick_unused_port()
+  except ImportError:
+    with socket.socket() as s:
+      s.bind(("localhost", 0))
+      return s.getsockname()[1]
+
+
+def _losses(workdir: pathlib.Path) -> list[float]:
+  rows = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+  return [r["train/loss"] for r in rows if "train/loss" in r]
+
+
+@pytest.mark.slow
+def test_two_processes_match_one(tmp_path):
+  env = dict(os.environ, PYTHONPATH=str(REPO), XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  coord = f"localhost:{_free_port()}"
+  two, one = tmp_path / "two", tmp_path / "one"
+  procs = [subprocess.Popen([sys.executable, "-c", _SCRIPT, coord, "2", str(i), str(two)],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True) for i in range(2)]
+  single = subprocess.run([sys.executable, "-c", _SCRIPT, "-", "1", "0", str(one)], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=300)
+  outs = [p.communicate(timeout=300)[0] for p in procs]
+  for p, out in zip(procs, outs):
+    assert p.returncode == 0, out[-3000:]
+  assert single.returncode == 0, single.stderr[-3000:]
+  for i in range(2):
+    info = json.loads((two / f"info_p{i}.json").read_text())
+    assert info == {"process_count": 2, "device_count": 2}
+  # Same losses at every step (process 0 logs) and same final params on both processes.
+  l2, l1 = _losses(two), _losses(one)
+  assert len(l2) == len(l1) == 3
+  np.testing.assert_allclose(l2, l1, rtol=1e-5)
+  ref = np.load(one / "params_p0.npz")
+  for i in range(2):
+    got = np.load(two / f"params_p{i}.npz")
+    for k in ref:
+      np.testing.assert_allclose(got[k], ref[k], atol=1e-5, rtol=0, err_msg=f"process {i} {k}")
+  # Both processes wrote one checkpoint set together.
+  assert sorted(p.name for p in (two / "checkpoints").iterdir() if p.name.isdigit()) == ["2", "3"]
