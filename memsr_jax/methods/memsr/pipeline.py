@@ -1,0 +1,228 @@
+"""MemSR end to end: teacher → conversion → winning initialization → distillation.
+
+`run(config, workdir)` (train.py calls it when config.method == "memsr") runs the stages in
+`workdir/<stage>/`, each resumable and skipped when finished:
+  teacher   train config.memsr.teacher (a residual EDSR-family model with a 1×1 tail) with the
+            supervised task, unless config.teacher_checkpoint names a trained one.
+  convert   the exact plain teacher, saved as a model checkpoint (`convert/model`) with the
+            check of its output against the residual teacher in its metadata.
+  init      winning initialization (float64) from config.memsr.n_patches training LR patches:
+            the student (`init/model`, evaluable with eval.py) and its bridges (`init/bridges.npz`);
+            per-layer widths and reconstruction errors in `init/init.json`. With
+            config.memsr.init == "random" the student is Xavier-normal·√2 instead.
+  student   the engine trains the student (L1 + λ·ε^α·distillation when config.memsr.distill).
+The deployable student ends in `workdir/model` (load with load_model_checkpoint(workdir)).
+"""
+import copy
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from memsr_jax.methods.memsr import convert
+from memsr_jax.methods.memsr import distill as distill_lib
+from memsr_jax.methods.memsr import winning_init as wi
+from memsr_jax.models import registry
+from memsr_jax.train import checkpoint as ckpt_lib
+from memsr_jax.train import loop
+
+INITS = ("winning", "random")
+
+
+def _stage_config(config, **changes) -> ml_collections.ConfigDict:
+  c = copy.deepcopy(config.to_dict() if hasattr(config, "to_dict") else config)
+  c = ml_collections.ConfigDict(c)
+  for k, v in changes.items():
+    node = c
+    *head, last = k.split(".")
+    for h in head:
+      node = node[h]
+    node[last] = v
+  return c
+
+
+def _data_source(config, batch_size: int, seed: int):
+  """A loader for "a+b" dataset names (e.g. "t91+bsd200"); None lets the engine build its own."""
+  names = [n.strip() for n in str(config.data.dataset).split("+") if n.strip()]
+  if len(names) < 2:
+    return None
+  from memsr_jax.data import pipeline as data_pipeline
+  parts = [data_pipeline.FolderSource(n, config.data.root or None, config.scale) for n in names]
+  # skip_small: T91 holds images smaller than common HR patches (e.g. 78×78); they are left out
+  # with a warning rather than failing the run.
+  return data_pipeline.make_train_loader(config.data.dataset, config.data.root or None,
+                                         config.scale, config.data.lr_patch, batch_size, seed,
+                                         source=_Concat(parts), skip_small=True)
+
+
+class _Concat:
+  """Random access over several sources, one after the other."""
+
+  def __init__(self, parts):
+    self.parts = parts
+    self.scale = parts[0].scale
+    self.offsets = np.cumsum([0] + [len(p) for p in parts])
+
+  def __len__(self):
+    return int(self.offsets[-1])
+
+  def __getitem__(self, i):
+    k = int(np.searchsorted(self.offsets, i, side="right") - 1)
+    return self.parts[k][i - int(self.offsets[k])]
+
+
+def _train_source(config, stage_cfg):
+  if jax.process_count() > 1 and "+" in str(config.data.dataset):
+    raise ValueError("combined datasets ('a+b') are single-process only; use one merged folder")
+  return _data_source(stage_cfg, stage_cfg.data.batch_size, stage_cfg.seed)
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def stage_teacher(config, workdir: pathlib.Path):
+  """(teacher model, params): from config.teacher_checkpoint or trained in workdir/teacher."""
+  if config.teacher_checkpoint:
+    model, params, meta = ckpt_lib.load_model_checkpoint(config.teacher_checkpoint)
+    if int(meta.get("scale", config.scale)) != int(config.scale):
+      raise ValueError(f"config.teacher_checkpoint is a ×{meta.get('scale')} model but "
+                       f"config.scale={config.scale}")
+    print(f"[teacher] loaded {meta['model']} from {config.teacher_checkpoint}", flush=True)
+    convert.teacher_spec(model)  # fail early on unsupported teachers
+    return model, params
+  t = config.memsr.teacher
+  kwargs = dict(t.kwargs.to_dict() if hasattr(t.kwargs, "to_dict") else t.kwargs)
+  model = registry.build_model(t.name, scale=config.scale, **kwargs)
+  convert.teacher_spec(model)  # before spending time on training
+  cfg = _stage_config(config, **{"model.name": t.name, "model.kwargs": kwargs,
+                                 "total_steps": int(t.total_steps), "schedule.lr": float(t.lr)})
+  from memsr_jax.train.supervised import SupervisedTask
+  params, _ = loop.train(cfg, workdir, SupervisedTask(cfg), stage_name="teacher",
+                         data_source=_train_source(config, cfg))
+  return model, params
+
+
+def stage_convert(config, workdir: pathlib.Path, model, params) -> dict:
+  """Saves the exact plain teacher in workdir/convert/model; returns its check figures."""
+  out_dir = workdir / "convert"
+  info_path = out_dir / "convert.json"
+  if info_path.exists():
+    return json.loads(info_path.read_text())
+  spec = convert.teacher_spec(model)
+  plain_model, plain_params = convert.convert(model, params, offset=config.memsr.offset)
+  x = jnp.asarray(np.random.default_rng(0).uniform(0, 255, (1, 17, 19, 3)), jnp.float32)
+  ref = model.apply({"params": params}, x)
+  out = plain_model.apply({"params": plain_params}, x)
+  info = {"widths": list(convert.plain_widths(spec)), "relu": list(convert.plain_relu(spec)),
+          "offset": float(config.memsr.offset),
+          "n_params": registry.count_params(plain_params),
+          "max_abs_diff_fp32_random_input": float(jnp.max(jnp.abs(out - ref)))}
+  ckpt_lib.save_model_checkpoint(out_dir / "model", "plain",
+                                 convert.plain_model_kwargs(spec), plain_params,
+                                 {"method": {"memsr_stage": "convert", **info}})
+  info_path.write_text(json.dumps(info, indent=1))
+  print(f"[convert] plain teacher: {len(info['widths']) - 1} 3×3 convs + 1×1 tail, "
+        f"max |plain − residual| = {info['max_abs_diff_fp32_random_input']:.2e}", flush=True)
+  return info
+
+
+def sample_lr_patches(config, n: int) -> np.ndarray:
+  """n training LR patches (the first batches of the training stream with a fixed seed)."""
+  seed = int(config.seed) + 12345
+  src = _data_source(config, n, seed)
+  if src is None:
+    from memsr_jax.train import data as data_lib
+    cfg = _stage_config(config, **{"data.batch_size": n, "seed": seed})
+    src = data_lib.make_source(cfg, local_batch_size=n, process_index=0, process_count=1)
+  return np.asarray(next(src)["lr"], np.float64)
+
+
+def stage_init(config, workdir: pathlib.Path, model, params):
+  """(student kwargs, student params, bridges in plain form, info) — computed once, then loaded."""
+  out_dir = workdir / "init"
+  m = config.memsr
+  info_path = out_dir / "init.json"
+  if info_path.exists():
+    info = json.loads(info_path.read_text())
+    _, sparams, _ = ckpt_lib.load_model_checkpoint(out_dir / "model")
+    z = np.load(out_dir / "bridges.npz")
+    bridges = [{"kernel": z[f"k{i}"], "bias": z[f"b{i}"]} for i in range(info["n_bridges"])]
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in info["student_kwargs"].items()}
+    return kwargs, sparams, bridges, info
+  spec = convert.teacher_spec(model)
+  tparams = convert.convert_params(spec, params, m.offset)
+  lr = sample_lr_patches(config, int(m.n_patches))
+  feats = wi.teacher_feature_samples(spec, params, lr, m.offset, int(m.max_samples),
+                                     seed=int(config.seed))
+  kw = dict(widths=None, theta=None)
+  if m.theta:
+    kw["theta"] = float(m.theta)
+  else:
+    kw["widths"] = int(m.width)
+  skw, sparams, bridges, infos = wi.winning_init(tparams, convert.plain_relu(spec), feats,
+                                                 beta=float(m.beta), stat=m.shift_stat, **kw)
+  skw["scale"] = spec.scale
+  sparams = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), sparams)
+  info = {"student_kwargs": ckpt_lib.to_jsonable(skw), "n_bridges": len(bridges),
+          "layers": [vars(i) for i in infos], "n_patches": int(lr.shape[0]),
+          "lr_patch": list(lr.shape[1:3]), "theta": m.theta or None,
+          "width": None if m.theta else int(m.width), "beta": float(m.beta),
+          "shift_stat": m.shift_stat}
+  ckpt_lib.save_model_checkpoint(out_dir / "model", "plain", skw, sparams,
+                                 {"method": {"memsr_stage": "init", **info}})
+  np.savez(out_dir / "bridges.npz", **{f"k{i}": b["kernel"] for i, b in enumerate(bridges)},
+           **{f"b{i}": b["bias"] for i, b in enumerate(bridges)})
+  info_path.write_text(json.dumps(info, indent=1))
+  print(f"[init] student widths {list(skw['widths'])}", flush=True)
+  return skw, sparams, bridges, info
+
+
+def random_student(config, widths, seed: int):
+  """The random-init baseline: same widths, ReLU after every conv, mean shift, vector biases."""
+  kwargs = dict(scale=int(config.scale), widths=tuple(widths),
+                relu=tuple([True] * (len(widths) - 1)), bias_mode="vector", tail_kernel=1,
+                sub_mean=True)
+  model = registry.build_model("plain", **kwargs)
+  rng = jax.random.key(seed)
+  params = registry.init_params(model, rng)
+  params = distill_lib.xavier_relu_init(jax.random.fold_in(rng, 1), params)
+  return kwargs, jax.tree_util.tree_map(np.asarray, params)
+
+
+def run(config, workdir) -> dict:
+  """Runs (or resumes) every stage; returns the final student's {kwargs, params}."""
+  workdir = pathlib.Path(workdir)
+  m = config.memsr
+  if m.init not in INITS:
+    raise ValueError(f"config.memsr.init must be one of {INITS}, got {m.init!r}")
+  if m.shift_stat not in wi.SHIFT_STATS:
+    raise ValueError(f"config.memsr.shift_stat must be one of {wi.SHIFT_STATS}, "
+                     f"got {m.shift_stat!r}")
+  model, tparams = stage_teacher(config, workdir)
+  spec = convert.teacher_spec(model)
+  stage_convert(config, workdir, model, tparams)
+  skw, sparams, bridges, info = stage_init(config, workdir, model, tparams)
+  teacher_widths = convert.plain_widths(spec)[1:-1]
+  if m.init == "winning":
+    bridges = distill_lib.offset_free_bridges(bridges[:-1], spec, m.offset)
+  else:
+    skw, sparams = random_student(config, skw["widths"], int(config.seed) + 1)
+    bridges = distill_lib.random_bridges(jax.random.key(int(config.seed) + 2),
+                                         skw["widths"][1:-1], teacher_widths)
+  task = distill_lib.MemSRDistillTask(
+      skw, sparams, spec=spec, teacher_params=tparams if m.distill else None,
+      bridges=bridges if m.distill else None, total_steps=int(config.total_steps),
+      lam=float(m.lam), eps=float(m.eps), distill=bool(m.distill),
+      metadata={"init": m.init, "distill": bool(m.distill), "widths": list(skw["widths"]),
+                "theta": m.theta or None, "init_layers": info["layers"]})
+  params, extras = loop.train(config, workdir, task, stage_name="student",
+                              data_source=_train_source(config, config))
+  name, kwargs, export = task.export(params, extras)
+  ckpt_lib.save_model_checkpoint(workdir / ckpt_lib.MODEL_DIR, name, kwargs, export,
+                                 {"method": {"memsr": True, "init": m.init,
+                                             "distill": bool(m.distill),
+                                             "widths": list(skw["widths"])}})
+  return {"kwargs": kwargs, "params": export}

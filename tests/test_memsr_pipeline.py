@@ -1,0 +1,72 @@
+"""MemSR pipeline end to end on the quick config (teacher → convert → init → student)."""
+import importlib.util
+import json
+import pathlib
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from memsr_jax.methods.memsr import pipeline
+from memsr_jax.methods.memsr import recipes
+from memsr_jax.train import checkpoint as ckpt_lib
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _config(name: str, arg: str):
+  spec = importlib.util.spec_from_file_location("cfg", REPO / "configs" / "memsr" / name)
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod.get_config(arg)
+
+
+def test_paper_configs():
+  c = _config("plain.py", "m,x4")
+  assert (c.method, c.scale, c.data.lr_patch, c.data.batch_size) == ("memsr", 4, 48, 16)
+  assert c.memsr.teacher.name == "memsr_teacher_m" and c.memsr.width == 64
+  assert c.schedule.name == "one_cycle" and c.schedule.lr == 2e-4 and c.total_steps == 1_000_000
+  x = _config("plain.py", "x0.05,x2,random,nodistill")
+  assert x.memsr.theta == 0.05 and x.data.lr_patch == 96
+  assert x.memsr.init == "random" and not x.memsr.distill
+  assert _config("plain.py", "l,x3").memsr.width == 100
+  with pytest.raises(ValueError, match="unknown MemSR config token"):
+    recipes.parse_arg("m,x5")
+
+
+def test_unsupported_teacher_fails_before_training(tmp_path):
+  c = _config("quick.py", "")
+  c.memsr.teacher.name = "edsr_baseline"
+  with pytest.raises(ValueError, match="upsampler"):
+    pipeline.run(c, tmp_path)
+
+
+@pytest.mark.slow
+def test_quick_pipeline_runs_resumes_and_exports(tmp_path):
+  c = _config("quick.py", "")
+  c.data.dataset = "skimage_train+skimage_val"  # exercises combined datasets
+  c.val.dataset = ""
+  c.memsr.teacher.total_steps = 20
+  c.total_steps = 20
+  c.ckpt_every = 20
+  c.log_every = 10
+  c.memsr.theta = 0.14  # Plain-X style adaptive widths
+  out = pipeline.run(c, tmp_path)
+  info = json.loads((tmp_path / "init" / "init.json").read_text())
+  widths = info["student_kwargs"]["widths"]
+  assert widths[0] == 3 and widths[-1] == 16 and len(widths) == 7
+  assert all(layer["rel_error"] < 0.14 for layer in info["layers"][:-1])
+  conv = json.loads((tmp_path / "convert" / "convert.json").read_text())
+  assert conv["max_abs_diff_fp32_random_input"] < 2e-3
+  model, params, meta = ckpt_lib.load_model_checkpoint(tmp_path)
+  assert meta["method"]["widths"] == widths
+  x = jnp.asarray(np.random.default_rng(0).uniform(0, 255, (1, 10, 12, 3)), jnp.float32)
+  np.testing.assert_allclose(model.apply({"params": params}, x),
+                             model.apply({"params": out["params"]}, x), rtol=1e-5, atol=1e-4)
+  # The initialized student is a model checkpoint too (evaluable before training).
+  init_model, _, _ = ckpt_lib.load_model_checkpoint(tmp_path / "init" / "model")
+  assert tuple(init_model.widths) == tuple(widths)
+  # A rerun resumes: every stage is found finished and the result is the same.
+  again = pipeline.run(c, tmp_path)
+  np.testing.assert_allclose(model.apply({"params": again["params"]}, x),
+                             model.apply({"params": params}, x), rtol=1e-6)
