@@ -53,17 +53,70 @@ def _parse_scales(value: Any) -> list[int]:
 
 
 def _maybe_select_level(params, meta: dict, config) -> Any:
-  """Hook for MSSR models: selects the nested sub-network `config.model.level`.
+  """MSSR models: the nested sub-network `config.model.level` (or the level nearest
+  `config.model.sparsity`), read from the level map stored in the checkpoint (docs/MSSR.md).
 
-  level < 0 evaluates the full model (params unchanged). Level selection belongs to the MSSR
-  method and is added there; until then a level is rejected instead of silently ignored.
+  level < 0 and sparsity < 0 evaluate the full model (params unchanged).
   """
-  del meta  # used by level selection (the checkpoint's masks / level map)
+  # --- MSSR level selection (owned by the MSSR method; see memsr_jax/methods/mssr) ---
   level = int(config.model.get("level", -1))
-  if level < 0:
+  sparsity = float(config.model.get("sparsity", -1.0))
+  if level < 0 and sparsity < 0:
     return params
-  raise ValueError(f"config.model.level={level}: this build cannot select MSSR levels; "
-                   "use config.model.level=-1 to evaluate the full model")
+  if level >= 0 and sparsity >= 0:
+    raise ValueError(f"config.model.level={level} and config.model.sparsity={sparsity} are both "
+                     "set; give one of them (the other -1)")
+  from memsr_jax.methods.mssr import masks, scalable  # pylint: disable=g-import-not-at-top
+  ckpt = config.model.get("checkpoint", "")
+  level_map = scalable.load_level_map(ckpt) if ckpt else None
+  if level_map is None:
+    raise ValueError(f"config.model.level/sparsity select an MSSR size, but "
+                     f"{ckpt or 'a model without checkpoint'} holds no MSSR level map; use a "
+                     "checkpoint written by train.py with config.method='mssr' (its model/ "
+                     "folder or workdir), or leave level and sparsity at -1")
+  if level < 0:
+    level = masks.level_for_sparsity(level_map, sparsity)
+  masks.check_level(level_map, level)
+  stats = masks.level_stats(level_map)[level]
+  meta["mssr_level"] = stats
+  logging.info("MSSR level %d: sparsity %.2f%%, %d non-zero params", level,
+               100 * stats["sparsity"], stats["nonzero_params"])
+  return masks.params_at_level(params, level_map, level)
+
+
+def _sweep_levels(config) -> list[dict]:
+  """Evaluates every level of an MSSR checkpoint; prints PSNR vs sparsity vs non-zero params."""
+  # --- MSSR level sweep (owned by the MSSR method) ---
+  import copy  # pylint: disable=g-import-not-at-top
+  from memsr_jax.methods.mssr import masks, scalable  # pylint: disable=g-import-not-at-top
+  ckpt = config.model.checkpoint
+  level_map = scalable.load_level_map(ckpt) if ckpt else None
+  if level_map is None:
+    raise ValueError(f"config.sweep_levels needs an MSSR checkpoint with a level map; "
+                     f"{ckpt or '(no config.model.checkpoint)'} has none")
+  out_dir = pathlib.Path(config.output_dir)
+  rows = []
+  for st in masks.level_stats(level_map):
+    c = copy.deepcopy(config)
+    with c.unlocked():
+      c.sweep_levels = False
+      c.model.level = st["level"]
+      c.model.sparsity = -1.0
+      c.output_dir = str(out_dir / f"level_{st['level']:02d}")
+    rows.append({**st, "results": run(c)})
+  cols = [(ds, sc) for ds, by in rows[0]["results"].items() for sc in by]
+  lines = [f"{'level':>5} {'sparsity':>9} {'nonzero':>9}  "
+           + "  ".join(f"{ds} {sc} PSNR/SSIM" for ds, sc in cols)]
+  for r in rows:
+    lines.append(f"{r['level']:>5} {100 * r['sparsity']:8.2f}% {r['nonzero_params']:>9}  " +
+                 "  ".join(f"{r['results'][ds][sc]['psnr']:.2f} / "
+                           f"{r['results'][ds][sc]['ssim']:.4f}".rjust(len(f"{ds} {sc} PSNR/SSIM"))
+                           for ds, sc in cols))
+  print("MSSR levels of " + str(ckpt) + "\n" + "\n".join(lines))
+  out_dir.mkdir(parents=True, exist_ok=True)
+  (out_dir / "levels.json").write_text(json.dumps(rows, indent=2))
+  print(f"levels: {out_dir / 'levels.json'}")
+  return rows
 
 
 def _bicubic_predictor(scale: int) -> PredictFn:
@@ -134,6 +187,8 @@ def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str
 
 def run(config) -> dict:
   """Evaluates every dataset × scale; prints the table; writes results.json and details.json."""
+  if config.get("sweep_levels", False):  # MSSR: every level of one checkpoint
+    return _sweep_levels(config)
   datasets = _parse_list(config.datasets, "datasets")
   scales, make_predictor, description = build_predictors(config)
   data_root = config.data_dir or None

@@ -25,6 +25,8 @@ def get_config():
   c.model.kwargs = ml_collections.ConfigDict()  # preset overrides for torch_weights models
   # MSSR: which nested level (sub-network) to evaluate; -1 = the full model.
   c.model.level = -1
+  c.model.sparsity = -1.0  # MSSR: or the level whose sparsity is nearest this (e.g. 0.94)
+  c.sweep_levels = False  # MSSR: evaluate every level; prints PSNR vs sparsity vs non-zero params
 
   c.datasets = "set5,set14"  # comma-separated names (memsr_jax.data.folders) or folder paths
   c.scales = ""  # comma-separated; "" = the checkpoint's scale, or 2,3,4 otherwise

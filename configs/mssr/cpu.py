@@ -1,0 +1,12 @@
+"""MSSR at CPU scale: EDSR 16 ch × 8 blocks ×2 on T91 (+ BSD200 when given a merged folder).
+
+  python train.py --config configs/mssr/cpu.py --workdir runs/mssr_cpu \
+      --config.data.root=../shared/datasets --config.val.root=../shared/datasets
+Ablations: --config.mssr.rewind_to=init (reset to init), --config.mssr.ssd_weight=0 (no SSD),
+--config.mssr.expand=False (forward stage only).
+"""
+from memsr_jax.methods.mssr import recipes
+
+
+def get_config():
+  return recipes.edsr_cpu(scale=2)

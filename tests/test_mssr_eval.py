@@ -1,0 +1,90 @@
+"""eval.py with MSSR checkpoints: pick a level / sparsity, sweep every level of one checkpoint."""
+import importlib.util
+import json
+import pathlib
+
+import jax
+import numpy as np
+import pytest
+
+from memsr_jax.methods.mssr import imp, masks, scalable
+from memsr_jax.models.registry import build_model, init_params
+from memsr_jax.train import checkpoint as ckpt_lib
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+KW = dict(scale=2, n_feats=4, n_resblocks=2)
+
+
+def load_module(name):
+  spec = importlib.util.spec_from_file_location(f"_mssr_test_{name}", REPO / f"{name}.py")
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod
+
+
+def eval_config(**model):
+  cfg = load_module("configs/eval").get_config()
+  for k, v in model.items():
+    setattr(cfg.model, k, v)
+  return cfg
+
+
+@pytest.fixture(scope="module")
+def mssr_ckpt(tmp_path_factory):
+  m = build_model("edsr_mini", **KW)
+  p = jax.device_get(init_params(m, jax.random.PRNGKey(0), (1, 8, 8, 3)))
+  lm = masks.init_level_map(p)
+  lm = imp.prune_round(p, lm, 1, 0.5)
+  lm = imp.prune_round(p, lm, 2, 0.75)
+  path = scalable.save_scalable(tmp_path_factory.mktemp("mssr") / "model", "edsr_mini", KW, p, lm)
+  return path, p, lm
+
+
+def test_select_level_and_sparsity(mssr_ckpt):
+  path, p, lm = mssr_ckpt
+  ev = load_module("eval")
+  _, params, meta = ckpt_lib.load_model_checkpoint(path)
+  got = ev._maybe_select_level(params, meta, eval_config(checkpoint=str(path), level=2))
+  for a, b in zip(jax.tree_util.tree_leaves(got),
+                  jax.tree_util.tree_leaves(masks.params_at_level(p, lm, 2))):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert meta["mssr_level"]["level"] == 2
+  ev._maybe_select_level(params, meta, eval_config(checkpoint=str(path), sparsity=0.45))
+  assert meta["mssr_level"]["level"] == 1
+  same = ev._maybe_select_level(params, meta, eval_config(checkpoint=str(path)))
+  assert same is params
+  with pytest.raises(ValueError, match="levels 0..2"):
+    ev._maybe_select_level(params, meta, eval_config(checkpoint=str(path), level=5))
+  with pytest.raises(ValueError, match="both"):
+    ev._maybe_select_level(params, meta, eval_config(checkpoint=str(path), level=1,
+                                                     sparsity=0.5))
+
+
+def test_level_on_a_single_size_checkpoint_is_an_error(tmp_path, mssr_ckpt):
+  _, p, _ = mssr_ckpt
+  path = ckpt_lib.save_model_checkpoint(tmp_path / "plain", "edsr_mini", KW, p)
+  ev = load_module("eval")
+  _, params, meta = ckpt_lib.load_model_checkpoint(path)
+  with pytest.raises(ValueError, match="no MSSR level map"):
+    ev._maybe_select_level(params, meta, eval_config(checkpoint=str(path), level=1))
+
+
+@pytest.mark.slow
+def test_sweep_levels_prints_every_level(tmp_path, mssr_ckpt, sample_image, capsys):
+  from PIL import Image
+  path, _, lm = mssr_ckpt
+  data = tmp_path / "tiny"
+  data.mkdir()
+  for i in range(2):
+    Image.fromarray(sample_image[40 * i:40 * i + 32, 100:132]).save(data / f"img{i}.png")
+  ev = load_module("eval")
+  cfg = eval_config(checkpoint=str(path))
+  cfg.datasets = str(data)
+  cfg.sweep_levels = True
+  cfg.output_dir = str(tmp_path / "out")
+  rows = ev.run(cfg)
+  assert [r["level"] for r in rows] == [0, 1, 2]
+  assert [r["nonzero_params"] for r in rows] == [s["nonzero_params"] for s in masks.level_stats(lm)]
+  saved = json.loads((tmp_path / "out" / "levels.json").read_text())
+  assert len(saved) == 3 and all(np.isfinite(r["results"][str(data)]["x2"]["psnr"]) for r in saved)
+  assert "MSSR levels" in capsys.readouterr().out
