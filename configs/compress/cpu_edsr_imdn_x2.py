@@ -1,0 +1,32 @@
+"""CPU-scale: EDSRmini ×2 distilled from the pretrained IMDN ×2 (official weights, imported).
+
+Distill stage only (the student is the paper's fixed EDSRmini); T91 + BSD200, Set5 validation.
+
+  MEMSR_DATA_DIR=../shared/datasets python train.py \
+      --config configs/compress/cpu_edsr_imdn_x2.py --workdir runs/cpu_edsrmini_kd
+The no-teacher baseline (plain L1, same student, steps, data and seed):
+  ... --config.compress.distill.teacher.source=none --workdir runs/cpu_edsrmini_scratch
+
+Budget: 2 shared CPU cores, so a short schedule (Adam 1e-3 with cosine decay instead of the paper's
+1e-4 for 500k steps), batch 16 and LR patch 32 (HR 64: the 4-level pyramid goes 64→32→16→8).
+"""
+from memsr_jax.methods.compress.config import compress_config
+
+
+def get_config():
+  c = compress_config("imdn", "edsr_mini", scale=2, distill_steps=1000, lr_patch=32,
+                      batch_size=16)
+  c.data.dataset = "t91+bsd200"
+  c.data.root = ""  # named sets are found under $MEMSR_DATA_DIR
+  c.val.dataset = "set5"
+  c.val.every_steps = 500
+  c.log_every = 50
+  c.ckpt_every = 500
+  c.progress = False
+  c.compress.stages = "distill"
+  c.compress.distill.schedule.name = "cosine"
+  c.compress.distill.schedule.lr = 1e-3
+  c.compress.distill.teacher.source = "torch"
+  c.compress.distill.teacher.model = "imdn"
+  c.compress.distill.teacher.path = "../shared/weights/imdn/IMDN_x2.pth"
+  return c

@@ -1,0 +1,92 @@
+"""The density → compact configuration rule, on synthetic densities."""
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from memsr_jax.methods.compress import prox, shrink
+from memsr_jax.models import registry
+
+
+def _edsr_stats(n_blocks, width, block_density, other_density=1.0):
+  size = 9 * width * width
+  stats = {"head/kernel": (27 * width, 27 * width)}
+  for b in range(n_blocks):
+    for l in (1, 2):
+      stats[f"body_{b}/conv{l}/kernel"] = (int(round(block_density[b] * size)), size)
+  stats["body_conv/kernel"] = (int(other_density * size), size)
+  return stats
+
+
+def test_edsr_baseline_to_paper_mini_shape():
+  # Half the blocks dead, the rest at 1/16 density: 64·sqrt(1/16) = 16 channels, 8 blocks.
+  dens = [1 / 16] * 8 + [0.01] * 8
+  res = shrink.shrink_rule(_edsr_stats(16, 64, dens), "EDSR", 64, channel_multiple=4)
+  assert (res.n_channels, res.n_blocks, res.n_layers) == (16, 8, 2)
+  assert res.model_kwargs == {"n_feats": 16, "n_resblocks": 8}
+  assert res.kept_density == pytest.approx(1 / 16, rel=1e-3)
+  m = registry.build_model("edsr_mini", scale=2)
+  assert registry.model_kwargs("edsr_mini")["n_feats"] == 16
+
+
+def test_dense_model_is_left_alone_and_channels_round_up():
+  res = shrink.shrink_rule(_edsr_stats(4, 64, [1.0] * 4), "EDSR", 64, 4)
+  assert (res.n_channels, res.n_blocks) == (64, 4)
+  res = shrink.shrink_rule(_edsr_stats(4, 64, [0.3] * 4), "EDSR", 64, 4)
+  assert res.n_channels == 36  # 64·sqrt(0.3) = 35.05 → next multiple of 4
+  res = shrink.shrink_rule(_edsr_stats(4, 64, [0.0] * 4), "EDSR", 64, 4)
+  assert (res.n_channels, res.n_blocks) == (4, 1)  # all dead: minimum model, not an error
+
+
+def _swin_stats(depths, dim, unit_density):
+  stats = {"conv_first/kernel": (27 * dim, 27 * dim)}
+  for b, depth in enumerate(depths):
+    for l in range(depth):
+      for leaf, size in (("attn/qkv/kernel", 3 * dim * dim), ("attn/proj/kernel", dim * dim),
+                         ("mlp/fc1/kernel", 2 * dim * dim), ("mlp/fc2/kernel", 2 * dim * dim)):
+        d = unit_density(b, l)
+        stats[f"layers_{b}/blocks_{l}/{leaf}"] = (int(round(d * size)), size)
+    stats[f"layers_{b}/conv/kernel"] = (9 * dim * dim, 9 * dim * dim)
+  return stats
+
+
+def test_swinir_s_to_paper_mini_shape():
+  # Last RSTB dead, the last two Swin layers of the others dead, survivors at 0.16:
+  # 60·sqrt(0.16) = 24 → SwinIRmini (24, [4, 4, 4]).
+  dens = lambda b, l: 0.0 if b == 3 or l >= 4 else 0.16
+  res = shrink.shrink_rule(_swin_stats([6] * 4, 60, dens), "SwinIR", 60, channel_multiple=6)
+  assert (res.n_channels, res.n_layers, res.n_blocks) == (24, 4, 3)
+  assert res.model_kwargs == {"embed_dim": 24, "depths": (4, 4, 4)}
+  assert res.block_density[3] == 0.0 and res.unit_density["0/5"] == 0.0
+
+
+def test_shrink_model_on_real_pruned_params():
+  """End to end on real EDSR params: zero out blocks/weights and read the rule's answer."""
+  model = registry.build_model("edsr_baseline", scale=2, n_feats=16, n_resblocks=4)
+  params = registry.init_params(model, jax.random.PRNGKey(0))
+  rng = np.random.default_rng(0)
+
+  def prune(path, x):
+    name = prox.path_str(path)
+    if not name.endswith("kernel") or "body_" not in name:
+      return x
+    if "body_3" in name:
+      return x * 0
+    keep = rng.uniform(size=x.shape) < 0.25
+    return x * keep
+
+  params = jax.tree_util.tree_map_with_path(prune, params)
+  mask = prox.select_leaves(params)
+  res = shrink.shrink_model("edsr_baseline", {"n_feats": 16, "n_resblocks": 4}, params, mask)
+  assert res.n_blocks == 3
+  assert res.n_channels == 8  # 16·sqrt(≈0.25) = 8
+  student = registry.build_model("edsr_baseline", scale=2, **res.model_kwargs)
+  assert registry.count_params(registry.init_params(student, jax.random.PRNGKey(1))) > 0
+
+
+def test_unknown_family_and_mismatched_pattern():
+  with pytest.raises(ValueError, match="compress.mode='fixed'"):
+    shrink.family_of("plain_s")
+  with pytest.raises(ValueError, match="block pattern"):
+    shrink.shrink_rule({"x/kernel": (1, 2)}, "EDSR", 64, 4)
