@@ -32,8 +32,14 @@ def pixel_unshuffle(x: jnp.ndarray, scale: int) -> jnp.ndarray:
   return x.reshape(b, h // s, w // s, c * s * s)
 
 
+# PyTorch's default conv init (kaiming_uniform with a=√5: U(±1/√fan_in), variance 1/(3·fan_in)).
+# EDSR-family nets work on the 0..255 scale with identity skips; lecun_normal (3× the variance)
+# lets features grow ~20× over 16 residual blocks and untrained outputs explode.
+TORCH_CONV_INIT = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+
+
 def conv(features: int, kernel: int = 3, name: str | None = None, use_bias: bool = True,
-         kernel_init=nn.initializers.lecun_normal()) -> nn.Conv:
+         kernel_init=TORCH_CONV_INIT) -> nn.Conv:
   """A 'same'-padded (zero) stride-1 conv, the only conv most SR models use."""
   return nn.Conv(features, (kernel, kernel), padding="SAME", use_bias=use_bias, name=name,
                  kernel_init=kernel_init)
