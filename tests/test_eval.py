@@ -110,7 +110,7 @@ def test_eval_cli_rejects_unusable_model_configs(tmp_path):
   with pytest.raises(ValueError, match="not an integer"):
     eval_module.build_predictors(c)
   c.model.level = 3
-  with pytest.raises(ValueError, match="level=3"):
+  with pytest.raises(ValueError, match="holds no MSSR level map"):
     eval_module._maybe_select_level({}, {}, c)
   c.model.level = -1
   params = {"w": np.ones(2)}
