@@ -2,7 +2,7 @@
 # CPU-scale MemSR experiment: Teacher-S ×4 on T91+BSD200, then students (c) winning+distill, (d) random.
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
-COMMON="--config.data.dataset=t91+bsd200 --config.data.root=../shared/datasets --config.val.dataset= \
+COMMON="--config.data.dataset=t91+bsd200 --config.data.skip_small=True --config.data.root=../shared/datasets --config.val.dataset= \
  --config.data.lr_patch=24 --config.data.batch_size=8 --config.progress=False --config.tensorboard=False \
  --config.log_every=100 --config.ckpt_every=500 --config.memsr.teacher.total_steps=${TSTEPS:-3000} \
  --config.memsr.teacher.lr=6e-4 --config.total_steps=${SSTEPS:-2000} --config.schedule.lr=5e-4"

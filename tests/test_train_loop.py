@@ -158,3 +158,25 @@ def test_unknown_config_key_on_the_command_line(tmp_path):
                         capture_output=True, text=True, timeout=120)
   assert proc.returncode != 0
   assert "batchsize" in proc.stderr and not (tmp_path / "checkpoints").exists()
+
+
+def test_joined_datasets_and_small_images_through_the_engine(tmp_path):
+  """"a+b" training sets come from the engine's own source; small images fail or are skipped."""
+  from PIL import Image
+  from memsr_jax.train import data as data_lib
+  _write_images(tmp_path / "a", n=2)
+  _write_images(tmp_path / "b", n=3)
+  Image.new("RGB", (20, 20), (9, 9, 9)).save(tmp_path / "b" / "tiny.png")  # < 24×24 HR patch
+  cfg = config_lib.tiny_config()
+  cfg.data.dataset = f"{tmp_path / 'a'}+{tmp_path / 'b'}"
+  cfg.data.lr_patch = 12
+  with pytest.raises(ValueError, match="tiny"):
+    data_lib.make_source(cfg, local_batch_size=4, process_index=0, process_count=1)
+  cfg.data.skip_small = True
+  src = data_lib.make_source(cfg, local_batch_size=4, process_index=0, process_count=1)
+  try:
+    batch = next(src)
+    assert batch["lr"].shape == (4, 12, 12, 3) and batch["hr"].shape == (4, 24, 24, 3)
+    assert src.examples_per_epoch == 5  # 2 + 3, the tiny one left out
+  finally:
+    src.close()

@@ -32,6 +32,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.batch_size = 16  # global batch (all devices, all processes)
   c.data.num_workers = 0  # loader worker processes (0 = in-process threads)
   c.data.cache = True  # decode every training image once and keep it in memory
+  # Images smaller than the HR patch (T91 has some at ×4): False fails naming them, True leaves
+  # them out with a warning.
+  c.data.skip_small = False
 
   # Validation on a benchmark set, by the evaluation protocol (Y-PSNR, border crop = scale).
   c.val = ml_collections.ConfigDict()

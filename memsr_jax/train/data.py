@@ -71,7 +71,7 @@ def make_source(config, *, local_batch_size: int, process_index: int, process_co
     return pipeline.make_train_loader(
         d.dataset, d.root or None, config.scale, d.lr_patch, local_batch_size, config.seed,
         process_index=process_index, process_count=process_count, num_workers=d.num_workers,
-        cache=d.cache)
+        cache=d.cache, skip_small=bool(d.get("skip_small", False)))
   except FileNotFoundError as e:
     raise FileNotFoundError(
         f"training data for config.data.dataset={d.dataset!r} (config.data.root={d.root!r}) not "

@@ -120,48 +120,6 @@ def load_weights(kind: str, path: str, model_name: str, model_kwargs: dict) -> P
   raise ValueError(f"unknown weights kind {kind!r}; expected 'random', 'checkpoint' or 'torch'")
 
 
-# ----------------------------------------------------------------------------- data
-
-
-class ConcatSource:
-  """Random access over several folder sources (for "t91+bsd200")."""
-
-  def __init__(self, sources):
-    self.sources = list(sources)
-    self.scale = self.sources[0].scale
-    self._offsets = np.cumsum([0] + [len(s) for s in self.sources])
-
-  def __len__(self):
-    return int(self._offsets[-1])
-
-  def __getitem__(self, index):
-    k = int(np.searchsorted(self._offsets, index, side="right") - 1)
-    return self.sources[k][index - int(self._offsets[k])]
-
-  @property
-  def lr_sizes(self):
-    return [sz for s in self.sources for sz in s.lr_sizes]
-
-
-def make_data_source(cfg):
-  """None (the engine builds the source) unless config.data.dataset joins sets with '+'."""
-  if "+" not in cfg.data.dataset:
-    return None
-  from memsr_jax.data import pipeline as data_pipeline
-  from memsr_jax.train import sharding
-  names = [n.strip() for n in cfg.data.dataset.split("+") if n.strip()]
-  root = cfg.data.root or None
-  source = ConcatSource(data_pipeline.FolderSource(n, root, cfg.scale) for n in names)
-  kwargs = {}
-  if cfg.data.num_workers:
-    kwargs["num_workers"] = cfg.data.num_workers
-  return data_pipeline.make_train_loader(
-      cfg.data.dataset, root, cfg.scale, cfg.data.lr_patch,
-      sharding.local_batch_size(cfg.data.batch_size), cfg.seed,
-      process_index=jax.process_index(), process_count=jax.process_count(), source=source,
-      **kwargs)
-
-
 # ----------------------------------------------------------------------------- stages
 
 
@@ -225,7 +183,7 @@ def run_prune(config, workdir: pathlib.Path, init_params) -> dict:
   name, kw = model_spec(config)
   task = tasks.PruneTask(name, kw, init_params, include, exclude,
                          charbonnier_eps=float(pc.get("charbonnier_eps", 1e-3)))
-  loop.train(cfg, workdir, task, stage_name="prune", data_source=make_data_source(cfg))
+  loop.train(cfg, workdir, task, stage_name="prune")
   raw = _raw_params_of_stage(cfg, workdir / "prune", task)
   mask = prox.select_leaves(raw, include, exclude)
   dens = prox.densities(raw, mask)
@@ -328,8 +286,7 @@ def run_distill(config, workdir: pathlib.Path, student: dict, original_params) -
   task = tasks.DistillTask(student["student"], kw, teacher, teacher_params,
                            alpha=float(dc.get("alpha", 0.1)), levels=int(dc.get("levels", 4)),
                            pyramid=dc.get("pyramid", "laplacian"))
-  params, _ = loop.train(cfg, workdir, task, stage_name="distill",
-                         data_source=make_data_source(cfg))
+  params, _ = loop.train(cfg, workdir, task, stage_name="distill")
   return params
 
 

@@ -27,6 +27,7 @@ from memsr_jax.methods.memsr import distill as distill_lib
 from memsr_jax.methods.memsr import winning_init as wi
 from memsr_jax.models import registry
 from memsr_jax.train import checkpoint as ckpt_lib
+from memsr_jax.train import data as data_lib
 from memsr_jax.train import loop
 
 INITS = ("winning", "random")
@@ -42,42 +43,6 @@ def _stage_config(config, **changes) -> ml_collections.ConfigDict:
       node = node[h]
     node[last] = v
   return c
-
-
-def _data_source(config, batch_size: int, seed: int):
-  """A loader for "a+b" dataset names (e.g. "t91+bsd200"); None lets the engine build its own."""
-  names = [n.strip() for n in str(config.data.dataset).split("+") if n.strip()]
-  if len(names) < 2:
-    return None
-  from memsr_jax.data import pipeline as data_pipeline
-  parts = [data_pipeline.FolderSource(n, config.data.root or None, config.scale) for n in names]
-  # skip_small: T91 holds images smaller than common HR patches (e.g. 78×78); they are left out
-  # with a warning rather than failing the run.
-  return data_pipeline.make_train_loader(config.data.dataset, config.data.root or None,
-                                         config.scale, config.data.lr_patch, batch_size, seed,
-                                         source=_Concat(parts), skip_small=True)
-
-
-class _Concat:
-  """Random access over several sources, one after the other."""
-
-  def __init__(self, parts):
-    self.parts = parts
-    self.scale = parts[0].scale
-    self.offsets = np.cumsum([0] + [len(p) for p in parts])
-
-  def __len__(self):
-    return int(self.offsets[-1])
-
-  def __getitem__(self, i):
-    k = int(np.searchsorted(self.offsets, i, side="right") - 1)
-    return self.parts[k][i - int(self.offsets[k])]
-
-
-def _train_source(config, stage_cfg):
-  if jax.process_count() > 1 and "+" in str(config.data.dataset):
-    raise ValueError("combined datasets ('a+b') are single-process only; use one merged folder")
-  return _data_source(stage_cfg, stage_cfg.data.batch_size, stage_cfg.seed)
 
 
 # ----------------------------------------------------------------------------- stages
@@ -100,8 +65,7 @@ def stage_teacher(config, workdir: pathlib.Path):
   cfg = _stage_config(config, **{"model.name": t.name, "model.kwargs": kwargs,
                                  "total_steps": int(t.total_steps), "schedule.lr": float(t.lr)})
   from memsr_jax.train.supervised import SupervisedTask
-  params, _ = loop.train(cfg, workdir, SupervisedTask(cfg), stage_name="teacher",
-                         data_source=_train_source(config, cfg))
+  params, _ = loop.train(cfg, workdir, SupervisedTask(cfg), stage_name="teacher")
   return model, params
 
 
@@ -132,12 +96,13 @@ def stage_convert(config, workdir: pathlib.Path, model, params) -> dict:
 def sample_lr_patches(config, n: int) -> np.ndarray:
   """n training LR patches (the first batches of the training stream with a fixed seed)."""
   seed = int(config.seed) + 12345
-  src = _data_source(config, n, seed)
-  if src is None:
-    from memsr_jax.train import data as data_lib
-    cfg = _stage_config(config, **{"data.batch_size": n, "seed": seed})
-    src = data_lib.make_source(cfg, local_batch_size=n, process_index=0, process_count=1)
-  return np.asarray(next(src)["lr"], np.float64)
+  cfg = _stage_config(config, **{"data.batch_size": n, "seed": seed})
+  src = data_lib.make_source(cfg, local_batch_size=n, process_index=0, process_count=1)
+  try:
+    return np.asarray(next(src)["lr"], np.float64)
+  finally:
+    if hasattr(src, "close"):
+      src.close()
 
 
 def stage_init(config, workdir: pathlib.Path, model, params):
@@ -218,8 +183,7 @@ def run(config, workdir) -> dict:
       lam=float(m.lam), eps=float(m.eps), distill=bool(m.distill),
       metadata={"init": m.init, "distill": bool(m.distill), "widths": list(skw["widths"]),
                 "theta": m.theta or None, "init_layers": info["layers"]})
-  params, extras = loop.train(config, workdir, task, stage_name="student",
-                              data_source=_train_source(config, config))
+  params, extras = loop.train(config, workdir, task, stage_name="student")
   name, kwargs, export = task.export(params, extras)
   ckpt_lib.save_model_checkpoint(workdir / ckpt_lib.MODEL_DIR, name, kwargs, export,
                                  {"method": {"memsr": True, "init": m.init,
