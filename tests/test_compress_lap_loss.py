@@ -88,6 +88,8 @@ def test_level_weights_and_zero():
   # A constant offset c lives only in the last (low-pass) level, weight 2^3, and has no high-pass.
   np.testing.assert_allclose(float(lap_loss.distill_loss(a + 0.5, a)), 8 * 0.5, rtol=1e-5)
   np.testing.assert_allclose(float(lap_loss.distill_loss(a + 0.5, a, levels=1)), 0.5, rtol=1e-5)
+  np.testing.assert_allclose(float(lap_loss.distill_loss(a + 0.5, a, 4, 1.0)), 0.5, rtol=1e-5)
+  np.testing.assert_allclose(float(lap_loss.distill_loss(a + 0.5, a, 3, 3.0)), 9 * 0.5, rtol=1e-5)
   # The first reading (Gaussian levels): the offset is in every level, Σ 2^i = 15.
   np.testing.assert_allclose(float(lap_loss.gaussian_lap_loss(a + 0.5, a)), 15 * 0.5, rtol=1e-5)
 

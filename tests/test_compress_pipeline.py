@@ -73,6 +73,13 @@ def test_distill_loss_uses_frozen_teacher(rng):
   t = teacher.apply({"params": tparams}, batch["lr"]) / 255
   want = lap_loss.distill_loss(s, t) + 0.1 * jnp.mean(jnp.abs(s - batch["hr"] / 255))
   np.testing.assert_allclose(float(loss), float(want), rtol=1e-5)
+  # Level weights 1, 1, 1, 1 instead of 2^i (compress.distill.level_weight_base).
+  flat = tasks.DistillTask("edsr_mini", {"scale": 2, "n_feats": 4, "n_resblocks": 1}, teacher,
+                           tparams, alpha=0.1, level_weight_base=1.0)
+  np.testing.assert_allclose(
+      float(flat.loss_fn(params, extras, batch, None, 0)[0]),
+      float(lap_loss.distill_loss(s, t, 4, 1.0) + 0.1 * jnp.mean(jnp.abs(s - batch["hr"] / 255))),
+      rtol=1e-5)
   # Gradients flow to the student only (the teacher is an extra, not differentiated).
   g = jax.grad(lambda p: task.loss_fn(p, extras, batch, None, 0)[0])(params)
   assert float(sum(jnp.abs(x).sum() for x in jax.tree.leaves(g))) > 0

@@ -50,6 +50,7 @@ def compress_config(model: str = "edsr_baseline", student: str = "edsr_mini", sc
   d.total_steps = distill_steps
   d.alpha = 0.1
   d.levels = 4
+  d.level_weight_base = 2.0  # level i (0 = finest band) weighted base**i
   d.pyramid = "laplacian"  # "laplacian" (band-pass, our reading) | "gaussian" (first reading)
   d.optim = ml_collections.ConfigDict({"name": "adam", "ema_decay": 0.0})
   d.schedule = ml_collections.ConfigDict({"name": "constant", "lr": 1e-4})

@@ -13,7 +13,8 @@ Config (see configs/compress/*.py for complete examples):
                                 plus include/exclude (regexes of pruned leaves), charbonnier_eps
   compress.shrink               mode "fixed" (student = shrink.student preset) or "rule"
                                 (shrink.py's rule on the prune stage's densities), tau_block/layer
-  compress.distill              engine overrides plus alpha (0.1), levels (4) and teacher:
+  compress.distill              engine overrides plus alpha (0.1), levels (4), level_weight_base (2:
+                                level i weighted 2**i, 0 = finest) and teacher:
                                 source "original" (M as loaded), "pruned", "checkpoint", "torch",
                                 "none" (baseline: plain L1, no teacher); model/model_kwargs/path.
 `config.data.dataset` may join several training sets with "+" (e.g. "t91+bsd200").
@@ -285,7 +286,8 @@ def run_distill(config, workdir: pathlib.Path, student: dict, original_params) -
   kw = dict(student["student_kwargs"])
   task = tasks.DistillTask(student["student"], kw, teacher, teacher_params,
                            alpha=float(dc.get("alpha", 0.1)), levels=int(dc.get("levels", 4)),
-                           pyramid=dc.get("pyramid", "laplacian"))
+                           pyramid=dc.get("pyramid", "laplacian"),
+                           level_weight_base=float(dc.get("level_weight_base", 2.0)))
   params, _ = loop.train(cfg, workdir, task, stage_name="distill")
   return params
 

@@ -89,7 +89,8 @@ class DistillTask:
 
   def __init__(self, student_name: str, student_kwargs: dict, teacher_model=None,
                teacher_params: PyTree | None = None, alpha: float = 0.1, levels: int = 4,
-               pyramid: str = "laplacian", init_shape=(1, 16, 16, 3)):
+               pyramid: str = "laplacian", level_weight_base: float = 2.0,
+               init_shape=(1, 16, 16, 3)):
     if pyramid not in lap_loss.LOSSES:
       raise ValueError(f"distill pyramid {pyramid!r}; expected one of {sorted(lap_loss.LOSSES)}")
     self.dis_loss = lap_loss.LOSSES[pyramid]
@@ -99,7 +100,7 @@ class DistillTask:
     self.student = registry.build_model(student_name, **self.student_kwargs)
     self.teacher = teacher_model
     self.teacher_params = teacher_params
-    self.alpha, self.levels = alpha, levels
+    self.alpha, self.levels, self.level_weight_base = alpha, levels, float(level_weight_base)
     self.init_shape = init_shape
 
   def init(self, rng):
@@ -118,7 +119,7 @@ class DistillTask:
       return l1, {"l1": l1}
     t = jax.lax.stop_gradient(self.teacher.apply({"params": extras["teacher"]}, batch["lr"]))
     t = t / 255.0
-    dis = self.dis_loss(sr, t, self.levels)
+    dis = self.dis_loss(sr, t, self.levels, self.level_weight_base)
     return dis + self.alpha * l1, {"l1": l1, "lap": dis,
                                    "teacher_l1": jnp.mean(jnp.abs(t - hr))}
 
