@@ -87,10 +87,18 @@ def stage_convert(config, workdir: pathlib.Path, model, params) -> dict:
   ckpt_lib.save_model_checkpoint(out_dir / "model", "plain",
                                  convert.plain_model_kwargs(spec), plain_params,
                                  {"method": {"memsr_stage": "convert", **info}})
-  info_path.write_text(json.dumps(info, indent=1))
+  _write_main(info_path, json.dumps(info, indent=1))
   print(f"[convert] plain teacher: {len(info['widths']) - 1} 3×3 convs + 1×1 tail, "
         f"max |plain − residual| = {info['max_abs_diff_fp32_random_input']:.2e}", flush=True)
   return info
+
+
+def _write_main(path: pathlib.Path, text: str) -> None:
+  """Process 0 writes small files (Orbax saves above are collective; this is not)."""
+  if jax.process_index() == 0:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def sample_lr_patches(config, n: int) -> np.ndarray:
@@ -138,9 +146,10 @@ def stage_init(config, workdir: pathlib.Path, model, params):
           "shift_stat": m.shift_stat}
   ckpt_lib.save_model_checkpoint(out_dir / "model", "plain", skw, sparams,
                                  {"method": {"memsr_stage": "init", **info}})
-  np.savez(out_dir / "bridges.npz", **{f"k{i}": b["kernel"] for i, b in enumerate(bridges)},
-           **{f"b{i}": b["bias"] for i, b in enumerate(bridges)})
-  info_path.write_text(json.dumps(info, indent=1))
+  if jax.process_index() == 0:  # every process computed the same init; one writes it
+    np.savez(out_dir / "bridges.npz", **{f"k{i}": b["kernel"] for i, b in enumerate(bridges)},
+             **{f"b{i}": b["bias"] for i, b in enumerate(bridges)})
+  _write_main(info_path, json.dumps(info, indent=1))
   print(f"[init] student widths {list(skw['widths'])}", flush=True)
   return skw, sparams, bridges, info
 
