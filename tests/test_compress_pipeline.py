@@ -69,7 +69,7 @@ def test_distill_loss_uses_frozen_teacher(rng):
   batch = {"lr": jnp.asarray(rng.uniform(0, 255, (2, 12, 12, 3)), jnp.float32),
            "hr": jnp.asarray(rng.uniform(0, 255, (2, 24, 24, 3)), jnp.float32)}
   loss, metrics = task.loss_fn(params, extras, batch, None, 0)
-  s = task.student.apply({"params": params}, batch["lr"]) / 255
+  s = task.model.apply({"params": params}, batch["lr"]) / 255
   t = teacher.apply({"params": tparams}, batch["lr"]) / 255
   want = lap_loss.distill_loss(s, t) + 0.1 * jnp.mean(jnp.abs(s - batch["hr"] / 255))
   np.testing.assert_allclose(float(loss), float(want), rtol=1e-5)

@@ -5,7 +5,24 @@ from memsr_jax.models import registry
 from memsr_jax.train import losses
 
 
-class SupervisedTask:
+class ModelTask:
+  """predict / export / metadata for tasks that train one registry model: self.model, built from
+  self.model_name and self.model_kwargs, with params as the model's own params."""
+
+  def predict(self, params, extras, lr):
+    del extras
+    return self.model.apply({"params": params}, lr)
+
+  def export(self, params, extras):
+    del extras
+    return self.model_name, dict(self.model_kwargs), params
+
+  def metadata(self, params, extras):
+    del extras
+    return {"n_params": registry.count_params(params)}
+
+
+class SupervisedTask(ModelTask):
   """config.model.name / .kwargs at config.scale, loss config.loss (L1, Charbonnier or MSE)."""
   name = "supervised"
 
@@ -26,15 +43,3 @@ class SupervisedTask:
     sr = self.model.apply({"params": params}, batch["lr"])
     loss = self.pixel_loss(sr, batch["hr"])
     return loss, {}
-
-  def predict(self, params, extras, lr):
-    del extras
-    return self.model.apply({"params": params}, lr)
-
-  def export(self, params, extras):
-    del extras
-    return self.model_name, dict(self.model_kwargs), params
-
-  def metadata(self, params, extras):
-    del extras
-    return {"n_params": registry.count_params(params)}

@@ -13,6 +13,7 @@ import numpy as np
 from memsr_jax.methods.compress import lap_loss
 from memsr_jax.methods.compress import prox
 from memsr_jax.models import registry
+from memsr_jax.train.supervised import ModelTask
 
 PyTree = Any
 
@@ -21,7 +22,7 @@ def charbonnier(pred, target, eps: float):
   return jnp.mean(jnp.sqrt(jnp.square(pred - target) + eps * eps))
 
 
-class PruneTask:
+class PruneTask(ModelTask):
   """Fine-tunes a (pretrained) model with Charbonnier loss; sparsity comes from the optimizer
   (`sgd_l1_prox`). Logs the density of every pruned tensor and the total at each log step."""
   name = "compress_prune"
@@ -65,20 +66,8 @@ class PruneTask:
     out["density/total"] = nnz / size
     return out
 
-  def predict(self, params, extras, lr):
-    del extras
-    return self.model.apply({"params": params}, lr)
 
-  def export(self, params, extras):
-    del extras
-    return self.model_name, dict(self.model_kwargs), params
-
-  def metadata(self, params, extras):
-    del extras
-    return {"n_params": registry.count_params(params)}
-
-
-class DistillTask:
+class DistillTask(ModelTask):
   """Trains a student from scratch: L = L_dis(S(x), T(x)) + α·L1(S(x), y) with a frozen teacher.
 
   With no teacher (`teacher_model=None`) the loss is plain L1(S(x), y): the baseline "same student,
@@ -96,15 +85,15 @@ class DistillTask:
     self.dis_loss = lap_loss.LOSSES[pyramid]
     if (teacher_model is None) != (teacher_params is None):
       raise ValueError("give both teacher_model and teacher_params, or neither")
-    self.student_name, self.student_kwargs = student_name, dict(student_kwargs)
-    self.student = registry.build_model(student_name, **self.student_kwargs)
+    self.model_name, self.model_kwargs = student_name, dict(student_kwargs)
+    self.model = registry.build_model(student_name, **self.model_kwargs)
     self.teacher = teacher_model
     self.teacher_params = teacher_params
     self.alpha, self.levels, self.level_weight_base = alpha, levels, float(level_weight_base)
     self.init_shape = init_shape
 
   def init(self, rng):
-    params = registry.init_params(self.student, rng, self.init_shape)
+    params = registry.init_params(self.model, rng, self.init_shape)
     extras = {}
     if self.teacher is not None:
       extras["teacher"] = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), self.teacher_params)
@@ -112,7 +101,7 @@ class DistillTask:
 
   def loss_fn(self, params, extras, batch, rng, step):
     del rng, step
-    sr = self.student.apply({"params": params}, batch["lr"]) / 255.0
+    sr = self.model.apply({"params": params}, batch["lr"]) / 255.0
     hr = batch["hr"] / 255.0
     l1 = jnp.mean(jnp.abs(sr - hr))
     if self.teacher is None:
@@ -123,18 +112,8 @@ class DistillTask:
     return dis + self.alpha * l1, {"l1": l1, "lap": dis,
                                    "teacher_l1": jnp.mean(jnp.abs(t - hr))}
 
-  def predict(self, params, extras, lr):
-    del extras
-    return self.student.apply({"params": params}, lr)
-
-  def export(self, params, extras):
-    del extras
-    return self.student_name, dict(self.student_kwargs), params
-
   def metadata(self, params, extras):
-    del extras
-    return {"n_params": registry.count_params(params),
-            "distilled": self.teacher is not None}
+    return {**super().metadata(params, extras), "distilled": self.teacher is not None}
 
 
 def to_host(tree):

@@ -16,7 +16,20 @@ from memsr_jax.train import losses
 PyTree = Any
 
 
-class LevelTask:
+class _AtLevel:
+  """The level-`self.level` sub-network of the full-size params: what is evaluated and exported."""
+
+  def _level_params(self, params, extras):
+    return masks.params_at_level(params, extras["level_map"], self.level)
+
+  def predict(self, params, extras, lr):
+    return self.model.apply({"params": self._level_params(params, extras)}, lr)
+
+  def export(self, params, extras):
+    return self.model_name, dict(self.model_kwargs), self._level_params(params, extras)
+
+
+class LevelTask(_AtLevel):
   """Forward stage: train the level-`level` sub-network (level 0 = dense), optionally with SSD.
 
   extras: "level_map" (int8), "rewind" (the rewind state, saved with every round so a round can
@@ -39,9 +52,6 @@ class LevelTask:
     del rng  # the pipeline prepared the params (rewound survivors) deterministically
     return self._params, self._extras
 
-  def _level_params(self, params, extras):
-    return masks.params_at_level(params, extras["level_map"], self.level)
-
   def loss_fn(self, params, extras, batch, rng, step):
     del step
     student = self._level_params(params, extras)
@@ -62,12 +72,6 @@ class LevelTask:
   def post_update(self, params, extras):
     return self._level_params(params, extras)
 
-  def predict(self, params, extras, lr):
-    return self.model.apply({"params": self._level_params(params, extras)}, lr)
-
-  def export(self, params, extras):
-    return self.model_name, dict(self.model_kwargs), self._level_params(params, extras)
-
   def metadata(self, params, extras):
     del params
     st = masks.level_stats(jax.device_get(extras["level_map"]))
@@ -75,7 +79,7 @@ class LevelTask:
             "level_stats": st[min(self.level, len(st) - 1)]}
 
 
-class ExpandTask:
+class ExpandTask(_AtLevel):
   """Backward stage: fine-tune only the weights with level-map value `level` (P_{level+1}).
 
   extras: "level_map" and "base" (the params at the start of the stage). `post_update` restores
@@ -95,9 +99,6 @@ class ExpandTask:
     del rng
     return self._params, self._extras
 
-  def _level_params(self, params, extras):
-    return masks.params_at_level(params, extras["level_map"], self.level)
-
   def loss_fn(self, params, extras, batch, rng, step):
     del rng, step
     sr = self.model.apply({"params": self._level_params(params, extras)}, batch["lr"])
@@ -112,12 +113,6 @@ class ExpandTask:
     trainable = expand.restored_mask(extras["level_map"], self.level)
     return jax.tree_util.tree_map(lambda t, p, b: jnp.where(t, p, b), trainable, params,
                                   extras["base"])
-
-  def predict(self, params, extras, lr):
-    return self.model.apply({"params": self._level_params(params, extras)}, lr)
-
-  def export(self, params, extras):
-    return self.model_name, dict(self.model_kwargs), self._level_params(params, extras)
 
   def metadata(self, params, extras):
     del params
