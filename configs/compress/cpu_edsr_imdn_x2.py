@@ -6,6 +6,8 @@ Distill stage only (the student is the paper's fixed EDSRmini); T91 + BSD200, Se
       --config configs/compress/cpu_edsr_imdn_x2.py --workdir runs/cpu_edsrmini_kd
 The no-teacher baseline (plain L1, same student, steps, data and seed):
   ... --config.compress.distill.teacher.source=none --workdir runs/cpu_edsrmini_scratch
+The paper's level weights 2^i (the recipe configs' default) instead of equal ones:
+  ... --config.compress.distill.level_weight_base=2 --workdir runs/cpu_edsrmini_kd_2i
 
 Budget: 2 shared CPU cores, so a short schedule (Adam 1e-3 with cosine decay instead of the paper's
 1e-4 for 500k steps), batch 16 and LR patch 32 (HR 64: the 4-level pyramid goes 64→32→16→8).
@@ -26,6 +28,9 @@ def get_config():
   c.compress.stages = "distill"
   c.compress.distill.schedule.name = "cosine"
   c.compress.distill.schedule.lr = 1e-3
+  # Equal level weights at this budget: with 2^i the coarsest low-pass level, whose L1 gradient
+  # does not shrink as its error does, drowns the detail levels (docs/COMPRESS.md, CPU results).
+  c.compress.distill.level_weight_base = 1.0
   c.compress.distill.teacher.source = "torch"
   c.compress.distill.teacher.model = "imdn"
   c.compress.distill.teacher.path = "../shared/weights/imdn/IMDN_x2.pth"

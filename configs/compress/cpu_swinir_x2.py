@@ -28,6 +28,9 @@ def get_config():
   c.compress.shrink.mode = "fixed"  # the rule's answer is recorded in compress/result.json
   c.compress.distill.schedule.name = "cosine"
   c.compress.distill.schedule.lr = 1e-3
+  # Equal level weights at this budget: with 2^i the coarsest low-pass level, whose L1 gradient
+  # does not shrink as its error does, drowns the detail levels (docs/COMPRESS.md, CPU results).
+  c.compress.distill.level_weight_base = 1.0
   c.compress.distill.teacher.source = "torch"
   c.compress.distill.teacher.model = "imdn"
   c.compress.distill.teacher.path = "../shared/weights/imdn/IMDN_x2.pth"
