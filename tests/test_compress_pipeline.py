@@ -63,32 +63,30 @@ def test_tiny_pipeline_end_to_end_and_resume(tmp_path, capsys):
 def test_distill_loss_uses_frozen_teacher(rng):
   teacher = registry.build_model("edsr_baseline", scale=2, n_feats=4, n_resblocks=1)
   tparams = registry.init_params(teacher, jax.random.PRNGKey(1))
-  task = tasks.DistillTask("edsr_mini", {"scale": 2, "n_feats": 4, "n_resblocks": 1}, teacher,
-                           tparams, alpha=0.1)
+  kw = {"scale": 2, "n_feats": 4, "n_resblocks": 1}
+  task = tasks.DistillTask("edsr_mini", kw, teacher, tparams, alpha=0.1)
+  flat = tasks.DistillTask("edsr_mini", kw, teacher, tparams, alpha=0.1, level_weight_base=1.0)
+  base = tasks.DistillTask("edsr_mini", kw)  # no teacher: plain L1
   params, extras = task.init(jax.random.PRNGKey(0))
   batch = {"lr": jnp.asarray(rng.uniform(0, 255, (2, 12, 12, 3)), jnp.float32),
            "hr": jnp.asarray(rng.uniform(0, 255, (2, 24, 24, 3)), jnp.float32)}
-  loss, metrics = task.loss_fn(params, extras, batch, None, 0)
+  # jit: eager dispatch of every small op costs more than one compile.
+  loss_of = jax.jit(lambda tk, p, e: tk.loss_fn(p, e, batch, None, 0)[0], static_argnums=0)
+  dis = jax.jit(lap_loss.distill_loss, static_argnums=(2, 3))
   s = task.model.apply({"params": params}, batch["lr"]) / 255
   t = teacher.apply({"params": tparams}, batch["lr"]) / 255
-  want = lap_loss.distill_loss(s, t) + 0.1 * jnp.mean(jnp.abs(s - batch["hr"] / 255))
-  np.testing.assert_allclose(float(loss), float(want), rtol=1e-5)
+  l1 = jnp.mean(jnp.abs(s - batch["hr"] / 255))
+  np.testing.assert_allclose(float(loss_of(task, params, extras)),
+                             float(dis(s, t, 4, 2.0) + 0.1 * l1), rtol=1e-5)
   # Level weights 1, 1, 1, 1 instead of 2^i (compress.distill.level_weight_base).
-  flat = tasks.DistillTask("edsr_mini", {"scale": 2, "n_feats": 4, "n_resblocks": 1}, teacher,
-                           tparams, alpha=0.1, level_weight_base=1.0)
-  np.testing.assert_allclose(
-      float(flat.loss_fn(params, extras, batch, None, 0)[0]),
-      float(lap_loss.distill_loss(s, t, 4, 1.0) + 0.1 * jnp.mean(jnp.abs(s - batch["hr"] / 255))),
-      rtol=1e-5)
+  np.testing.assert_allclose(float(loss_of(flat, params, extras)),
+                             float(dis(s, t, 4, 1.0) + 0.1 * l1), rtol=1e-5)
   # Gradients flow to the student only (the teacher is an extra, not differentiated).
-  g = jax.grad(lambda p: task.loss_fn(p, extras, batch, None, 0)[0])(params)
+  g = jax.jit(jax.grad(lambda p: task.loss_fn(p, extras, batch, None, 0)[0]))(params)
   assert float(sum(jnp.abs(x).sum() for x in jax.tree.leaves(g))) > 0
-  # No teacher: plain L1.
-  base = tasks.DistillTask("edsr_mini", {"scale": 2, "n_feats": 4, "n_resblocks": 1})
   bparams, bextras = base.init(jax.random.PRNGKey(0))
   assert bextras == {}
-  np.testing.assert_allclose(float(base.loss_fn(bparams, bextras, batch, None, 0)[0]),
-                             float(jnp.mean(jnp.abs(s - batch["hr"] / 255))), rtol=1e-5)
+  np.testing.assert_allclose(float(loss_of(base, bparams, bextras)), float(l1), rtol=1e-5)
 
 
 def test_config_errors(tmp_path):

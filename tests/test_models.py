@@ -110,3 +110,17 @@ def test_plain_relu_flags_validated():
   with pytest.raises(ValueError, match="relu flags"):
     net = PlainNet(widths=(3, 4, 4), relu=(True,))
     net.init(jax.random.key(0), jnp.zeros((1, 4, 4, 3)))
+
+
+def test_init_params_cached_compile_matches_plain_jit():
+  """The cached, CPU-O0-compiled init gives the plain jitted init's params, per rng, in and out
+  of tracing."""
+  model = registry.build_model("edsr_mini", scale=2, n_feats=4, n_resblocks=1)
+  plain = jax.jit(lambda r: model.init(r, jnp.zeros((1, 16, 16, 3), jnp.float32))["params"])
+  for rng in (jax.random.PRNGKey(0), jax.random.PRNGKey(1), jax.random.key(2)):
+    jax.tree.map(np.testing.assert_array_equal, registry.init_params(model, rng), plain(rng))
+  a = registry.init_params(model, jax.random.PRNGKey(0))
+  b = registry.init_params(model, jax.random.PRNGKey(1))
+  assert not np.array_equal(a["head"]["kernel"], b["head"]["kernel"])
+  shapes = jax.eval_shape(lambda: registry.init_params(model, jax.random.key(0)))
+  assert jax.tree.map(lambda s: s.shape, shapes) == jax.tree.map(lambda x: x.shape, a)

@@ -1,5 +1,6 @@
 """Model registry: a config names a preset and overrides its hyperparameters."""
 import dataclasses
+import functools
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -79,9 +80,36 @@ def build_model(name: str, **overrides) -> nn.Module:
 
 def init_params(model: nn.Module, rng: jax.Array, lr_shape=(1, 16, 16, 3)):
   """Initial params for a model, from a dummy LR batch of `lr_shape`."""
-  # jit: un-jitted init of attention models (SwinIR) traces op by op and takes tens of seconds.
-  init = jax.jit(lambda r: model.init(r, jnp.zeros(lr_shape, jnp.float32))["params"])
-  return init(rng)
+  rng = rng if isinstance(rng, jax.Array) else jnp.asarray(rng)
+  key = (model, tuple(lr_shape))
+  try:
+    hash(key)
+  except TypeError:  # a model with unhashable fields: no cache
+    return _jitted_init(*key)(rng)
+  if isinstance(rng, jax.core.Tracer):  # inside eval_shape/jit: trace through the jitted init
+    return _cached_jitted_init(*key)(rng)
+  return _compiled_init(*key, rng.shape, rng.dtype)(rng)
+
+
+def _jitted_init(model: nn.Module, lr_shape: tuple):
+  # jit: an un-jitted init of attention models (SwinIR) runs op by op and takes tens of seconds.
+  return jax.jit(lambda r: model.init(r, jnp.zeros(lr_shape, jnp.float32))["params"])
+
+
+_cached_jitted_init = functools.lru_cache(maxsize=32)(_jitted_init)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_init(model: nn.Module, lr_shape: tuple, rng_shape: tuple, rng_dtype):
+  """The compiled init of `model`, reused for every rng of this shape/dtype.
+
+  On CPU it is compiled without LLVM optimization: the random-number kernels take most of the
+  compile time (3–7 s per model at the default level, 1–4 s without) and run only once.
+  """
+  lowered = _cached_jitted_init(model, lr_shape).lower(jax.ShapeDtypeStruct(rng_shape, rng_dtype))
+  if jax.default_backend() == "cpu":
+    return lowered.compile(compiler_options={"xla_backend_optimization_level": 0})
+  return lowered.compile()
 
 
 def count_params(params) -> int:
