@@ -7,6 +7,7 @@ COMMON="--config.data.dataset=t91+bsd200 --config.data.skip_small=True --config.
  --config.log_every=100 --config.ckpt_every=500 --config.memsr.teacher.total_steps=${TSTEPS:-3000} \
  --config.memsr.teacher.lr=6e-4 --config.total_steps=${SSTEPS:-2000} --config.schedule.lr=5e-4"
 W=${W:-runs/memsr_cpu_x4}
+mkdir -p "$W"
 nice -n 10 $PY train.py --config configs/memsr/plain.py:s,x4 --workdir $W/c_winning_distill $COMMON > $W/c.log 2>&1
 nice -n 10 $PY train.py --config configs/memsr/plain.py:s,x4,random,nodistill --workdir $W/d_random $COMMON \
   --config.teacher_checkpoint=$W/c_winning_distill/teacher > $W/d.log 2>&1
