@@ -327,24 +327,50 @@ def _sync(name: str) -> None:
 
 
 def save_model_checkpoint(path: str | os.PathLike, model_name: str, model_kwargs: dict,
-                          params: PyTree, meta: dict | None = None) -> pathlib.Path:
+                          params: PyTree, meta: dict | None = None,
+                          extra_items: dict[str, PyTree] | None = None) -> pathlib.Path:
   """Writes a deployable model (params + JSON meta) to the folder `path` (overwritten).
 
   meta gets `model`, `model_kwargs`, `versions` added; `scale` is taken from the kwargs when not
-  given. Load it back with `load_model_checkpoint(path)`.
+  given. `extra_items` are more pytrees saved beside the params as their own items (e.g. an MSSR
+  level map); read them with `load_model_item`. Load the model back with `load_model_checkpoint`.
   """
   path = pathlib.Path(path).absolute()
   from memsr_jax.models import registry
   full_kwargs = registry.model_kwargs(model_name, **dict(model_kwargs))  # validates the name/keys
   meta = dict(meta or {})
+  extra_items = dict(extra_items or {})
+  clash = sorted(set(extra_items) & {"params", "meta"})
+  if clash:
+    raise ValueError(f"extra item names {clash} are reserved for the model itself")
   meta.update(model=model_name, model_kwargs=to_jsonable(dict(model_kwargs)),
-              versions=versions(), kind="model")
+              versions=versions(), kind="model", extra_items=sorted(extra_items))
   meta.setdefault("scale", full_kwargs.get("scale"))
+  items = {k: ocp.args.StandardSave(v) for k, v in extra_items.items()}
   with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckptr:
     ckptr.save(path, args=ocp.args.Composite(params=ocp.args.StandardSave(params),
-                                              meta=ocp.args.JsonSave(to_jsonable(meta))),
+                                              meta=ocp.args.JsonSave(to_jsonable(meta)), **items),
                force=True)
   return path
+
+
+def _model_folder(path: str | os.PathLike) -> pathlib.Path:
+  """A model checkpoint folder, or the `model/` folder inside a workdir."""
+  path = pathlib.Path(path).absolute()
+  if (path / MODEL_DIR / "meta").is_dir():
+    return path / MODEL_DIR
+  return path
+
+
+def load_model_item(path: str | os.PathLike, item: str) -> PyTree | None:
+  """The extra item `item` of a model checkpoint (or of a workdir's `model/`), on the host;
+  None when the checkpoint has no such item."""
+  folder = _model_folder(path) / item
+  if not folder.is_dir():
+    return None
+  target = _abstract(saved_tree_metadata(folder), _default_sharding())
+  with ocp.StandardCheckpointer() as ck:
+    return jax.device_get(ck.restore(folder, target))
 
 
 def _kwargs_for_build(kw: dict) -> dict:

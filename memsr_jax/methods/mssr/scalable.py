@@ -68,35 +68,21 @@ def save_scalable(path, model_name: str, model_kwargs: dict, params: PyTree, lev
   """One model checkpoint holding every size: params + meta (as any model) + a level-map item.
 
   The folder is a regular `save_model_checkpoint` folder, so `load_model_checkpoint` (eval.py,
-  deploy) reads it as the dense model; `load_scalable` also reads `level_map/` beside it.
+  deploy) reads it as the dense model; `load_scalable` also reads its `level_map` item.
   """
-  import orbax.checkpoint as ocp
   from memsr_jax.train import checkpoint as ckpt_lib
   level_map = jax.tree_util.tree_map(lambda l: jax.numpy.asarray(l, jax.numpy.int8), level_map)
   meta = dict(meta or {})
   meta["mssr"] = {"num_levels": masks.num_levels(level_map),
                   "levels": masks.level_stats(level_map), "level_map_item": LEVEL_MAP_ITEM}
-  path = ckpt_lib.save_model_checkpoint(path, model_name, model_kwargs, params, meta)
-  with ocp.StandardCheckpointer() as ck:
-    ck.save(path / LEVEL_MAP_ITEM, level_map, force=True)
-  return path
+  return ckpt_lib.save_model_checkpoint(path, model_name, model_kwargs, params, meta,
+                                        extra_items={LEVEL_MAP_ITEM: level_map})
 
 
 def load_level_map(path) -> PyTree | None:
-  """The level map saved beside a model checkpoint (None when the folder has none)."""
-  import pathlib
-  import orbax.checkpoint as ocp
+  """The level map saved with a model checkpoint (None when it has none)."""
   from memsr_jax.train import checkpoint as ckpt_lib
-  path = pathlib.Path(path).absolute()
-  if (path / ckpt_lib.MODEL_DIR / LEVEL_MAP_ITEM).is_dir():
-    path = path / ckpt_lib.MODEL_DIR
-  if not (path / LEVEL_MAP_ITEM).is_dir():
-    return None
-  with ocp.StandardCheckpointer() as ck:
-    md = ck.metadata(path / LEVEL_MAP_ITEM)
-    md = getattr(md, "item_metadata", md)  # a standalone save reports step metadata
-    target = ckpt_lib._abstract(getattr(md, "tree", md), ckpt_lib._default_sharding())
-    return jax.device_get(ck.restore(path / LEVEL_MAP_ITEM, target))
+  return ckpt_lib.load_model_item(path, LEVEL_MAP_ITEM)
 
 
 def load_scalable(path) -> tuple[ScalableSR, dict]:
