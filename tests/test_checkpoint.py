@@ -206,3 +206,21 @@ def test_model_checkpoint_roundtrip_and_workdir_best(tmp_path):
     ckpt_lib.load_model_checkpoint(tmp_path / "bad")
   with pytest.raises(FileNotFoundError, match="no checkpoint"):
     ckpt_lib.load_model_checkpoint(tmp_path / "missing")
+
+
+def test_model_checkpoint_extra_items(tmp_path):
+  _, params, _ = _tiny_state()
+  kw = {"scale": 2, "n_feats": 4, "n_resblocks": 1}
+  extra = {"head": {"kernel": np.arange(6, dtype=np.int8).reshape(2, 3)}}
+  path = ckpt_lib.save_model_checkpoint(tmp_path / "m", "edsr_mini", kw, params,
+                                        extra_items={"level_map": extra})
+  got = ckpt_lib.load_model_item(path, "level_map")
+  assert got["head"]["kernel"].dtype == np.int8
+  np.testing.assert_array_equal(got["head"]["kernel"], extra["head"]["kernel"])
+  assert ckpt_lib.load_model_item(path, "nothing") is None
+  _, p2, meta = ckpt_lib.load_model_checkpoint(path)  # the model itself reads as before
+  assert meta["extra_items"] == ["level_map"]
+  jax.tree.map(np.testing.assert_array_equal, p2, params)
+  with pytest.raises(ValueError, match="reserved"):
+    ckpt_lib.save_model_checkpoint(tmp_path / "m2", "edsr_mini", kw, params,
+                                   extra_items={"params": extra})
