@@ -12,8 +12,8 @@ nice -n 10 $PY train.py --config configs/memsr/plain.py:s,x4 --workdir $W/c_winn
 nice -n 10 $PY train.py --config configs/memsr/plain.py:s,x4,random,nodistill --workdir $W/d_random $COMMON \
   --config.teacher_checkpoint=$W/c_winning_distill/teacher > $W/d.log 2>&1
 echo done > $W/DONE_MAIN
-# PSNR of (a) teacher, (c) winning init + distillation, (d) random init on Set5/Set14:
-for run in c_winning_distill/teacher c_winning_distill d_random; do
+# PSNR of (a) teacher, (b) winning init before training, (c) winning init + distillation, (d) random init on Set5/Set14:
+for run in c_winning_distill/teacher c_winning_distill/init/model c_winning_distill d_random; do
   $PY eval.py --config configs/eval.py --config.model.checkpoint=$W/$run --config.datasets=set5,set14 \
     --config.data_dir=../shared/datasets --config.output_dir=$W/eval_$(echo $run | tr / _)
 done

@@ -12,7 +12,7 @@ The paper's level weights 2^i (the recipe configs' default) instead of equal one
 Budget: 2 shared CPU cores, so a short schedule (Adam 1e-3 with cosine decay instead of the paper's
 1e-4 for 500k steps), batch 16 and LR patch 32 (HR 64: the 4-level pyramid goes 64→32→16→8).
 """
-from memsr_jax.methods.compress.config import compress_config
+from memsr_jax.methods.compress.config import compress_config, cpu_imdn_distill
 
 
 def get_config():
@@ -26,12 +26,5 @@ def get_config():
   c.ckpt_every = 500
   c.progress = False
   c.compress.stages = "distill"
-  c.compress.distill.schedule.name = "cosine"
-  c.compress.distill.schedule.lr = 1e-3
-  # Equal level weights at this budget: with 2^i the coarsest low-pass level, whose L1 gradient
-  # does not shrink as its error does, drowns the detail levels (docs/COMPRESS.md, CPU results).
-  c.compress.distill.level_weight_base = 1.0
-  c.compress.distill.teacher.source = "torch"
-  c.compress.distill.teacher.model = "imdn"
-  c.compress.distill.teacher.path = "../shared/weights/imdn/IMDN_x2.pth"
+  cpu_imdn_distill(c)
   return c

@@ -11,7 +11,7 @@ The no-teacher baseline (same fixed student, steps, data and seed; no prune stag
   ... --config.compress.stages=distill --config.compress.distill.teacher.source=none \
       --workdir runs/cpu_swinir_scratch
 """
-from memsr_jax.methods.compress.config import compress_config
+from memsr_jax.methods.compress.config import compress_config, cpu_imdn_distill
 
 
 def get_config():
@@ -26,12 +26,5 @@ def get_config():
   c.progress = False
   c.compress.prune.optim.ema_decay = 0.9
   c.compress.shrink.mode = "fixed"  # the rule's answer is recorded in compress/result.json
-  c.compress.distill.schedule.name = "cosine"
-  c.compress.distill.schedule.lr = 1e-3
-  # Equal level weights at this budget: with 2^i the coarsest low-pass level, whose L1 gradient
-  # does not shrink as its error does, drowns the detail levels (docs/COMPRESS.md, CPU results).
-  c.compress.distill.level_weight_base = 1.0
-  c.compress.distill.teacher.source = "torch"
-  c.compress.distill.teacher.model = "imdn"
-  c.compress.distill.teacher.path = "../shared/weights/imdn/IMDN_x2.pth"
+  cpu_imdn_distill(c)
   return c

@@ -1,16 +1,12 @@
-"""MemSR Teacher-L (100 ch, 16 res blocks, 1×1 conv tail): the recipe of teacher_s.py.
+"""MemSR Teacher-L (100 ch, 16 res blocks, 1×1 conv tail).
 
-  python train.py --config configs/memsr/teacher_l.py:x4 --workdir runs/teacher_l_x4 \
+  python train.py --config configs/memsr/teacher_l.py:x2 --workdir runs/teacher_l_x2 \
       --config.data.root=/data/DIV2K --config.val.root=/data/benchmark
-"""
-import importlib.util
-import pathlib
 
-_spec = importlib.util.spec_from_file_location(
-    "memsr_teacher_recipe", pathlib.Path(__file__).with_name("teacher_s.py"))
-_recipe = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_recipe)
+The recipe (METHODS.md §1) is `memsr_jax.methods.memsr.recipes.teacher_config`.
+"""
+from memsr_jax.methods.memsr import recipes
 
 
 def get_config(arg: str = "x2"):
-  return _recipe.teacher_config("memsr_teacher_l", arg)
+  return recipes.teacher_config("memsr_teacher_l", arg)

@@ -60,3 +60,21 @@ def compress_config(model: str = "edsr_baseline", student: str = "edsr_mini", sc
   d.teacher.model_kwargs = ml_collections.ConfigDict()
   d.teacher.path = ""
   return c
+
+
+def cpu_imdn_distill(c: ml_collections.ConfigDict,
+                     weights: str = "../shared/weights/imdn/IMDN_x2.pth") -> ml_collections.ConfigDict:
+  """The CPU-scale distill stage: the official IMDN ×2 (PyTorch release) as teacher, Adam 1e-3
+  with cosine decay, and equal pyramid level weights.
+
+  Equal weights at this budget: with 2^i the coarsest (low-pass) level, whose L1 gradient does not
+  shrink as its error does, drowns the detail levels (docs/COMPRESS.md, CPU-scale results).
+  """
+  d = c.compress.distill
+  d.schedule.name = "cosine"
+  d.schedule.lr = 1e-3
+  d.level_weight_base = 1.0
+  d.teacher.source = "torch"
+  d.teacher.model = "imdn"
+  d.teacher.path = weights
+  return c

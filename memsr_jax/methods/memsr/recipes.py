@@ -13,6 +13,33 @@ SIZES = {
 }
 
 
+def teacher_config(preset: str, arg: str) -> ml_collections.ConfigDict:
+  """MemSR's teacher recipe (METHODS.md §1) for a residual teacher preset at x2/x3/x4: DIV2K,
+  HR patch 192, batch 16, flips and transpose, Adam (0.9, 0.999), L1, 1e6 iterations,
+  one-cycle LR with max 2e-4 (30 % warm-up, cosine)."""
+  scale = {"x2": 2, "x3": 3, "x4": 4}.get(arg)
+  if scale is None:
+    raise ValueError(f"MemSR teacher configs take x2, x3 or x4, got {arg!r}")
+  c = config_lib.base_config()
+  c.scale = scale
+  c.model.name = preset
+  c.data.dataset = "div2k"
+  c.data.lr_patch = 192 // scale  # HR patch 192 at every scale
+  c.data.batch_size = 16
+  c.val.dataset = "set5"
+  c.val.every_steps = 10_000
+  c.loss.name = "l1"
+  c.optim.name = "adam"
+  c.optim.b1, c.optim.b2 = 0.9, 0.999
+  c.schedule.name = "one_cycle"
+  c.schedule.lr = 2e-4
+  c.schedule.warmup_frac = 0.3
+  c.total_steps = 1_000_000
+  c.log_every = 100
+  c.ckpt_every = 10_000
+  return c
+
+
 def memsr_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Adds the MemSR keys to a base config (values as in the paper / official code)."""
   c.method = "memsr"
