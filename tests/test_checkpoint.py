@@ -224,3 +224,17 @@ def test_model_checkpoint_extra_items(tmp_path):
   with pytest.raises(ValueError, match="reserved"):
     ckpt_lib.save_model_checkpoint(tmp_path / "m2", "edsr_mini", kw, params,
                                    extra_items={"params": extra})
+
+
+def test_relative_workdir_saves_and_restores(tmp_path, monkeypatch):
+  """`--workdir runs/x` as typed: Orbax needs absolute paths, the checkpointer resolves them."""
+  _, params, st = _tiny_state()
+  monkeypatch.chdir(tmp_path)
+  ck = ckpt_lib.TrainCheckpointer("runs/rel")  # async, as in training
+  ck.save(1, st, {}, {}, params)
+  ck.wait()
+  ck.close()
+  assert (tmp_path / "runs" / "rel" / ckpt_lib.CKPT_DIR / "1").is_dir()
+  ck = ckpt_lib.TrainCheckpointer("runs/rel", read_only=True)
+  restored, _, _ = ck.restore_latest(ckpt_lib._abstract(st), {})
+  jax.tree.map(np.testing.assert_array_equal, restored.params, st.params)

@@ -175,7 +175,8 @@ class TrainCheckpointer:
 
   def __init__(self, workdir: str | os.PathLike, *, keep: int = 3, keep_best: bool = True,
                async_save: bool = True, read_only: bool = False):
-    self.workdir = pathlib.Path(workdir)
+    # Absolute: Orbax refuses relative paths (`--workdir runs/x` must work as typed).
+    self.workdir = pathlib.Path(workdir).expanduser().absolute()
     self.directory = self.workdir / CKPT_DIR
     policies = [ocm.LatestN(max(1, keep))]
     if keep_best:
