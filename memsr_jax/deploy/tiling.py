@@ -83,13 +83,14 @@ class TileFn:
   def __init__(self, model, params, mode: str, dtype=jnp.float32):
     self.model, self.mode, self.dtype = model, mode, dtype
     self.params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
+    out_dtype = jnp.promote_types(dtype, jnp.float32)  # float64 tiles (exactness checks) stay so
     if mode == "masked":
       def fn(p, x, mask):
         return plain_masked_forward(model, p, x.astype(dtype), mask.astype(dtype)).astype(
-            jnp.float32)
+            out_dtype)
     else:
       def fn(p, x):
-        return model.apply({"params": p}, x.astype(dtype)).astype(jnp.float32)
+        return model.apply({"params": p}, x.astype(dtype)).astype(out_dtype)
     self._jit = jax.jit(fn)
     self._compiled = {}
     self.compile_rss = None  # RSS growth across the first compile (set by budget.plan_bytes)
@@ -336,8 +337,9 @@ def upscale_array(model, params, image: np.ndarray, tile: int | None = None,
                   tile_fn: Callable | None = None, as_float: bool = False) -> np.ndarray:
   """Tiled SR of an in-memory uint8 image → uint8 [H*s, W*s, 3] (convenience for small images).
 
-  With `as_float=True` it returns the unrounded float32 output (exactness checks); this keeps the
-  full float output in memory, unlike `run_tiled` with a streaming sink.
+  With `as_float=True` it returns the unrounded output (float32, or float64 for float64 tiles;
+  exactness checks); this keeps the full float output in memory, unlike `run_tiled` with a
+  streaming sink.
   """
   mode = mode or choose_mode(model)
   halo = receptive_radius(model) if mode != "feather" else overlap
@@ -356,6 +358,7 @@ def _float_tiled(source, fn, plan) -> np.ndarray:
   s = plan.scale
   img = np.zeros((source.height * s, source.width * s, 3), np.float64)
   wsum = np.zeros(img.shape[:2], np.float64)
+  out_dtype = np.float32
   rows_all = source.rows(-plan.tile, source.height + plan.tile)
   for yw in axis_windows(source.height, plan.tile, plan.halo, s, plan.mode, plan.halo):
     rows = rows_all[yw.start + plan.tile:yw.start + plan.tile + yw.size]
@@ -367,6 +370,7 @@ def _float_tiled(source, fn, plan) -> np.ndarray:
         out = np.asarray(fn(x, m[None, :, :, None]))[0]
       else:
         out = np.asarray(fn(x))[0]
+      out_dtype = np.result_type(out_dtype, out.dtype)
       wgt = yw.weight[:, None] * xw.weight[None, :]
       y0, x0 = yw.start * s, xw.start * s
       a, b = max(y0, 0), min(y0 + wgt.shape[0], img.shape[0])
@@ -374,4 +378,4 @@ def _float_tiled(source, fn, plan) -> np.ndarray:
       ww = wgt[a - y0:b - y0, c - x0:d - x0]
       img[a:b, c:d] += out[a - y0:b - y0, c - x0:d - x0] * ww[..., None]
       wsum[a:b, c:d] += ww
-  return (img / wsum[..., None]).astype(np.float32)
+  return (img / wsum[..., None]).astype(out_dtype)
