@@ -59,6 +59,7 @@ def parse_args(argv=None):
 
 def profile_model(name: str, scale: int, hr: tuple[int, int], latency: bool, repeats: int,
                   layerwise: bool, torch_hr: tuple[int, int] | None) -> dict:
+  from memsr_jax import pytrees
   from memsr_jax.deploy import cost, memory
   from memsr_jax.models import registry
   from memsr_jax.models.plain import PlainNet
@@ -72,7 +73,7 @@ def profile_model(name: str, scale: int, hr: tuple[int, int], latency: bool, rep
   fwd = lambda p, x: model.apply({"params": p}, x)
   xc, compiled = cost.xla_cost(fwd, params, x)
   row = {"model": name, "scale": scale, "hr": [w, h], "lr_shape": list(lr_shape),
-         "params": cost.count_params(params), "mult_adds": cost.model_macs(model, params, lr_shape),
+         "params": pytrees.count_params(params), "mult_adds": cost.model_macs(model, params, lr_shape),
          "xla_flops": xc.flops, "memory_bytes": xc.peak_bytes, "argument_bytes": xc.argument_bytes,
          "output_bytes": xc.output_bytes, "temp_bytes": xc.temp_bytes,
          "backend": jax.default_backend()}

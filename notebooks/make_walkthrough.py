@@ -91,6 +91,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from memsr_jax import evaluation
+from memsr_jax import pytrees
 from memsr_jax.data import folders
 from memsr_jax.deploy import cost
 from memsr_jax.deploy import pipeline as deploy_pipeline
@@ -166,7 +167,7 @@ t0 = time.perf_counter()
 teacher_task = SupervisedTask(tc)
 teacher_params, _ = loop.train(tc, WORKDIR, teacher_task, stage_name="teacher")
 teacher = teacher_task.model
-print(f"teacher: {cost.count_params(teacher_params):,} params, "
+print(f"teacher: {pytrees.count_params(teacher_params):,} params, "
       f"trained {tc.total_steps} steps in {time.perf_counter() - t0:.1f} s")
 ''')
 
@@ -241,8 +242,8 @@ print("per-layer relative reconstruction error of the winning init (first 6):",
       [round(layer["rel_error"], 3) for layer in init_info["layers"][:6]])
 student_init, student_init_params, _ = ckpt_lib.load_model_checkpoint(WORKDIR / "memsr/init/model")
 student, student_params, student_meta = ckpt_lib.load_model_checkpoint(WORKDIR / "memsr")
-print(f"student: {type(student).__name__}, {cost.count_params(student_params):,} params "
-      f"(teacher {cost.count_params(teacher_params):,})")
+print(f"student: {type(student).__name__}, {pytrees.count_params(student_params):,} params "
+      f"(teacher {pytrees.count_params(teacher_params):,})")
 ''')
 
 md("""
@@ -305,7 +306,7 @@ for name, model, params in [("teacher (residual)", teacher, teacher_params),
                             ("plain teacher (converted)", plain_teacher, plain_teacher_params),
                             ("plain student", student, student_params)]:
   xc, _ = cost.xla_cost(lambda p, x, m=model: m.apply({"params": p}, x), params, x_spec)
-  row = {"model": name, "params": cost.count_params(params),
+  row = {"model": name, "params": pytrees.count_params(params),
          "gmacs": cost.model_macs(model, params, lr_shape) / 1e9,
          "xla_peak_mb": xc.peak_bytes / 1e6}
   if hasattr(model, "widths"):  # plain nets: one layer at a time

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from memsr_jax import pytrees
 from memsr_jax.methods.compress import config as compress_config
 from memsr_jax.methods.compress import lap_loss
 from memsr_jax.methods.compress import pipeline
@@ -49,7 +50,7 @@ def test_tiny_pipeline_end_to_end_and_resume(tmp_path, capsys):
   # The distilled student is a loadable deployable model of the chosen size.
   from memsr_jax.train import checkpoint as ckpt_lib
   model, params, meta = ckpt_lib.load_model_checkpoint(tmp_path / "distill")
-  assert meta["model"] == "edsr_baseline" and registry.count_params(params) == result[
+  assert meta["model"] == "edsr_baseline" and pytrees.count_params(params) == result[
       "student_params"]
   drows = [json.loads(l) for l in (tmp_path / "distill" / "metrics.jsonl").read_text().splitlines()]
   assert all("train/lap" in r for r in drows if "train/loss" in r)

@@ -5,6 +5,7 @@ import jax
 import numpy as np
 import pytest
 
+from memsr_jax import pytrees
 from memsr_jax.methods.compress import prox, shrink
 from memsr_jax.models import registry
 
@@ -68,7 +69,7 @@ def test_shrink_model_on_real_pruned_params():
   rng = np.random.default_rng(0)
 
   def prune(path, x):
-    name = prox.path_str(path)
+    name = pytrees.path_str(path)
     if not name.endswith("kernel") or "body_" not in name:
       return x
     if "body_3" in name:
@@ -82,7 +83,7 @@ def test_shrink_model_on_real_pruned_params():
   assert res.n_blocks == 3
   assert res.n_channels == 8  # 16·sqrt(≈0.25) = 8
   student = registry.build_model("edsr_baseline", scale=2, **res.model_kwargs)
-  assert registry.count_params(registry.init_params(student, jax.random.PRNGKey(1))) > 0
+  assert pytrees.count_params(registry.init_params(student, jax.random.PRNGKey(1))) > 0
 
 
 def test_unknown_family_and_mismatched_pattern():

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from memsr_jax import pytrees
 from memsr_jax.models import registry
 from memsr_jax.models.imdn import IMDN, ContrastChannelAttention
 
@@ -16,7 +17,7 @@ def _shapes(model, hw=(8, 8)):
 # Element counts of the official IMDN_x{2,3,4}.pth state dicts.
 @pytest.mark.parametrize("scale,count", [(2, 694_404), (3, 703_059), (4, 715_176)])
 def test_param_count_matches_official_release(scale, count):
-  assert registry.count_params(_shapes(registry.build_model("imdn", scale=scale))) == count
+  assert pytrees.count_params(_shapes(registry.build_model("imdn", scale=scale))) == count
 
 
 def test_param_tree_layout():

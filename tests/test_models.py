@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from memsr_jax import pytrees
 from memsr_jax.models import layers, registry
 from memsr_jax.models.plain import PlainNet
 
@@ -54,14 +55,14 @@ def test_pixel_shuffle_rejects_bad_channels():
 def test_param_counts(name, scale, count):
   model = registry.build_model(name, scale=scale)
   shapes = jax.eval_shape(lambda: registry.init_params(model, jax.random.key(0)))
-  assert registry.count_params(shapes) == count
+  assert pytrees.count_params(shapes) == count
 
 
 def test_full_edsr_count():
   # EDSR (256 ch, 32 blocks) ×2: 40.7M parameters as published (40,729,603 without the mean shifts).
   model = registry.build_model("edsr", scale=2)
   shapes = jax.eval_shape(lambda: registry.init_params(model, jax.random.key(0)))
-  assert registry.count_params(shapes) == 40_729_603
+  assert pytrees.count_params(shapes) == 40_729_603
 
 
 def test_registry_errors():

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from memsr_jax import pytrees
 from memsr_jax.methods.mssr import expand, imp, masks, scalable, ssd
 from memsr_jax.models.registry import build_model, init_params
 
@@ -37,7 +38,7 @@ def random_like(params, seed):
 def test_default_selection_is_body_kernels(model_params):
   _, p = model_params
   flags = masks.prunable_tree(p)
-  flat = {masks.path_to_str(k): v for k, v in jax.tree_util.tree_flatten_with_path(flags)[0]}
+  flat = {pytrees.path_str(k): v for k, v in jax.tree_util.tree_flatten_with_path(flags)[0]}
   assert {k for k, v in flat.items() if v} == {
       "body_0/conv1/kernel", "body_0/conv2/kernel", "body_1/conv1/kernel", "body_1/conv2/kernel",
       "body_2/conv1/kernel", "body_2/conv2/kernel", "body_conv/kernel"}

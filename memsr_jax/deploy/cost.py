@@ -15,10 +15,6 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def count_params(params) -> int:
-  return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(params)))
-
-
 def _subjaxprs(eqn):
   for v in eqn.params.values():
     vals = v if isinstance(v, (list, tuple)) else [v]

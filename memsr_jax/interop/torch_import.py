@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import pytrees
 from memsr_jax.models import registry
 
 # How a torch tensor becomes a Flax leaf.
@@ -368,7 +369,7 @@ def main(argv: list[str] | None = None) -> None:
       "scale": args.scale,
       "source_file": str(pathlib.Path(args.weights).resolve()),
       "source_md5": file_md5(args.weights),
-      "n_params": registry.count_params(params),
+      "n_params": pytrees.count_params(params),
   }
   # The training engine owns the checkpoint format; imported here so the library never needs it.
   from memsr_jax.train.checkpoint import save_model_checkpoint  # pylint: disable=g-import-not-at-top

@@ -112,6 +112,3 @@ def _compiled_init(model: nn.Module, lr_shape: tuple, rng_shape: tuple, rng_dtyp
     return lowered.compile(compiler_options={"xla_backend_optimization_level": 0})
   return lowered.compile()
 
-
-def count_params(params) -> int:
-  return int(sum(x.size for x in jax.tree_util.tree_leaves(params)))

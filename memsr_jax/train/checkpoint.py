@@ -28,6 +28,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as ocm
 
+from memsr_jax import pytrees
+
 PyTree = Any
 log = logging.getLogger(__name__)
 
@@ -87,15 +89,11 @@ def from_jsonable(x):
 # ----------------------------------------------------------------------------- tree checks
 
 
-def _path_str(path) -> str:
-  return jax.tree_util.keystr(path, simple=True, separator="/")
-
-
 def _leaf_shapes(tree) -> dict[str, tuple[tuple, str]]:
   flat, _ = jax.tree_util.tree_flatten_with_path(tree)
   out = {}
   for path, leaf in flat:
-    out[_path_str(path)] = (tuple(leaf.shape), str(np.dtype(leaf.dtype)))
+    out[pytrees.path_str(path)] = (tuple(leaf.shape), str(np.dtype(leaf.dtype)))
   return out
 
 

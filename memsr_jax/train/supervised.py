@@ -1,6 +1,7 @@
 """SupervisedTask: train any registry model on (LR, HR) pairs with a pixel loss."""
 import ml_collections
 
+from memsr_jax import pytrees
 from memsr_jax.models import registry
 from memsr_jax.train import losses
 
@@ -19,7 +20,7 @@ class ModelTask:
 
   def metadata(self, params, extras):
     del extras
-    return {"n_params": registry.count_params(params)}
+    return {"n_params": pytrees.count_params(params)}
 
 
 class SupervisedTask(ModelTask):

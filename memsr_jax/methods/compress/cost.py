@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import pytrees
 from memsr_jax.models import registry
 
 
@@ -73,7 +74,7 @@ def model_cost(model_name: str, scale: int, hr_size=(720, 1280), xla: bool = Fal
   x = jax.ShapeDtypeStruct((1, h // scale, w // scale, 3), jnp.float32)
   fn = lambda p, x: model.apply({"params": p}, x)
   out = {"model": model_name, "scale": scale, "hr_size": [h, w],
-         "params": registry.count_params(params), **count_macs(fn, params, x)}
+         "params": pytrees.count_params(params), **count_macs(fn, params, x)}
   if xla:  # XLA's own estimate, which also counts elementwise work: for reference only
     cost = jax.jit(fn).lower(params, x).compile().cost_analysis()
     if isinstance(cost, (list, tuple)):

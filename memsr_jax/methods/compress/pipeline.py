@@ -28,6 +28,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from memsr_jax import pytrees
 from memsr_jax.methods.compress import prox
 from memsr_jax.methods.compress import shrink
 from memsr_jax.methods.compress import tasks
@@ -191,7 +192,7 @@ def run_prune(config, workdir: pathlib.Path, init_params) -> dict:
   stats = shrink.kernel_stats(raw, mask)
   out = {"model": name, "model_kwargs": kw, "l1": cfg.optim.extra.l1, "steps": cfg.total_steps,
          "include": include, "exclude": exclude, "density": dens, "kernel_stats": stats,
-         "n_params": registry.count_params(raw),
+         "n_params": pytrees.count_params(raw),
          "n_nonzero": int(sum(np.count_nonzero(x) for x in jax.tree.leaves(raw)))}
   _write_json(workdir / "prune" / "densities.json", out)
   print(f"[prune] total density of pruned kernels: {dens['total']:.4f}", flush=True)
@@ -240,7 +241,7 @@ def run_compress(config, workdir: pathlib.Path, pruned: dict | None) -> dict:
   student_kwargs["scale"] = config.scale
   student_kwargs = registry.model_kwargs(student, **student_kwargs)  # validates, fills defaults
   sm = registry.build_model(student, **student_kwargs)
-  n = registry.count_params(jax.eval_shape(lambda: registry.init_params(sm, jax.random.key(0))))
+  n = pytrees.count_params(jax.eval_shape(lambda: registry.init_params(sm, jax.random.key(0))))
   out = {"student": student, "student_kwargs": student_kwargs, "student_params": n,
          "mode": sc.mode, "rule": rule.to_json() if rule is not None else None}
   _write_json(path, out)

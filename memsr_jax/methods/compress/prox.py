@@ -17,32 +17,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from memsr_jax.pytrees import leaf_paths, path_str
+
 PyTree = Any
 
 # Default selection: every conv / dense kernel. Biases, norms, and SwinIR's relative position bias
 # tables are excluded: they are few, and pruning them says nothing about channels/layers/blocks.
 DEFAULT_INCLUDE = r"(^|/)kernel$"
 DEFAULT_EXCLUDE = r"relative_position_bias_table"
-
-
-def leaf_paths(tree: PyTree) -> list[str]:
-  """'a/b/kernel' style names of the leaves, in tree_leaves order."""
-  flat, _ = jax.tree_util.tree_flatten_with_path(tree)
-  return [path_str(p) for p, _ in flat]
-
-
-def path_str(path) -> str:
-  parts = []
-  for k in path:
-    if isinstance(k, jax.tree_util.DictKey):
-      parts.append(str(k.key))
-    elif isinstance(k, jax.tree_util.GetAttrKey):
-      parts.append(k.name)
-    elif isinstance(k, jax.tree_util.SequenceKey):
-      parts.append(str(k.idx))
-    else:
-      parts.append(str(k))
-  return "/".join(parts)
 
 
 def select_leaves(params: PyTree, include: str = DEFAULT_INCLUDE,

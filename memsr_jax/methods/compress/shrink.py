@@ -27,7 +27,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from memsr_jax.methods.compress import prox
+from memsr_jax import pytrees
 from memsr_jax.models import registry
 
 # The paper's compact models, keyed by the model they compress.
@@ -82,7 +82,7 @@ def kernel_stats(params, mask) -> dict[str, tuple[int, int]]:
   for (path, leaf), m in zip(flat, jax.tree_util.tree_leaves(mask)):
     if m:
       a = np.asarray(leaf)
-      out[prox.path_str(path)] = (int(np.count_nonzero(a)), int(a.size))
+      out[pytrees.path_str(path)] = (int(np.count_nonzero(a)), int(a.size))
   return out
 
 

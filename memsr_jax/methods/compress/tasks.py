@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import pytrees
 from memsr_jax.methods.compress import lap_loss
 from memsr_jax.methods.compress import prox
 from memsr_jax.models import registry
@@ -61,7 +62,7 @@ class PruneTask(ModelTask):
     for (path, w), m in zip(flat, mask):
       if m:
         k = jnp.count_nonzero(w)
-        out[f"density/{prox.path_str(path)}"] = k / w.size
+        out[f"density/{pytrees.path_str(path)}"] = k / w.size
         nnz, size = nnz + k, size + w.size
     out["density/total"] = nnz / size
     return out

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import pytrees
 from memsr_jax.methods.memsr import convert
 from memsr_jax.models import registry
 
@@ -154,5 +155,5 @@ class MemSRDistillTask:
 
   def metadata(self, params, extras):
     del extras
-    return dict(self._metadata, n_params=registry.count_params(params["student"]),
+    return dict(self._metadata, n_params=pytrees.count_params(params["student"]),
                 widths=list(self.student_kwargs["widths"]))

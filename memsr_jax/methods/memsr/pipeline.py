@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from memsr_jax import pytrees
 from memsr_jax.methods.memsr import convert
 from memsr_jax.methods.memsr import distill as distill_lib
 from memsr_jax.methods.memsr import winning_init as wi
@@ -82,7 +83,7 @@ def stage_convert(config, workdir: pathlib.Path, model, params) -> dict:
   out = plain_model.apply({"params": plain_params}, x)
   info = {"widths": list(convert.plain_widths(spec)), "relu": list(convert.plain_relu(spec)),
           "offset": float(config.memsr.offset),
-          "n_params": registry.count_params(plain_params),
+          "n_params": pytrees.count_params(plain_params),
           "max_abs_diff_fp32_random_input": float(jnp.max(jnp.abs(out - ref)))}
   ckpt_lib.save_model_checkpoint(out_dir / "model", "plain",
                                  convert.plain_model_kwargs(spec), plain_params,

@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax.pytrees import leaf_paths, path_str
+
 PyTree = Any
 
 # Body 3×3 kernels: every residual block's conv1/conv2 and the body conv after the blocks (the "body
@@ -26,27 +28,10 @@ DENSE_LEVEL = 127  # level-map value of leaves that are never pruned (int8 max)
 MAX_LEVELS = DENSE_LEVEL - 1
 
 
-def path_to_str(path) -> str:
-  """'body_0/conv1/kernel' from a jax key path."""
-  parts = []
-  for k in path:
-    for attr in ("key", "name", "idx"):
-      if hasattr(k, attr):
-        parts.append(str(getattr(k, attr)))
-        break
-    else:
-      parts.append(str(k))
-  return "/".join(parts)
-
-
-def leaf_paths(tree: PyTree) -> list[str]:
-  return [path_to_str(p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
-
-
 def prunable_tree(params: PyTree, pattern: str = DEFAULT_PRUNABLE) -> PyTree:
   """Pytree of Python bools: True where the leaf's '/'-joined path matches `pattern`."""
   regex = re.compile(pattern)
-  flags = jax.tree_util.tree_map_with_path(lambda p, _: bool(regex.search(path_to_str(p))), params)
+  flags = jax.tree_util.tree_map_with_path(lambda p, _: bool(regex.search(path_str(p))), params)
   if not any(jax.tree_util.tree_leaves(flags)):
     raise ValueError(f"prunable pattern {pattern!r} matches no parameter; paths are: "
                      f"{leaf_paths(params)}. Set config.mssr.prunable to a regex over these.")
