@@ -102,31 +102,10 @@ def device_peak_bytes() -> int | None:
 # Plain nets: how close to "two feature maps alive" does XLA get?
 
 def plain_layer_fns(model):
-  """A plain net as a list of per-layer functions `f(params, h) -> h` (mean handling folded into
+  """A plain net as its per-layer functions `f(params, h) -> h` (`PlainNet.layer`: mean handling in
   the first/last), so each can be jitted alone with its input buffer donated."""
-  from memsr_jax.deploy.tiling import _conv  # one conv definition for tiling and profiling
-  from memsr_jax.models.layers import pixel_shuffle
-  mean = jnp.asarray(model.rgb_mean, jnp.float32)
-  fns = []
-  for i, r in enumerate(model.relu_flags()):
-    def layer(p, h, i=i, r=r):
-      if i == 0 and model.sub_mean:
-        h = h - mean
-      pi = p[f"conv_{i}"]
-      y = _conv(h, pi["kernel"])
-      if model.bias_mode == "map":
-        ones = jnp.ones(h.shape[:3] + (1,), h.dtype)
-        y = y + _conv(ones, pi["bias_map"])
-      else:
-        y = y + pi["bias"]
-      return jax.nn.relu(y) if r else y
-    fns.append(layer)
-
-  def tail(p, h):
-    y = pixel_shuffle(_conv(h, p["tail"]["kernel"]) + p["tail"]["bias"], model.scale)
-    return y + mean if model.sub_mean else y
-  fns.append(tail)
-  return fns
+  return [lambda p, h, i=i: model.apply({"params": p}, h, i, method=type(model).layer)
+          for i in range(model.n_layers + 1)]
 
 
 def plain_layerwise_peak(model, params, lr_shape) -> dict:

@@ -23,8 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from memsr_jax.deploy.receptive_field import receptive_radius
-from memsr_jax.models.layers import pixel_shuffle
-from memsr_jax.models.plain import PlainNet, rect_ones_conv
+from memsr_jax.models.plain import PlainNet
 
 MODES = ("masked", "exact", "feather")
 
@@ -37,39 +36,6 @@ def choose_mode(model) -> str:
 
 # ----------------------------------------------------------------------------------------------
 # Tile functions.
-
-def _conv(x, kernel):
-  return jax.lax.conv_general_dilated(x, kernel.astype(x.dtype), (1, 1), "SAME",
-                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-
-def plain_masked_forward(model: PlainNet, params, x, mask):
-  """PlainNet on a tile whose pixels outside the true image are marked by mask == 0.
-
-  Equals `model.apply` on the whole image, restricted to the tile, at every pixel at least
-  `receptive_radius(model)` inside the tile (or at a true image border): features outside the image
-  are re-zeroed after every conv, exactly as whole-image zero padding sees them, and 'map' biases
-  are conv(mask, bias_map) (the whole-image ones image, restricted to the tile).
-  """
-  mean = jnp.asarray(model.rgb_mean, x.dtype)
-  h = (x - mean) * mask if model.sub_mean else x * mask
-  for i, r in enumerate(model.relu_flags()):
-    p = params[f"conv_{i}"]
-    y = _conv(h, p["kernel"])
-    if model.bias_mode == "map":
-      # The tile's in-image region is a rectangle: rows × columns, the same arithmetic as the
-      # whole-image bias map, so tiles reproduce it bit for bit.
-      y = y + rect_ones_conv(mask[0, :, :, 0].max(axis=1), mask[0, :, :, 0].max(axis=0),
-                             p["bias_map"], y.dtype)
-    else:
-      y = y + p["bias"].astype(y.dtype)
-    if r:
-      y = jax.nn.relu(y)
-    h = y * mask
-  y = _conv(h, params["tail"]["kernel"]) + params["tail"]["bias"].astype(h.dtype)
-  y = pixel_shuffle(y, model.scale)
-  return y + mean if model.sub_mean else y
-
 
 def make_tile_fn(model, params, mode: str, dtype=jnp.float32) -> "TileFn":
   return TileFn(model, params, mode, dtype)
@@ -85,8 +51,8 @@ class TileFn:
     self.params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
     out_dtype = jnp.promote_types(dtype, jnp.float32)  # float64 tiles (exactness checks) stay so
     if mode == "masked":
-      def fn(p, x, mask):
-        return plain_masked_forward(model, p, x.astype(dtype), mask.astype(dtype)).astype(
+      def fn(p, x, mask):  # the plain net's own forward with its validity-mask hook
+        return model.apply({"params": p}, x.astype(dtype), valid=mask.astype(dtype)).astype(
             out_dtype)
     else:
       def fn(p, x):

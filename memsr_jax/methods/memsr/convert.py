@@ -245,7 +245,7 @@ def apply_folded(spec: TeacherSpec, folded_params: dict, x, offset: float = DEFA
     z = jax.lax.conv_general_dilated(h, jnp.asarray(p["kernel"], x.dtype), (1, 1), "SAME",
                                      dimension_numbers=("NHWC", "HWIO", "NHWC"),
                                      precision=precision)
-    h = z + ones_conv(x.shape[1:3], jnp.asarray(p["bias_map"], x.dtype), x.dtype, precision)
+    h = z + ones_conv(x.shape[1:3], jnp.asarray(p["bias_map"], x.dtype), x.dtype)
     if r:
       h = jnp.maximum(h, jnp.asarray(-offset * mask, x.dtype))
     feats.append(h)
