@@ -17,6 +17,16 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+import jax
+import jax.numpy as jnp
+
+from memsr_jax.interop import torch_import
+from memsr_jax.methods.compress import lap_loss
+from memsr_jax.models import registry
+from memsr_jax.train import checkpoint as ckpt_lib
+from memsr_jax.train import config_lib
+from memsr_jax.train import data as data_lib
+
 
 def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -32,15 +42,6 @@ def main(argv=None):
   ap.add_argument("--seed", type=int, default=7)
   ap.add_argument("--out", default="lap_level_grads.json")
   args = ap.parse_args(argv)
-
-  import jax
-  import jax.numpy as jnp
-  from memsr_jax.interop import torch_import
-  from memsr_jax.methods.compress import lap_loss
-  from memsr_jax.models import registry
-  from memsr_jax.train import checkpoint as ckpt_lib
-  from memsr_jax.train import config_lib
-  from memsr_jax.train import data as data_lib
 
   cfg = config_lib.base_config()
   cfg.scale, cfg.seed = args.scale, args.seed

@@ -45,8 +45,10 @@ VARIANTS = {
 
 def _plain_nchw(widths, scale):
   """The plain net written directly with NCHW / OIHW convolutions (layout experiment)."""
+  # Imports in the worker only: its XLA_FLAGS must be set before JAX starts.
   import jax
   import jax.numpy as jnp
+
   from memsr_jax.models.layers import DIV2K_RGB_MEAN, pixel_shuffle
 
   def init(rng):
@@ -72,6 +74,7 @@ def _plain_nchw(widths, scale):
 
 
 def jax_worker(args) -> dict:
+  # Imports in the worker only: its XLA_FLAGS must be set before JAX starts.
   import jax
   import jax.numpy as jnp
   import ml_collections

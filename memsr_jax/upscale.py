@@ -16,7 +16,10 @@ import tempfile
 import jax.numpy as jnp
 
 from memsr_jax.deploy import budget as budget_lib
-from memsr_jax.deploy import pipeline
+from memsr_jax.deploy import upscaler
+from memsr_jax.image import io as image_io
+from memsr_jax.measure.memory import random_params, tighten_allocator
+from memsr_jax.models import registry
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -50,15 +53,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def load_model(args):
   """(model, params) from --checkpoint or --model; checks --scale against the checkpoint."""
-  from memsr_jax.models import registry
   if args.model:
-    from memsr_jax.deploy.memory import random_params
     model = registry.build_model(args.model, **({"scale": args.scale} if args.scale else {}))
     return model, random_params(model, args.seed)
   path = pathlib.Path(args.checkpoint)
   if not path.exists():
     raise UsageError(f"checkpoint {path} does not exist")
-  from memsr_jax.train import checkpoint
+  # Local: Orbax adds ~25 MB of RSS, which --model runs (budget benchmarks) should not pay.
+  from memsr_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
   model, params, meta = checkpoint.load_model_checkpoint(path)
   ckpt_scale = int(meta.get("scale", getattr(model, "scale", 0)))
   if args.scale and args.scale != ckpt_scale:
@@ -90,7 +92,6 @@ def check_writable(folder: pathlib.Path) -> None:
 
 def main(argv=None) -> int:
   args = parse_args(argv)
-  from memsr_jax.deploy.memory import tighten_allocator
   tighten_allocator()
   say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
   try:
@@ -99,14 +100,13 @@ def main(argv=None) -> int:
     check_writable(out_dir)
     budget = budget_lib.parse_memory(args.max_memory) if args.max_memory else None
     model, params = load_model(args)
-    up = pipeline.Upscaler(model, params, mode=args.mode,
+    up = upscaler.Upscaler(model, params, mode=args.mode,
                            dtype=jnp.bfloat16 if args.bf16 else jnp.float32, max_memory=budget,
                            tile=args.tile, overlap=args.overlap, stream_input=args.stream_input,
                            png_level=args.png_level)
   except (UsageError, ValueError, OSError) as e:  # incl. unreadable checkpoints
     print(f"error: {e}", file=sys.stderr)
     return 2
-  from memsr_jax.image import io as image_io
   skipped = []
   for i, src in enumerate(inputs, 1):
     dst = out_dir / (src.stem + ".png")

@@ -93,11 +93,11 @@ import numpy as np
 from memsr_jax import evaluation
 from memsr_jax import pytrees
 from memsr_jax.data import folders
-from memsr_jax.deploy import cost
-from memsr_jax.deploy import pipeline as deploy_pipeline
+from memsr_jax.deploy import upscaler
 from memsr_jax.image import bicubic
 from memsr_jax.image import io as image_io
 from memsr_jax.image import metrics
+from memsr_jax.measure import cost
 from memsr_jax.methods.memsr import convert
 from memsr_jax.methods.memsr import pipeline as memsr_pipeline
 from memsr_jax.train import checkpoint as ckpt_lib
@@ -286,7 +286,7 @@ SUMMARY["eval"] = {k: {"psnr": v["psnr"], "ssim": v["ssim"], "n_images": v["n_im
 md("""
 ## 5. Cost: parameters, multiply-adds, peak memory
 
-Multiply-adds are counted from the traced program (`deploy.cost.model_macs`). "XLA peak" is XLA's
+Multiply-adds are counted from the traced program (`measure.cost.model_macs`). "XLA peak" is XLA's
 buffer assignment for the whole jitted forward (params + input + output + temporaries); it depends
 on how XLA schedules the graph (the winning-initialized student keeps MemSR's border-exact "map"
 biases, input-independent tensors that XLA may compute up front and keep alive). A plain net can
@@ -328,7 +328,7 @@ SUMMARY["profile"] = rows
 md("""
 ## 6. Upscale a photo tile by tile under a memory budget
 
-`deploy.pipeline.Upscaler` picks the largest tile whose estimated peak fits the budget, runs the
+`deploy.upscaler.Upscaler` picks the largest tile whose estimated peak fits the budget, runs the
 plain student on tiles with a halo of its receptive field (the "masked" mode: exact for plain
 nets) and writes the PNG row band by row band, so the SR image never sits whole in memory. We
 upscale the ×2-downscaled chelsea photo, check the tiled result against a whole-image forward, and
@@ -339,7 +339,7 @@ code(r'''
 lr_png = WORKDIR / "chelsea_lr.png"
 sr_png = WORKDIR / "chelsea_sr.png"
 image_io.write_png(lr_png, lr_full)
-up = deploy_pipeline.Upscaler(student, student_params, max_memory=UPSCALE_BUDGET)
+up = upscaler.Upscaler(student, student_params, max_memory=UPSCALE_BUDGET)
 res = up.upscale_file(lr_png, sr_png)
 sr = image_io.read_image(sr_png)
 whole = np.asarray(student.apply({"params": student_params},

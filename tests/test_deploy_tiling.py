@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from memsr_jax import numerics
-from memsr_jax.deploy import memory, receptive_field, tiling
+from memsr_jax.deploy import png_stream, receptive_field, tiling
+from memsr_jax.measure import memory, tiling_error
 from memsr_jax.models import registry
 
 
@@ -154,7 +155,6 @@ def test_axis_cores_partition(mode):
 
 
 def test_streamed_bands_equal_in_memory(tmp_path, rng):
-  from memsr_jax.deploy import png_stream
   model, params = _plain(scale=2, bias_mode="map")
   img = rng.integers(0, 256, (27, 13, 3), dtype=np.uint8)
   with png_stream.PNGRowWriter(tmp_path / "in.png", 13, 27) as w:
@@ -174,7 +174,6 @@ def test_streamed_bands_equal_in_memory(tmp_path, rng):
 
 
 def test_tiling_error_report(sample_image):
-  from memsr_jax.deploy import tiling_error
   model, params = _plain()
   img = sample_image[:24, :24]
   row = tiling_error.measure(model, params, img, 10, [4], "random")

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from memsr_jax import import_weights
 from memsr_jax.interop import torch_import
 from memsr_jax.models import registry
 
@@ -192,11 +193,11 @@ def test_cli_writes_loadable_checkpoint(tmp_path, rng):
   src = tmp_path / "imdn.pth"
   torch.save({f"module.{k}": v for k, v in net.state_dict().items()}, src)
   out = tmp_path / "ckpt"
-  torch_import.main(["--weights", str(src), "--model", "imdn", "--scale", "2", "--out", str(out),
-                     "--set", "n_feats=16", "--set", "n_blocks=2"])
+  import_weights.main(["--weights", str(src), "--model", "imdn", "--scale", "2", "--out", str(out),
+                       "--set", "n_feats=16", "--set", "n_blocks=2"])
   model, params, meta = checkpoint.load_model_checkpoint(out)
   assert meta["architecture"] == "imdn" and meta["scale"] == 2
-  assert meta["source_md5"] == torch_import.file_md5(src)
+  assert meta["source_md5"] == import_weights.file_md5(src)
   assert meta["model_kwargs"]["n_feats"] == 16
   x = _lr(rng, 8, 8)
   with jax.default_matmul_precision("highest"):

@@ -7,9 +7,10 @@ from typing import Callable
 import jax.numpy as jnp
 
 from memsr_jax.deploy import budget as budget_lib
-from memsr_jax.deploy import png_stream
-from memsr_jax.deploy import tiling
+from memsr_jax.deploy import png_stream, tiling
 from memsr_jax.deploy.receptive_field import receptive_radius
+from memsr_jax.image import io as image_io
+from memsr_jax.models.plain import PlainNet
 
 
 @dataclasses.dataclass
@@ -38,7 +39,7 @@ class Upscaler:
       raise ValueError(f"mode must be one of {tiling.MODES}, got {self.mode!r}")
     if self.mode != "feather" and receptive_radius(model) is None:
       raise ValueError(f"{type(model).__name__} has no finite receptive field: use mode='feather'")
-    if self.mode == "masked" and not isinstance(model, tiling.PlainNet):
+    if self.mode == "masked" and not isinstance(model, PlainNet):
       raise ValueError("mode 'masked' is for plain nets only")
     self.halo = receptive_radius(model) if self.mode != "feather" else overlap
     self.budget = None if max_memory is None else budget_lib.parse_memory(max_memory)
@@ -51,7 +52,6 @@ class Upscaler:
 
   def _open_input(self, path: pathlib.Path):
     """(source, streamed): a row-streaming PNG reader when asked/needed, else the decoded image."""
-    from memsr_jax.image import io as image_io
     if self.stream_input != "never" and path.suffix.lower() == ".png":
       try:
         reader = png_stream.PNGRowReader(path)

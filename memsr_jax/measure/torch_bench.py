@@ -10,8 +10,11 @@ run the same network. Needs Linux for the reset; torch is imported lazily.
 import pathlib
 import time
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax.measure.memory import tighten_allocator
 from memsr_jax.models.edsr import EDSR
 from memsr_jax.models.layers import upsample_stages
 from memsr_jax.models.plain import PlainNet
@@ -19,7 +22,7 @@ from memsr_jax.models.plain import PlainNet
 
 def _require_torch():
   try:
-    import torch
+    import torch  # optional dependency
   except ModuleNotFoundError as e:
     raise RuntimeError("the PyTorch side-by-side needs torch: pip install -r "
                        "requirements-torch.txt") from e
@@ -128,9 +131,6 @@ def measure_call(fn, repeats: int = 3) -> dict:
 def side_by_side(model, params, lr_shape, repeats: int = 3, threads: int | None = None) -> dict:
   """JAX vs torch on the same input (NHWC `lr_shape`), same process, same method."""
   torch = _require_torch()
-  import jax
-  import jax.numpy as jnp
-  from memsr_jax.deploy.memory import tighten_allocator
   # Big blocks via mmap: freed buffers leave RSS, so a warm call's growth is its real peak.
   tighten_allocator()
   if threads:

@@ -25,9 +25,9 @@ def _subjaxprs(eqn):
         yield x
 
 
-def jaxpr_macs(jaxpr) -> int:
-  """Multiply-adds of convs and dot products in a jaxpr (recursing into sub-jaxprs)."""
-  total = 0
+def _count(jaxpr) -> dict[str, int]:
+  """{"conv": MACs, "dot": MACs} of a jaxpr, recursing into sub-jaxprs (jit, cond, scan …)."""
+  counts = {"conv": 0, "dot": 0}
   for eqn in jaxpr.eqns:
     name = eqn.primitive.name
     if name == "conv_general_dilated":
@@ -36,23 +36,32 @@ def jaxpr_macs(jaxpr) -> int:
       dn = eqn.params["dimension_numbers"]
       k_spec = dn.rhs_spec  # (out_feature_dim, in_feature_dim, spatial...)
       per_out = rhs.shape[k_spec[1]] * int(np.prod([rhs.shape[d] for d in k_spec[2:]]))
-      total += int(np.prod(out.shape)) * per_out
+      counts["conv"] += int(np.prod(out.shape)) * per_out
     elif name == "dot_general":
       (lc, _), _ = eqn.params["dimension_numbers"]
       lhs = eqn.invars[0].aval
       contracted = int(np.prod([lhs.shape[d] for d in lc])) if lc else 1
-      total += int(np.prod(eqn.outvars[0].aval.shape)) * contracted
+      counts["dot"] += int(np.prod(eqn.outvars[0].aval.shape)) * contracted
     else:
+      # A scan body runs `length` times; other sub-programs (jit, cond branches) count once.
+      mult = eqn.params.get("length", 1) if name == "scan" else 1
       for sub in _subjaxprs(eqn):
-        mult = eqn.params.get("length", 1) if name == "scan" else 1
-        total += mult * jaxpr_macs(sub)
-  return total
+        for kind, n in _count(sub).items():
+          counts[kind] += mult * n
+  return counts
+
+
+def count_macs(fn, *args) -> dict[str, int]:
+  """{"macs", "conv_macs", "dot_macs"} of `fn(*args)` (args may be ShapeDtypeStructs)."""
+  counts = _count(jax.make_jaxpr(fn)(*args).jaxpr)
+  return {"macs": counts["conv"] + counts["dot"], "conv_macs": counts["conv"],
+          "dot_macs": counts["dot"]}
 
 
 def model_macs(model, params, lr_shape) -> int:
+  """Multiply-adds of one forward of `model` on an LR batch of `lr_shape`."""
   x = jax.ShapeDtypeStruct(lr_shape, jnp.float32)
-  closed = jax.make_jaxpr(lambda p, x: model.apply({"params": p}, x))(params, x)
-  return jaxpr_macs(closed.jaxpr)
+  return count_macs(lambda p, x: model.apply({"params": p}, x), params, x)["macs"]
 
 
 @dataclasses.dataclass
