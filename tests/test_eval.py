@@ -1,4 +1,5 @@
-"""The evaluation protocol over folders, the results table, and eval.py's model selection."""
+"""The evaluation protocol over folders, the results table, and eval.py's model selection
+(including the method hooks it consults)."""
 import json
 import math
 import pathlib
@@ -8,9 +9,9 @@ import numpy as np
 import pytest
 
 from memsr_jax import evaluation
-from memsr_jax.image import bicubic
+from memsr_jax.evaluation import hooks
+from memsr_jax.image import bicubic, metrics
 from memsr_jax.image import io as image_io
-from memsr_jax.image import metrics
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -111,10 +112,10 @@ def test_eval_cli_rejects_unusable_model_configs(tmp_path):
     eval_module.build_predictors(c)
   c.model.level = 3
   with pytest.raises(ValueError, match="holds no MSSR level map"):
-    eval_module._maybe_select_level({}, {}, c)
+    hooks.select_params({}, {}, c)
   c.model.level = -1
   params = {"w": np.ones(2)}
-  assert eval_module._maybe_select_level(params, {}, c) is params
+  assert hooks.select_params(params, {}, c) is params
 
 
 def test_eval_cli_checkpoint_scale_mismatch(tmp_path, monkeypatch):

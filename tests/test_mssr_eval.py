@@ -1,4 +1,5 @@
-"""eval.py with MSSR checkpoints: pick a level / sparsity, sweep every level of one checkpoint."""
+"""eval.py with MSSR checkpoints (the MSSR evaluation hook): pick a level / sparsity, sweep every
+level of one checkpoint."""
 import importlib.util
 import json
 import pathlib
@@ -7,7 +8,8 @@ import jax
 import numpy as np
 import pytest
 
-from memsr_jax.methods.mssr import imp, masks, scalable
+from memsr_jax.evaluation import hooks
+from memsr_jax.methods.mssr import evaluate, imp, masks, scalable
 from memsr_jax.models.registry import build_model, init_params
 from memsr_jax.train import checkpoint as ckpt_lib
 
@@ -42,31 +44,30 @@ def mssr_ckpt(tmp_path_factory):
 
 def test_select_level_and_sparsity(mssr_ckpt):
   path, p, lm = mssr_ckpt
-  ev = load_module("eval")
+  assert hooks.registered()["mssr"] is evaluate.EVAL_HOOK
   _, params, meta = ckpt_lib.load_model_checkpoint(path)
-  got = ev._maybe_select_level(params, meta, eval_config(checkpoint=str(path), level=2))
+  got = hooks.select_params(params, meta, eval_config(checkpoint=str(path), level=2))
   for a, b in zip(jax.tree_util.tree_leaves(got),
                   jax.tree_util.tree_leaves(masks.params_at_level(p, lm, 2))):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   assert meta["mssr_level"]["level"] == 2
-  ev._maybe_select_level(params, meta, eval_config(checkpoint=str(path), sparsity=0.45))
+  hooks.select_params(params, meta, eval_config(checkpoint=str(path), sparsity=0.45))
   assert meta["mssr_level"]["level"] == 1
-  same = ev._maybe_select_level(params, meta, eval_config(checkpoint=str(path)))
+  same = hooks.select_params(params, meta, eval_config(checkpoint=str(path)))
   assert same is params
   with pytest.raises(ValueError, match="levels 0..2"):
-    ev._maybe_select_level(params, meta, eval_config(checkpoint=str(path), level=5))
+    hooks.select_params(params, meta, eval_config(checkpoint=str(path), level=5))
   with pytest.raises(ValueError, match="both"):
-    ev._maybe_select_level(params, meta, eval_config(checkpoint=str(path), level=1,
-                                                     sparsity=0.5))
+    hooks.select_params(params, meta, eval_config(checkpoint=str(path), level=1,
+                                                  sparsity=0.5))
 
 
 def test_level_on_a_single_size_checkpoint_is_an_error(tmp_path, mssr_ckpt):
   _, p, _ = mssr_ckpt
   path = ckpt_lib.save_model_checkpoint(tmp_path / "plain", "edsr_mini", KW, p)
-  ev = load_module("eval")
   _, params, meta = ckpt_lib.load_model_checkpoint(path)
   with pytest.raises(ValueError, match="no MSSR level map"):
-    ev._maybe_select_level(params, meta, eval_config(checkpoint=str(path), level=1))
+    hooks.select_params(params, meta, eval_config(checkpoint=str(path), level=1))
 
 
 @pytest.mark.slow

@@ -207,7 +207,7 @@ def train(config: ml_collections.ConfigDict, workdir, task, *, stage_name: str |
 
   validator = None
   if config.val.dataset:
-    from memsr_jax.train import validation
+    from memsr_jax.evaluation import validation
     pairs = validation.load_val_pairs(config.val.dataset, config.val.root, config.scale,
                                       config.val.max_images)
     validator = validation.Validator(task.predict, pairs, config.scale)

@@ -11,11 +11,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax.data import folders
+from memsr_jax.image import metrics
+
 
 def load_val_pairs(dataset: str, root: str, scale: int, max_images: int = 0
                    ) -> list[tuple[str, np.ndarray, np.ndarray]]:
   """[(name, lr uint8, hr uint8)] of a benchmark set (a name or a folder)."""
-  from memsr_jax.data import folders
   try:
     pairs = folders.list_pairs(dataset, root or None, scale)
   except FileNotFoundError as e:
@@ -41,7 +43,6 @@ class Validator:
     self._predict = jax.jit(predict)
 
   def __call__(self, params, extras) -> dict[str, float]:
-    from memsr_jax.image import metrics
     params, extras = jax.device_put((params, extras), self.device)
     psnrs = []
     for _, lr, hr in self.pairs:
