@@ -81,7 +81,8 @@ def test_edsr_official_res_scale(rng):
 
 @pytest.mark.parametrize("scale,wrapper", [(2, None), (4, "params_ema")])
 def test_edsr_basicsr_layout(rng, scale, wrapper):
-  net = torch_refs.randomize_(torch_refs.EDSRBasicSR(scale, 8, 2), seed=scale).eval()
+  # res_scale 2: the released EDSRmini (the edsr_mini preset), so a mismatch would show here.
+  net = torch_refs.randomize_(torch_refs.EDSRBasicSR(scale, 8, 2, res_scale=2.0), seed=scale).eval()
   sd = net.state_dict()
   assert "conv_first.weight" in sd and not any("mean" in k for k in sd)
   ckpt = sd if wrapper is None else {wrapper: sd}

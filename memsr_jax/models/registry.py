@@ -29,7 +29,8 @@ def plain_widths(width: int, n_layers: int) -> tuple:
 
 register("edsr", EDSR, n_feats=256, n_resblocks=32, res_scale=0.1, tail="upsampler")
 register("edsr_baseline", EDSR, n_feats=64, n_resblocks=16, res_scale=1.0, tail="upsampler")
-register("edsr_mini", EDSR, n_feats=16, n_resblocks=8, res_scale=1.0, tail="upsampler")
+# EDSRmini as the compression paper released it (train and test configs): residual scale 2.
+register("edsr_mini", EDSR, n_feats=16, n_resblocks=8, res_scale=2.0, tail="upsampler")
 register("memsr_teacher_s", EDSR, n_feats=64, n_resblocks=8, tail="conv1x1")
 register("memsr_teacher_m", EDSR, n_feats=64, n_resblocks=16, tail="conv1x1")
 register("memsr_teacher_l", EDSR, n_feats=100, n_resblocks=16, tail="conv1x1")

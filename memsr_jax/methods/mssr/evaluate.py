@@ -58,12 +58,15 @@ def sweep_levels(model, params: PyTree, level_map: PyTree, sets: dict[str, list]
 
 
 def format_table(rows: list[dict]) -> str:
+  """Level, sparsity of the pruned set, sparsity of the whole network, non-zeros, PSNR per set."""
   sets = [k for k in rows[0] if k.startswith("psnr_")] if rows else []
-  head = f"{'level':>5} {'sparsity':>8} {'nonzero':>9} " + " ".join(f"{s[5:]:>8}" for s in sets)
+  head = (f"{'level':>5} {'pruned-set':>10} {'network':>8} {'nonzero':>9} "
+          + " ".join(f"{s[5:]:>8}" for s in sets))
   lines = [head]
   for r in rows:
-    lines.append(f"{r['level']:>5} {100 * r['sparsity']:7.2f}% {r['nonzero_params']:>9} "
-                 + " ".join(f"{r[s]:8.3f}" for s in sets))
+    net = r.get("network_sparsity", float("nan"))
+    lines.append(f"{r['level']:>5} {100 * r['sparsity']:9.2f}% {100 * net:7.2f}% "
+                 f"{r['nonzero_params']:>9} " + " ".join(f"{r[s]:8.3f}" for s in sets))
   return "\n".join(lines)
 
 
