@@ -85,7 +85,10 @@ def test_sweep_levels_prints_every_level(tmp_path, mssr_ckpt, sample_image, caps
   cfg.output_dir = str(tmp_path / "out")
   rows = ev.run(cfg)
   assert [r["level"] for r in rows] == [0, 1, 2]
-  assert [r["nonzero_params"] for r in rows] == [s["nonzero_params"] for s in masks.level_stats(lm)]
+  stats = masks.level_stats(lm)
+  assert [r["nonzero_params"] for r in rows] == [s["nonzero_params"] for s in stats]
+  assert [r["network_sparsity"] for r in rows] == [s["network_sparsity"] for s in stats]
   saved = json.loads((tmp_path / "out" / "levels.json").read_text())
   assert len(saved) == 3 and all(np.isfinite(r["results"][str(data)]["x2"]["psnr"]) for r in saved)
-  assert "MSSR levels" in capsys.readouterr().out
+  out = capsys.readouterr().out
+  assert "MSSR levels" in out and "pruned-set" in out and "network" in out

@@ -125,10 +125,11 @@ def sweep_checkpoint_levels(config, run: Callable) -> list[dict] | None:
 
   rows = _level_rows(level_map, evaluate_level)
   cols = [(ds, sc) for ds, by in rows[0]["results"].items() for sc in by]
-  lines = [f"{'level':>5} {'sparsity':>9} {'nonzero':>9}  "
+  lines = [f"{'level':>5} {'pruned-set':>10} {'network':>8} {'nonzero':>9}  "
            + "  ".join(f"{ds} {sc} PSNR/SSIM" for ds, sc in cols)]
   for r in rows:
-    lines.append(f"{r['level']:>5} {100 * r['sparsity']:8.2f}% {r['nonzero_params']:>9}  " +
+    lines.append(f"{r['level']:>5} {100 * r['sparsity']:9.2f}% {100 * r['network_sparsity']:7.2f}% "
+                 f"{r['nonzero_params']:>9}  " +
                  "  ".join(f"{r['results'][ds][sc]['psnr']:.2f} / "
                            f"{r['results'][ds][sc]['ssim']:.4f}".rjust(len(f"{ds} {sc} PSNR/SSIM"))
                            for ds, sc in cols))
