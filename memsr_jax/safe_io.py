@@ -1,0 +1,54 @@
+"""Writes that never lose data: output-location checks before any computing, atomic files.
+
+- `check_output_dir`: a folder we may write into (not a file, writable; optionally empty);
+- `partial_path` / `atomic_write_text`: data goes to a hidden temporary name beside the target and
+  is renamed over it when complete, so a kill mid-write never leaves a half file under the final
+  name (a leftover `.<name>.partial-<pid>` is safe to delete);
+- `same_file`: whether two paths are one file (an input must never be opened for writing).
+"""
+import os
+import pathlib
+import tempfile
+
+from memsr_jax.cli import UserError
+
+
+def check_output_dir(path, flag: str, *, must_be_empty: bool = False,
+                     empty_hint: str = "") -> pathlib.Path:
+  """Creates `path` if missing and checks it is a writable folder; returns it absolute."""
+  path = pathlib.Path(path).expanduser().absolute()
+  if path.exists() and not path.is_dir():
+    raise UserError(f"{flag} {path} is a file, not a folder: choose a folder path")
+  if must_be_empty and path.is_dir() and any(path.iterdir()):
+    raise UserError(f"{flag} {path} is not empty and would be overwritten{empty_hint}")
+  try:
+    path.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path, prefix=".write_test"):
+      pass
+  except OSError as e:
+    raise UserError(f"{flag} {path} is not writable ({e.strerror or e}): choose another "
+                    "folder") from None
+  return path
+
+
+def partial_path(path) -> pathlib.Path:
+  """The temporary name a file is written under before `os.replace` makes it final."""
+  path = pathlib.Path(path)
+  return path.with_name(f".{path.name}.partial-{os.getpid()}")
+
+
+def atomic_write_text(path, text: str) -> None:
+  path = pathlib.Path(path)
+  tmp = partial_path(path)
+  try:
+    tmp.write_text(text)
+    os.replace(tmp, path)
+  finally:
+    tmp.unlink(missing_ok=True)
+
+
+def same_file(a, b) -> bool:
+  try:
+    return os.path.samefile(a, b)
+  except OSError:  # one of them does not exist
+    return pathlib.Path(a).absolute().resolve() == pathlib.Path(b).absolute().resolve()
