@@ -52,3 +52,26 @@ def same_file(a, b) -> bool:
     return os.path.samefile(a, b)
   except OSError:  # one of them does not exist
     return pathlib.Path(a).absolute().resolve() == pathlib.Path(b).absolute().resolve()
+
+
+def output_files(inputs, out_dir, suffix: str, flag: str = "--output",
+                 input_dir=None) -> list[pathlib.Path]:
+  """`<out_dir>/<stem><suffix>` per input, refused before any computing when an output would
+  overwrite an input, when out_dir is the input folder `input_dir`, or when two inputs map to one
+  output (photo.png and photo.bmp)."""
+  out_dir = pathlib.Path(out_dir)
+  if input_dir is not None and same_file(input_dir, out_dir):
+    raise UserError(f"{flag} {out_dir} is the input folder: the outputs would overwrite the "
+                    f"inputs; choose another {flag}")
+  outs = [out_dir / (pathlib.Path(p).stem + suffix) for p in inputs]
+  for src, dst in zip(inputs, outs):
+    if same_file(src, dst):
+      raise UserError(f"the output for {src} would overwrite the input itself: choose another "
+                      f"{flag}")
+  seen = {}
+  for src, dst in zip(inputs, outs):
+    if dst.name in seen:
+      raise UserError(f"inputs {seen[dst.name]} and {src} would both be written to {dst}: "
+                      "rename one of them or upscale them separately")
+    seen[dst.name] = src
+  return outs

@@ -18,16 +18,17 @@ CLI:
   python -m memsr_jax.interop.torch_import --weights IMDN_x2.pth --model imdn --scale 2 \
       --out runs/imdn_x2
 """
-import argparse
 import hashlib
 import json
 import pathlib
+import sys
 from typing import Any, Callable, Iterator, Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import cli
 from memsr_jax import pytrees
 from memsr_jax.models import registry
 
@@ -38,6 +39,10 @@ _CONV, _DENSE, _VECTOR, _TABLE = "conv", "dense", "vector", "table"
 Layer = tuple[str, tuple[str, ...], str]
 # A buffer to accept and check: torch key → check(array) returning an error string or None.
 BufferChecks = dict[str, Callable[[np.ndarray], str | None]]
+
+
+class TorchWeightsError(cli.UserError, ValueError):
+  """A .pth file that cannot be read, or whose weights do not fit the model asked for."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -319,9 +324,16 @@ def load_torch_weights(path: str | pathlib.Path, model_name: str, scale: int,
   path = pathlib.Path(path)
   if not path.is_file():
     raise FileNotFoundError(f"weights file not found: {path}")
-  checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
-  return convert_state_dict(checkpoint, model_name, scale, param_key=param_key,
-                            **model_overrides)
+  try:
+    checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
+  except Exception as e:  # pylint: disable=broad-except  (a text file raises KeyError: 101…)
+    raise TorchWeightsError(f"cannot read {path} as PyTorch weights ({type(e).__name__}: "
+                            f"{cli.one_line(e)[:200]}); give a .pth state dict") from e
+  try:
+    return convert_state_dict(checkpoint, model_name, scale, param_key=param_key,
+                              **model_overrides)
+  except ValueError as e:  # unknown model/hyperparameter, missing/extra keys, shapes
+    raise TorchWeightsError(f"{path}: {e}") from e
 
 
 def file_md5(path: str | pathlib.Path) -> str:
@@ -347,19 +359,35 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-  parser = argparse.ArgumentParser(
+  parser = cli.ArgumentParser(
+      prog="python -m memsr_jax.interop.torch_import",
       description="Convert PyTorch SR weights (.pth) into a memsr_jax Orbax checkpoint.")
   parser.add_argument("--weights", required=True, help="the .pth file")
   parser.add_argument("--model", required=True, help="registry preset, e.g. imdn, swinir_s")
   parser.add_argument("--scale", type=int, required=True)
-  parser.add_argument("--out", required=True, help="checkpoint directory to write")
+  parser.add_argument("--out", required=True,
+                      help="checkpoint directory to write (must be empty or new)")
+  parser.add_argument("--overwrite", action="store_true",
+                      help="replace whatever --out holds (it is deleted first)")
   parser.add_argument("--param_key", default=None,
                       help="entry holding the weights (default: params, then params_ema)")
   parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="model hyperparameter override (repeatable), e.g. n_feats=16")
   args = parser.parse_args(argv)
 
-  overrides = _parse_overrides(args.set)
+  # Everything is checked before the weights are read; --out is never emptied unasked.
+  from memsr_jax import safe_io  # pylint: disable=g-import-not-at-top
+  try:
+    overrides = _parse_overrides(args.set)
+    if args.scale < 1:
+      raise ValueError(f"--scale must be a positive integer, got {args.scale}")
+    registry.model_kwargs(args.model, scale=args.scale, **overrides)  # known name and keys
+  except ValueError as e:
+    raise cli.UserError(e) from None
+  if not pathlib.Path(args.weights).is_file():
+    raise cli.UserError(f"--weights {args.weights} is not a file")
+  safe_io.check_output_dir(args.out, "--out", must_be_empty=not args.overwrite,
+                           empty_hint=": choose a new folder, or pass --overwrite to replace it")
   params = load_torch_weights(args.weights, args.model, args.scale, param_key=args.param_key,
                               **overrides)
   model_kwargs = registry.model_kwargs(args.model, scale=args.scale, **overrides)
@@ -379,4 +407,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-  main()
+  sys.exit(cli.run(main))
