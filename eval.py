@@ -18,6 +18,7 @@ from absl import logging
 from ml_collections import config_flags
 import numpy as np
 
+from memsr_jax import cli
 from memsr_jax import evaluation
 
 # Guarded so that tests can import both train.py and eval.py (both define --config).
@@ -232,8 +233,11 @@ def run(config) -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  run(flags.FLAGS.config)
+  from memsr_jax import evaluation_checks  # pylint: disable=g-import-not-at-top
+  config = cli.config_value(flags.FLAGS["config"])
+  evaluation_checks.check(config)  # flags and output_dir, before any model runs
+  run(config)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run_absl(main)

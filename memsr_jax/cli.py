@@ -59,8 +59,10 @@ def _parse_absl_flags(argv):
     key = str(e).strip("'\"")
     bad = [a for a in argv[1:] if a.startswith("--config.") and key in a.split("=", 1)[0]]
     what = bad[0] if bad else " ".join(argv[1:])
-    sys.exit(fail(f"invalid config override {what} ({type(e).__name__}: {key}): the config has "
-                  "no such key or the value does not fit; check the key against the config file"))
+    if isinstance(e, (KeyError, AttributeError)):
+      sys.exit(fail(f"{what}: the config has no key {key!r}; check the name against the config "
+                    "file"))
+    sys.exit(fail(f"{what}: the value does not fit the config ({key})"))
 
 
 def run_absl(main) -> None:
