@@ -55,6 +55,8 @@ def _parse_absl_flags(argv):
     return flags.FLAGS(argv)
   except flags.Error as e:
     sys.exit(fail(e))
+  except SyntaxError as e:  # in a --config file
+    sys.exit(fail(f"{e.filename} line {e.lineno}: {e.msg}: fix the config file"))
   except (KeyError, AttributeError, TypeError, ValueError) as e:
     key = str(e).strip("'\"")
     bad = [a for a in argv[1:] if a.startswith("--config.") and key in a.split("=", 1)[0]]
@@ -81,6 +83,9 @@ def run_absl(main) -> None:
 def config_value(config_flag, flag_name: str = "config"):
   """The value of an ml_collections config flag; a missing or broken config file is a UserError."""
   try:
-    return config_flag.value
-  except (OSError, SyntaxError, ImportError, NameError) as e:
-    raise UserError(f"cannot load --{flag_name}: {one_line(e)}") from None
+    value = config_flag.value
+    value.keys()  # a file that failed to load is an error object that raises on first use
+    return value
+  except (OSError, SyntaxError, ImportError, NameError, AttributeError, TypeError) as e:
+    err = e.__cause__ or e  # ml_collections wraps the loading error
+    raise UserError(f"cannot load --{flag_name}: {one_line(err)}") from None

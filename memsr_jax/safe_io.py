@@ -13,14 +13,21 @@ import tempfile
 from memsr_jax.cli import UserError
 
 
-def check_output_dir(path, flag: str, *, must_be_empty: bool = False,
-                     empty_hint: str = "") -> pathlib.Path:
-  """Creates `path` if missing and checks it is a writable folder; returns it absolute."""
+def check_output_dir(path, flag: str, *, must_be_empty: bool = False, empty_hint: str = "",
+                     create: bool = True) -> pathlib.Path:
+  """Checks `path` is (or can become) a writable folder, creating it unless `create=False`;
+  returns it absolute."""
   path = pathlib.Path(path).expanduser().absolute()
   if path.exists() and not path.is_dir():
     raise UserError(f"{flag} {path} is a file, not a folder: choose a folder path")
   if must_be_empty and path.is_dir() and any(path.iterdir()):
     raise UserError(f"{flag} {path} is not empty and would be overwritten{empty_hint}")
+  if not create and not path.exists():  # the nearest existing ancestor must take a new folder
+    parent = next(p for p in path.parents if p.exists())
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+      raise UserError(f"{flag} {path} cannot be created ({parent} is not a writable folder): "
+                      "choose another folder")
+    return path
   try:
     path.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path, prefix=".write_test"):

@@ -69,6 +69,21 @@ def _save_error(directory, step, err: BaseException) -> CheckpointSaveError:
       "command: it resumes from the last complete checkpoint")
 
 
+def _quiet_abandoned_reads() -> None:
+  """After a failed restore, tensorstore may still call back into the event loop Orbax closed;
+  Python then prints "Event loop is closed" tracebacks that mean nothing. Those are dropped."""
+  prev = sys.unraisablehook
+  if getattr(prev, "_memsr_quiet", False):
+    return
+
+  def hook(u):
+    if isinstance(u.exc_value, RuntimeError) and str(u.exc_value) == "Event loop is closed":
+      return
+    prev(u)
+  hook._memsr_quiet = True
+  sys.unraisablehook = hook
+
+
 def versions() -> dict[str, str]:
   import flax
   import optax
@@ -324,6 +339,7 @@ class TrainCheckpointer:
       except Exception as e:  # pylint: disable=broad-except
         # Damaged files raise anything (Orbax/tensorstore: bare Exception, ValueError, OSError…);
         # the step is moved aside, not deleted, so nothing is lost if this was not corruption.
+        _quiet_abandoned_reads()
         self._set_aside(step, e)
     return None
 
@@ -354,6 +370,7 @@ class TrainCheckpointer:
       try:
         return self._restore_export_step(s)
       except Exception as e:  # pylint: disable=broad-except
+        _quiet_abandoned_reads()
         msg = (f"checkpoint at step {s} in {self.directory} is unreadable ({type(e).__name__}: "
                f"{str(e).splitlines()[0][:200] if str(e) else ''}); trying the previous one")
         log.warning(msg)
@@ -453,6 +470,7 @@ def load_model_checkpoint(path: str | os.PathLike, step: int | None = None):
         params = ckptr.restore(path, args=ocp.args.Composite(
             params=ocp.args.StandardRestore(target)))["params"]
     except Exception as e:  # pylint: disable=broad-except  (damaged files raise anything)
+      _quiet_abandoned_reads()
       raise CheckpointUnreadableError(
           f"model checkpoint {path} is unreadable ({type(e).__name__}: "
           f"{str(e).splitlines()[0][:200] if str(e) else ''}); re-export or re-import it") from e
