@@ -197,6 +197,11 @@ def plot_psnr_vs_memory(points: list[dict], path, title: str) -> None:
 
 
 def main(argv=None) -> int:
+  """Exit status: 0, or 2 after a user error (printed as one line)."""
+  return cli.run(_main, argv)
+
+
+def _main(argv=None) -> int:
   args = parse_args(argv)
   from memsr_jax.models import registry
   registry.model_kwargs("plain")  # registers the optional models
@@ -247,4 +252,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(cli.run(main))
+  sys.exit(main())
