@@ -181,3 +181,89 @@ def test_torch_import_refuses_a_non_empty_out(tmp_path):
                             "--model", "imdn", "--scale", "2", "--out", out),
                     "is not empty", "--overwrite")
   assert (out / "notes.txt").read_text() == "mine" and (out / "checkpoints" / "2").is_dir()
+
+
+# ----------------------------------------------------------------------------- user errors
+
+
+def _images(folder, n=2):
+  for i in range(n):
+    _png(folder / f"im{i}.png", size=(24, 24), seed=i)
+  return folder
+
+
+EVAL = ("eval.py", "--config", REPO / "configs" / "eval.py")
+
+
+def test_eval_user_errors_are_one_line_before_any_computing(tmp_path):
+  imgs = _images(tmp_path / "imgs")
+  (tmp_path / "text.pth").write_text("hello")
+  (tmp_path / "file").write_text("notes")
+  assert_user_error(run_cmd(*EVAL, "--config.datasets=nosuch", f"--config.data_dir={tmp_path}"),
+                    "unknown dataset 'nosuch'")
+  assert_user_error(run_cmd(*EVAL, f"--config.datasets={imgs}", "--config.scales=abc"),
+                    "'abc' is not an integer scale")
+  assert_user_error(run_cmd(*EVAL, f"--config.datasets={imgs}", "--config.scales=2",
+                            "--config.model.name=imdn",
+                            f"--config.model.torch_weights={tmp_path / 'text.pth'}",
+                            f"--config.output_dir={tmp_path / 'out'}"),
+                    "cannot read", "as PyTorch weights")
+  assert_user_error(run_cmd(*EVAL, f"--config.datasets={imgs}", "--config.scales=2",
+                            f"--config.output_dir={tmp_path / 'file'}"), "is a file")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args,fragment", [
+    (["--config.datasets={tmp}/empty"], "no images"),
+    (["--config.scales=0"], "must be positive"),
+    (["--config.scales=-2"], "must be positive"),
+    (["--config.foo=1"], "no key 'foo'"),
+    (["--config.model.checkpoint={tmp}/none"], "does not exist"),
+    (["--bogus"], "Unknown command line flag 'bogus'"),
+])
+def test_eval_more_user_errors(tmp_path, args, fragment):
+  imgs = _images(tmp_path / "imgs")
+  (tmp_path / "empty").mkdir()
+  args = [a.format(tmp=tmp_path) for a in args]
+  assert_user_error(run_cmd(*EVAL, f"--config.datasets={imgs}", *args), fragment)
+
+
+def test_profile_user_errors(tmp_path):
+  (tmp_path / "file").write_text("notes")
+  prof = ("-m", "memsr_jax.profile", "--models", "plain_s", "--out", tmp_path / "p")
+  assert_user_error(run_cmd(*prof, "--scales", "abc"), "--scales 'abc'")
+  assert_user_error(run_cmd(*prof, "--hr", "0x0"), "must be positive")
+  assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args,fragment", [
+    (["--hr", "64xfoo"], "not WIDTHxHEIGHT"),
+    (["--scales", "3", "--hr", "64x64"], "not divisible by scale 3"),
+    (["--out", "{tmp}/file"], "is a file"),
+    (["--models", "nosuch"], "unknown model(s) ['nosuch']"),
+    (["--repeats", "0"], "--repeats must be at least 1"),
+])
+def test_profile_more_user_errors(tmp_path, args, fragment):
+  (tmp_path / "file").write_text("notes")
+  args = [a.format(tmp=tmp_path) for a in args]
+  assert_user_error(run_cmd("-m", "memsr_jax.profile", "--models", "plain_s", "--out",
+                            tmp_path / "p", *args), fragment)
+
+
+def test_upscale_usage_errors_are_one_line(tmp_path):
+  imgs = _images(tmp_path / "imgs")
+  up = ("-m", "memsr_jax.upscale", "--model", "plain_s", "--input", imgs, "--output",
+        tmp_path / "out")
+  assert_user_error(run_cmd(*up, "--tile", "-3"), "--tile must be >= 1")
+  assert_user_error(run_cmd(*up, "--png_level", "99"), "--png_level must be 0..9")
+
+
+def test_torch_import_user_errors(tmp_path):
+  (tmp_path / "text.pth").write_text("hello")
+  ti = ("-m", "memsr_jax.interop.torch_import", "--weights", tmp_path / "text.pth",
+        "--out", tmp_path / "out")
+  assert_user_error(run_cmd(*ti, "--model", "imdn", "--scale", "2"), "KeyError: 101")
+  assert_user_error(run_cmd(*ti, "--model", "imdn", "--scale", "2", "--set", "foo=3"),
+                    "no hyperparameter(s) ['foo']")
+  assert not (tmp_path / "out").exists()  # nothing created for a failed import
