@@ -61,7 +61,25 @@ class CheckpointSaveError(UserError, OSError):
   """A checkpoint could not be written (disk full, permissions); training stops at once."""
 
 
+class _QuietOrbaxThreadErrors(logging.Filter):
+  """Orbax logs a failed background save from each of its threads and asyncio tasks, with
+  tracebacks (~100-300 lines for one full disk); the failure reaches us too and is reported once,
+  as CheckpointSaveError. Those records are dropped."""
+
+  def filter(self, record):
+    if record.levelno < logging.ERROR:
+      return True
+    msg = record.getMessage()
+    if "/orbax/" in record.pathname.replace("\\", "/") and "raised an exception" in msg:
+      return False
+    return not (record.name == "asyncio" and "never retrieved" in msg and "orbax" in msg)
+
+
+_QUIET = _QuietOrbaxThreadErrors()
+
+
 def _save_error(directory, step, err: BaseException) -> CheckpointSaveError:
+  _quiet_abandoned_reads()  # the failed writes' callbacks may find their event loop closed
   why = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
   return CheckpointSaveError(
       f"saving the checkpoint{'' if step is None else f' at step {step}'} in {directory} failed "
@@ -222,6 +240,9 @@ class TrainCheckpointer:
         enable_async_checkpointing=async_save, cleanup_tmp_directories=not read_only,
         read_only=read_only, create=not read_only)
     self._mgr = None
+    for name in ("absl", "asyncio"):
+      if _QUIET not in logging.getLogger(name).filters:
+        logging.getLogger(name).addFilter(_QUIET)
 
   @property
   def manager(self) -> ocp.CheckpointManager:
