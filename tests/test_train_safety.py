@@ -99,3 +99,35 @@ def test_zero_periods_are_config_errors():
     cfg[key] = 0
     with pytest.raises(ValueError, match=f"config.{key} must be at least 1"):
       config_lib.validate(cfg)
+
+
+@pytest.mark.slow
+def test_commands_fall_back_from_a_truncated_checkpoint(tmp_path):
+  """The issue's probe as the user runs it: eval.py and upscale on a workdir whose newest step
+  has truncated array files use the previous step, say so, and show no traceback."""
+  import os
+  import subprocess
+  import sys
+  from PIL import Image
+  repo = pathlib.Path(__file__).resolve().parents[1]
+  cfg = config_lib.tiny_config()
+  cfg.total_steps = 4
+  work = tmp_path / "w"
+  loop.train(cfg, work, SupervisedTask(cfg))
+  truncate_arrays(work / "checkpoints" / "4")
+  imgs = tmp_path / "imgs"
+  imgs.mkdir()
+  for i in range(2):
+    Image.fromarray(np.full((24, 24, 3), 40 * i, np.uint8)).save(imgs / f"{i}.png")
+  env = dict(os.environ, PYTHONPATH=str(repo))
+  for cmd in (["eval.py", "--config", str(repo / "configs" / "eval.py"),
+               f"--config.model.checkpoint={work}", f"--config.datasets={imgs}",
+               f"--config.output_dir={tmp_path / 'eval'}"],
+              ["-m", "memsr_jax.upscale", "--checkpoint", str(work), "--input", str(imgs),
+               "--output", str(tmp_path / "up")]):
+    p = subprocess.run([sys.executable, *cmd], cwd=repo, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "WARNING: checkpoint at step 4" in p.stderr and "Traceback" not in p.stderr, \
+        p.stderr[-3000:]
+  assert _steps(work) == [2, 4]  # read-only: nothing moved

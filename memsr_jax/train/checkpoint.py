@@ -243,6 +243,7 @@ class TrainCheckpointer:
     for name in ("absl", "asyncio"):
       if _QUIET not in logging.getLogger(name).filters:
         logging.getLogger(name).addFilter(_QUIET)
+    _quiet_abandoned_reads()  # before any restore: a damaged step's reads fail in other threads
 
   @property
   def manager(self) -> ocp.CheckpointManager:
@@ -478,6 +479,7 @@ def load_model_checkpoint(path: str | os.PathLike, step: int | None = None):
   and the params are checked against it (a mismatch names the leaf).
   """
   from memsr_jax.models import registry
+  _quiet_abandoned_reads()
   path = pathlib.Path(path).absolute()
   if not path.exists():
     raise CheckpointNotFoundError(f"no checkpoint at {path}")
