@@ -41,10 +41,6 @@ MODEL_DIR = "model"  # a workdir's exported deployable model (written by methods
 EXTRAS_PREFIX = "extras_"
 
 
-# What a damaged or half-written step raises on read (tensorstore reports as ValueError).
-_READ_ERRORS = (OSError, ValueError, KeyError, RuntimeError, EOFError)
-
-
 class CheckpointMismatchError(UserError, ValueError):
   """The checkpoint's tree does not fit the model/state it is restored into."""
 
