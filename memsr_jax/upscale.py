@@ -6,7 +6,8 @@
 Outputs are PNG (`<output>/<stem>.png`), written row band by row band. Plain nets (and EDSR-style
 nets with a finite receptive field) are tiled exactly; other models use feathered overlaps
 (docs/DEPLOY.md). Exit status: 0 when every image was written, 1 when some inputs were skipped
-(listed at the end), 2 on a usage error (bad checkpoint, unwritable output, budget too small).
+(listed at the end), 2 on a usage error (bad checkpoint, unwritable output, budget too small,
+an output that would overwrite an input or another output), printed as one line (memsr_jax.cli).
 """
 import argparse
 import pathlib
