@@ -181,6 +181,12 @@ def test_torch_import_refuses_a_non_empty_out(tmp_path):
                             "--model", "imdn", "--scale", "2", "--out", out),
                     "is not empty", "--overwrite")
   assert (out / "notes.txt").read_text() == "mine" and (out / "checkpoints" / "2").is_dir()
+  # --overwrite replaces --out, but never when the weights themselves live in it.
+  (out / "w.pth").write_text("weights")
+  assert_user_error(run_cmd("-m", "memsr_jax.interop.torch_import", "--weights", out / "w.pth",
+                            "--model", "imdn", "--scale", "2", "--out", out, "--overwrite"),
+                    "is inside --out")
+  assert (out / "w.pth").read_text() == "weights"
 
 
 # ----------------------------------------------------------------------------- user errors

@@ -386,6 +386,9 @@ def main(argv: list[str] | None = None) -> None:
     raise cli.UserError(e) from None
   if not pathlib.Path(args.weights).is_file():
     raise cli.UserError(f"--weights {args.weights} is not a file")
+  if pathlib.Path(args.out).resolve() in pathlib.Path(args.weights).resolve().parents:
+    raise cli.UserError(f"--weights {args.weights} is inside --out {args.out}, which is replaced: "
+                        "choose another --out")
   safe_io.check_output_dir(args.out, "--out", must_be_empty=not args.overwrite, create=False,
                            empty_hint=": choose a new folder, or pass --overwrite to replace it")
   params = load_torch_weights(args.weights, args.model, args.scale, param_key=args.param_key,
