@@ -44,6 +44,25 @@ def partial_path(path) -> pathlib.Path:
   return path.with_name(f".{path.name}.partial-{os.getpid()}")
 
 
+def remove_stale_partials(path) -> None:
+  """Deletes `path`'s temporary files left by killed processes (their pid no longer runs)."""
+  path = pathlib.Path(path)
+  for tmp in path.parent.glob(f".{path.name}.partial-*"):
+    pid = tmp.name.rsplit("-", 1)[-1]
+    if pid.isdigit() and not _pid_alive(int(pid)):
+      tmp.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # someone else's process
+    return True
+  return True
+
+
 def atomic_write_text(path, text: str) -> None:
   path = pathlib.Path(path)
   tmp = partial_path(path)

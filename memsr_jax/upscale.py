@@ -110,6 +110,8 @@ def main(argv=None) -> int:
     outputs = safe_io.output_files(inputs, out_dir, ".png",  # never over an input, no clashes
                                    input_dir=in_path if in_path.is_dir() else None)
     check_writable(out_dir)
+    for dst in outputs:  # what a killed earlier run left behind
+      safe_io.remove_stale_partials(dst)
     budget = budget_lib.parse_memory(args.max_memory) if args.max_memory else None
     model, params = load_model(args)
     up = pipeline.Upscaler(model, params, mode=args.mode,
