@@ -19,6 +19,7 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from memsr_jax import cli
 from memsr_jax import evaluation
 from memsr_jax.data import folders
 from memsr_jax.evaluation import hooks
@@ -170,8 +171,11 @@ def run(config) -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  run(flags.FLAGS.config)
+  from memsr_jax import evaluation_checks  # pylint: disable=g-import-not-at-top
+  config = cli.config_value(flags.FLAGS["config"])
+  evaluation_checks.check(config)  # flags and output_dir, before any model runs
+  run(config)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run_absl(main)

@@ -8,9 +8,10 @@ import importlib
 import logging
 import sys
 
-from absl import app
 from absl import flags
 from ml_collections import config_flags
+
+from memsr_jax import cli
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file.",
                                           lock_config=True)
@@ -38,13 +39,27 @@ def _maybe_init_distributed():
 def main(argv):
   del argv
   logging.getLogger("absl").setLevel(logging.WARNING)
-  _maybe_init_distributed()
   from memsr_jax.train import config_lib
-  from memsr_jax.train import loop
-  config = _CONFIG.value
+  config = cli.config_value(_CONFIG)
   workdir = _WORKDIR.value
-  try:
+  try:  # flags and the workdir are checked before anything is computed
     config_lib.validate(config)
+  except ValueError as e:
+    raise cli.UserError(e) from None
+  _maybe_init_distributed()
+  import jax
+  from memsr_jax import safe_io
+  from memsr_jax.train import workdir_lock
+  if jax.process_index() != 0:
+    return _train(config, workdir)
+  safe_io.check_output_dir(workdir, "--workdir")
+  with workdir_lock.hold(workdir):  # one run per workdir
+    _train(config, workdir)
+
+
+def _train(config, workdir):
+  from memsr_jax.train import loop
+  try:
     if config.method == "supervised":
       from memsr_jax.train.supervised import SupervisedTask
       loop.train(config, workdir, SupervisedTask(config))
@@ -55,17 +70,17 @@ def main(argv):
       except ModuleNotFoundError as e:
         if e.name != name:
           raise
-        sys.exit(f"error: config.method={config.method!r} needs {name}, which is not in this "
-                 "checkout")
+        raise cli.UserError(f"config.method={config.method!r} needs {name}, which is not in "
+                            "this checkout") from None
       pipeline.run(config, workdir)
   except loop.TrainingInterrupted as e:
     print(str(e), flush=True)
     sys.exit(128 + int(e.signum))
   except loop.NonFiniteLossError as e:
-    sys.exit(f"error: {e}")
-  except (ValueError, FileNotFoundError) as e:
-    sys.exit(f"error: {type(e).__name__}: {e}")
+    raise cli.UserError(e) from None
+  except (ValueError, FileNotFoundError) as e:  # data/model settings the config got wrong
+    raise cli.UserError(f"{type(e).__name__}: {e}") from None
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run_absl(main)

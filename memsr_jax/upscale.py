@@ -6,7 +6,8 @@
 Outputs are PNG (`<output>/<stem>.png`), written row band by row band. Plain nets (and EDSR-style
 nets with a finite receptive field) are tiled exactly; other models use feathered overlaps
 (docs/DEPLOY.md). Exit status: 0 when every image was written, 1 when some inputs were skipped
-(listed at the end), 2 on a usage error (bad checkpoint, unwritable output, budget too small).
+(listed at the end), 2 on a usage error (bad checkpoint, unwritable output, budget too small,
+an output that would overwrite an input or another output), printed as one line (memsr_jax.cli).
 """
 import argparse
 import pathlib
@@ -15,6 +16,8 @@ import tempfile
 
 import jax.numpy as jnp
 
+from memsr_jax import cli
+from memsr_jax import safe_io
 from memsr_jax.deploy import budget as budget_lib
 from memsr_jax.deploy import upscaler
 from memsr_jax.image import io as image_io
@@ -24,13 +27,13 @@ from memsr_jax.models import registry
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-class UsageError(ValueError):
+class UsageError(cli.UserError, ValueError):
   """Bad command-line input: printed as one clear line, exit status 2."""
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-  p = argparse.ArgumentParser(prog="python -m memsr_jax.upscale", description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p = cli.ArgumentParser(prog="python -m memsr_jax.upscale", description=__doc__,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
   src = p.add_mutually_exclusive_group(required=True)
   src.add_argument("--checkpoint", help="model checkpoint (train/checkpoint.py format)")
   src.add_argument("--model", help="a registry preset with RANDOM weights (demos, benchmarks)")
@@ -48,7 +51,14 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument("--png_level", type=int, default=6, help="zlib level of the output PNGs")
   p.add_argument("--seed", type=int, default=0, help="init seed for --model")
   p.add_argument("--quiet", action="store_true")
-  return p.parse_args(argv)
+  args = p.parse_args(argv)
+  for flag, low, high in (("tile", 1, None), ("scale", 1, None), ("overlap", 0, None),
+                          ("png_level", 0, 9)):
+    v = getattr(args, flag)
+    if v is not None and (v < low or (high is not None and v > high)):
+      p.error(f"--{flag} must be {f'{low}..{high}' if high is not None else f'>= {low}'}, "
+              f"got {v}")
+  return args
 
 
 def load_model(args):
@@ -97,19 +107,22 @@ def main(argv=None) -> int:
   try:
     inputs = list_inputs(pathlib.Path(args.input))
     out_dir = pathlib.Path(args.output)
+    in_path = pathlib.Path(args.input)
+    outputs = safe_io.output_files(inputs, out_dir, ".png",  # never over an input, no clashes
+                                   input_dir=in_path if in_path.is_dir() else None)
     check_writable(out_dir)
+    for dst in outputs:  # what a killed earlier run left behind
+      safe_io.remove_stale_partials(dst)
     budget = budget_lib.parse_memory(args.max_memory) if args.max_memory else None
     model, params = load_model(args)
     up = upscaler.Upscaler(model, params, mode=args.mode,
                            dtype=jnp.bfloat16 if args.bf16 else jnp.float32, max_memory=budget,
                            tile=args.tile, overlap=args.overlap, stream_input=args.stream_input,
                            png_level=args.png_level)
-  except (UsageError, ValueError, OSError) as e:  # incl. unreadable checkpoints
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+  except (cli.UserError, ValueError, OSError) as e:  # incl. unreadable checkpoints
+    return cli.fail(e)
   skipped = []
-  for i, src in enumerate(inputs, 1):
-    dst = out_dir / (src.stem + ".png")
+  for i, (src, dst) in enumerate(zip(inputs, outputs), 1):
     prefix = f"[{i}/{len(inputs)}] {src.name}"
 
     def progress(done, total, prefix=prefix):
@@ -119,8 +132,8 @@ def main(argv=None) -> int:
     try:
       r = up.upscale_file(src, dst, progress=progress)
     except budget_lib.BudgetTooSmall as e:
-      say(f"\nerror: {e}")
-      return 2
+      say("")
+      return cli.fail(e)
     except (image_io.ImageReadError, OSError, ValueError) as e:
       say(f"\n{prefix}: SKIPPED ({e})")
       skipped.append((src, str(e)))
@@ -137,4 +150,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  sys.exit(cli.run(main))

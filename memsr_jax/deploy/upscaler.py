@@ -68,6 +68,9 @@ class Upscaler:
   def upscale_file(self, src, dst, progress: Callable[[int, int], None] | None = None
                    ) -> UpscaleResult:
     src, dst = pathlib.Path(src), pathlib.Path(dst)
+    from memsr_jax import safe_io
+    if safe_io.same_file(src, dst):  # an input is never opened for writing
+      raise ValueError(f"output {dst} is the input file itself: choose another output folder")
     t0 = time.perf_counter()
     source, streamed = self._open_input(src)
     try:

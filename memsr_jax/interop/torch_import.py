@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import cli
 from memsr_jax.models import registry
 from memsr_jax.models.edsr import EDSR
 from memsr_jax.models.imdn import IMDN
@@ -36,6 +37,10 @@ _CONV, _DENSE, _VECTOR, _TABLE = "conv", "dense", "vector", "table"
 Layer = tuple[str, tuple[str, ...], str]
 # A buffer to accept and check: torch key → check(array) returning an error string or None.
 BufferChecks = dict[str, Callable[[np.ndarray], str | None]]
+
+
+class TorchWeightsError(cli.UserError, ValueError):
+  """A .pth file that cannot be read, or whose weights do not fit the model asked for."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,6 +316,13 @@ def load_torch_weights(path: str | pathlib.Path, model_name: str, scale: int,
   path = pathlib.Path(path)
   if not path.is_file():
     raise FileNotFoundError(f"weights file not found: {path}")
-  checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
-  return convert_state_dict(checkpoint, model_name, scale, param_key=param_key,
-                            **model_overrides)
+  try:
+    checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
+  except Exception as e:  # pylint: disable=broad-except  (a text file raises KeyError: 101…)
+    raise TorchWeightsError(f"cannot read {path} as PyTorch weights ({type(e).__name__}: "
+                            f"{cli.one_line(e)[:200]}); give a .pth state dict") from e
+  try:
+    return convert_state_dict(checkpoint, model_name, scale, param_key=param_key,
+                              **model_overrides)
+  except ValueError as e:  # unknown model/hyperparameter, missing/extra keys, shapes
+    raise TorchWeightsError(f"{path}: {e}") from e

@@ -27,7 +27,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import cli
 from memsr_jax import pytrees
+from memsr_jax import safe_io
 from memsr_jax.measure import cost, memory, torch_bench
 from memsr_jax.models import registry
 from memsr_jax.models.plain import PlainNet
@@ -39,14 +41,30 @@ PAPER_MEMORY_MB = {  # MemSR Table 5 (PyTorch, GTX 1080Ti, 1920×1080 output)
 }
 
 
-def parse_size(text: str) -> tuple[int, int]:
-  w, h = text.lower().split("x")
-  return int(w), int(h)
+def parse_size(text: str, flag: str = "--hr") -> tuple[int, int]:
+  try:
+    w, h = (int(v) for v in text.lower().split("x"))
+  except ValueError:
+    raise cli.UserError(f"{flag} {text!r} is not WIDTHxHEIGHT, e.g. 1920x1080") from None
+  if w < 1 or h < 1:
+    raise cli.UserError(f"{flag} {text!r}: width and height must be positive")
+  return w, h
+
+
+def parse_scales(text: str) -> list[int]:
+  try:
+    scales = [int(s) for s in text.split(",") if s.strip()]
+  except ValueError:
+    raise cli.UserError(f"--scales {text!r} is not a comma-separated list of integers, e.g. "
+                        "2,3,4") from None
+  if not scales or min(scales) < 1:
+    raise cli.UserError(f"--scales {text!r}: give positive integers, e.g. 2,3,4")
+  return scales
 
 
 def parse_args(argv=None):
-  p = argparse.ArgumentParser(prog="python -m memsr_jax.profile", description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p = cli.ArgumentParser(prog="python -m memsr_jax.profile", description=__doc__,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--models", default="all", help="comma-separated registry names, or 'all'")
   p.add_argument("--scales", default="2,3,4")
   p.add_argument("--hr", default="1920x1080", help="HR output size WxH")
@@ -179,27 +197,39 @@ def plot_psnr_vs_memory(points: list[dict], path, title: str) -> None:
 
 
 def main(argv=None) -> int:
+  """Exit status: 0, or 2 after a user error (printed as one line)."""
+  return cli.run(_main, argv)
+
+
+def _main(argv=None) -> int:
   args = parse_args(argv)
   registry.model_kwargs("plain")  # registers the optional models
   names = sorted(registry.MODEL_PRESETS) if args.models == "all" else [
       m.strip() for m in args.models.split(",") if m.strip()]
   unknown = [n for n in names if n not in registry.MODEL_PRESETS]
   if unknown:
-    print(f"error: unknown model(s) {unknown}; known: {sorted(registry.MODEL_PRESETS)}",
-          file=sys.stderr)
-    return 2
-  scales = [int(s) for s in args.scales.split(",")]
+    raise cli.UserError(f"unknown model(s) {unknown}; known: {sorted(registry.MODEL_PRESETS)}")
+  # Every flag and the output folder are checked before the first (slow) measurement.
+  scales = parse_scales(args.scales)
+  if args.repeats < 1:
+    raise cli.UserError(f"--repeats must be at least 1, got {args.repeats}")
   results = {}
   for item in args.results:
     if "=" not in item:
-      print(f"error: --results wants MODEL=path, got {item!r}", file=sys.stderr)
-      return 2
+      raise cli.UserError(f"--results wants MODEL=path, got {item!r}")
     k, v = item.split("=", 1)
+    if not pathlib.Path(v).is_file():
+      raise cli.UserError(f"--results {item}: {v} is not a file")
     results[k] = v
   hr = parse_size(args.hr)
-  torch_hr = (parse_size(args.torch_hr) if args.torch_hr else hr) if args.torch else None
-  out = pathlib.Path(args.out)
-  out.mkdir(parents=True, exist_ok=True)
+  torch_hr = (parse_size(args.torch_hr, "--torch_hr") if args.torch_hr else hr) if args.torch \
+      else None
+  for s in scales:
+    for flag, size in (("--hr", hr), ("--torch_hr", torch_hr)):
+      if size is not None and (size[0] % s or size[1] % s):
+        raise cli.UserError(f"{flag} {size[0]}x{size[1]} is not divisible by scale {s}: choose a "
+                            "size that every scale divides")
+  out = safe_io.check_output_dir(args.out, "--out")
   rows = []
   for name in names:
     for s in scales:

@@ -115,6 +115,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"config.optim.ema_decay must be in [0, 1), got {config.optim.ema_decay}")
   if config.scale not in (2, 3, 4, 8):
     raise ValueError(f"config.scale must be 2, 3, 4 or 8, got {config.scale}")
+  for key in ("log_every", "ckpt_every", "keep_ckpts"):  # periods: 0 would divide by zero
+    if key in config and config[key] < 1:
+      raise ValueError(f"config.{key} must be at least 1, got {config[key]}")
+  if config.get("nan_check_every") is not None and config.nan_check_every < 0:
+    raise ValueError(f"config.nan_check_every must be >= 0 (0: every log step), got "
+                     f"{config.nan_check_every}")
 
 
 def tiny_config() -> ml_collections.ConfigDict:

@@ -50,15 +50,22 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class MetricsWriter:
-  """metrics.jsonl (one JSON object per logged step) and TensorBoard events; process 0 only."""
+  """metrics.jsonl (one JSON object per logged step) and TensorBoard events; process 0 only.
 
-  def __init__(self, workdir: pathlib.Path, enabled: bool, tensorboard: bool):
+  `start_step`: the step training (re)starts from. Rows after it (logged after the checkpoint that
+  was restored, so about to be logged again) and a torn last line are dropped, so a resumed run's
+  metrics.jsonl has each step once.
+  """
+
+  def __init__(self, workdir: pathlib.Path, enabled: bool, tensorboard: bool,
+               start_step: int = 0):
     self.enabled = enabled
     self._jsonl = None
     self._tb = None
     if not enabled:
       return
     workdir.mkdir(parents=True, exist_ok=True)
+    _truncate_metrics(workdir / "metrics.jsonl", start_step)
     self._jsonl = open(workdir / "metrics.jsonl", "a")
     if tensorboard:
       try:
@@ -83,6 +90,24 @@ class MetricsWriter:
       self._jsonl.close()
     if self._tb is not None:
       self._tb.close()
+
+
+def _truncate_metrics(path: pathlib.Path, start_step: int) -> None:
+  """Keeps the rows of metrics.jsonl up to `start_step` (rewritten atomically)."""
+  if not path.is_file():
+    return
+  keep, changed = [], False
+  for line in path.read_text().splitlines():
+    try:
+      ok = int(json.loads(line)["step"]) <= start_step
+    except (ValueError, KeyError, TypeError):  # a line torn by a kill
+      ok = False
+    if ok:
+      keep.append(line)
+    changed |= not ok
+  if changed:
+    from memsr_jax import safe_io
+    safe_io.atomic_write_text(path, "".join(l + "\n" for l in keep))
 
 
 class _SignalCatcher:
@@ -221,7 +246,7 @@ def train(config: ml_collections.ConfigDict, workdir, task, *, stage_name: str |
                     out_shardings=(state_sh, repl), donate_argnums=(0,))
   train_rng = sharding.replicate(np.asarray(jax.random.key_data(train_rng)), mesh)
 
-  writer = MetricsWriter(workdir, is_main, config.tensorboard)
+  writer = MetricsWriter(workdir, is_main, config.tensorboard, start_step)
   bar = _progress_bar(config.total_steps, start_step, is_main and config.progress)
   last_saved = ckpt.latest_step()
   last_val: dict | None = None
@@ -256,6 +281,7 @@ def train(config: ml_collections.ConfigDict, workdir, task, *, stage_name: str |
     with _SignalCatcher() as signals:
       step = start_step
       while step < config.total_steps:
+        ckpt.check_errors()  # a failed background save stops training now, not steps later
         batch = sharding.shard_batch(next(data_source), mesh)
         state, metrics = step_fn(state, extras, batch, train_rng)
         step += 1
