@@ -1,7 +1,7 @@
-"""The compression pipeline's config section, on top of the engine's base config.
+"""The compression method's config section, on top of the engine's base config.
 
 configs/compress/*.py call `compress_config(...)` and change what they need. Every stage key is
-explained in pipeline.py's docstring and docs/COMPRESS.md.
+explained in stages.py's docstring and docs/COMPRESS.md.
 """
 import ml_collections
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from memsr_jax import pytrees
 from memsr_jax.methods.compress import lap_loss
@@ -44,6 +43,9 @@ class PruneTask(ModelTask):
     else:
       params = registry.init_params(self.model, rng, self.init_shape)
     return params, {}
+
+  def optimizers(self):
+    return {prox.PRUNE_OPTIMIZER: prox.optimizer_factory}
 
   def prune_mask(self, params) -> PyTree:
     return prox.select_leaves(params, self.include, self.exclude)
@@ -115,7 +117,3 @@ class DistillTask(ModelTask):
 
   def metadata(self, params, extras):
     return {**super().metadata(params, extras), "distilled": self.teacher is not None}
-
-
-def to_host(tree):
-  return jax.tree.map(np.asarray, tree)

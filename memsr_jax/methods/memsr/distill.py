@@ -18,6 +18,7 @@ import numpy as np
 from memsr_jax import pytrees
 from memsr_jax.methods.memsr import convert
 from memsr_jax.models import registry
+from memsr_jax.train.task import Task
 
 PyTree = Any
 
@@ -94,7 +95,7 @@ def xavier_relu_init(rng, params):
   return jax.tree_util.tree_unflatten(treedef, out)
 
 
-class MemSRDistillTask:
+class MemSRDistillTask(Task):
   """Trains a plain student (winning or random init) with L1 + optional bridged distillation.
 
   Params: {"student": PlainNet params, "bridges": {"b00": …}} (bridges only when distilling).

@@ -12,11 +12,12 @@ import jax.numpy as jnp
 
 from memsr_jax.methods.mssr import expand, masks, ssd
 from memsr_jax.train import losses
+from memsr_jax.train.task import Task
 
 PyTree = Any
 
 
-class _AtLevel:
+class _AtLevel(Task):
   """The level-`self.level` sub-network of the full-size params: what is evaluated and exported."""
 
   def _level_params(self, params, extras):
