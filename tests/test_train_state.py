@@ -10,9 +10,10 @@ from memsr_jax.train import config_lib
 from memsr_jax.train import losses
 from memsr_jax.train import optim
 from memsr_jax.train import state as state_lib
+from memsr_jax.train.task import Task
 
 
-class QuadraticTask:
+class QuadraticTask(Task):
   """loss = mean((w - target)²) per leaf; optional update mask from extras["mask"]."""
   name = "quadratic"
 
