@@ -95,6 +95,7 @@ def _find_ci(root: pathlib.Path, relative: str) -> Optional[pathlib.Path]:
 
 
 def _skimage_dir() -> pathlib.Path:
+  # Lazy: scikit-image is slow to import and only the bundled skimage_* sets need it.
   import skimage.data  # pylint: disable=g-import-not-at-top
   return pathlib.Path(skimage.data.__file__).parent
 

@@ -28,7 +28,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memsr_jax.models import registry
 from memsr_jax.models.layers import conv, pixel_shuffle, upsample_stages
 
 SWINIR_RGB_MEAN = (0.4488, 0.4371, 0.4040)  # DIV2K mean in 0..1, subtracted before img_range.
@@ -252,10 +251,3 @@ class SwinIR(nn.Module):
     y = y[:, :h * self.scale, :w * self.scale]
     return (y / self.img_range + mean) * 255.0
 
-
-registry.register("swinir", SwinIR, embed_dim=180, depths=(6,) * 6, num_heads=(6,) * 6,
-                  window_size=8, mlp_ratio=2.0, upsampler="pixelshuffle")
-registry.register("swinir_s", SwinIR, embed_dim=60, depths=(6, 6, 6, 6), num_heads=(6, 6, 6, 6),
-                  window_size=8, mlp_ratio=2.0, upsampler="pixelshuffledirect")
-registry.register("swinir_mini", SwinIR, embed_dim=24, depths=(4, 4, 4), num_heads=(6, 6, 6),
-                  window_size=8, mlp_ratio=2.0, upsampler="pixelshuffledirect")
