@@ -8,8 +8,14 @@ import optax
 import pytest
 
 from memsr_jax.methods.mssr import config as mssr_config
-from memsr_jax.methods.mssr import expand, imp, masks, scalable, stages, tasks
-from memsr_jax.models.registry import build_model, init_params
+from memsr_jax.methods.mssr import expand
+from memsr_jax.methods.mssr import imp
+from memsr_jax.methods.mssr import masks
+from memsr_jax.methods.mssr import scalable
+from memsr_jax.methods.mssr import stages
+from memsr_jax.methods.mssr import tasks
+from memsr_jax.models.registry import build_model
+from memsr_jax.models.registry import init_params
 from memsr_jax.train import checkpoint as ckpt_lib
 from memsr_jax.train import state as state_lib
 

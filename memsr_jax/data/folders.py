@@ -20,7 +20,10 @@ from typing import Optional, Sequence
 import numpy as np
 
 from memsr_jax.image.bicubic import bicubic_downscale
-from memsr_jax.image.io import IMAGE_EXTENSIONS, ImageReadError, mod_crop, read_image
+from memsr_jax.image.io import IMAGE_EXTENSIONS
+from memsr_jax.image.io import ImageReadError
+from memsr_jax.image.io import mod_crop
+from memsr_jax.image.io import read_image
 
 DATA_DIR_ENV = "MEMSR_DATA_DIR"
 
@@ -65,7 +68,8 @@ class ImagePair:
 
 
 def _is_image(path: pathlib.Path) -> bool:
-  return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+  return (path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
+          and not path.name.startswith("."))
 
 
 def _image_files(folder: pathlib.Path) -> list[pathlib.Path]:

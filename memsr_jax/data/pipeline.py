@@ -19,8 +19,8 @@ Batches: `{"lr": uint8 [B, p, p, 3], "hr": uint8 [B, p·s, p·s, 3]}` (NumPy), a
 """
 import concurrent.futures
 import os
-import warnings
 from typing import Any, Optional, Sequence
+import warnings
 
 from absl import flags
 import grain
@@ -301,7 +301,7 @@ def _check_sizes(source, lr_patch: int, scale: int, dataset: str, skip_small: bo
   if not skip_small:
     raise ValueError(message + ". Use a smaller lr_patch, remove these images, or set "
                      "skip_small=True to leave them out.")
-  warnings.warn(message + "; skipping them (skip_small=True).")
+  warnings.warn(message + "; skipping them (skip_small=True).", stacklevel=2)
   small_set = set(small)
   keep = [i for i in range(len(sizes)) if i not in small_set]
   if not keep:

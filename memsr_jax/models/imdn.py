@@ -14,7 +14,8 @@ IMDN works on 0..1 images without mean shift; this module takes and returns 0..2
 import flax.linen as nn
 import jax.numpy as jnp
 
-from memsr_jax.models.layers import conv, pixel_shuffle
+from memsr_jax.models.layers import conv
+from memsr_jax.models.layers import pixel_shuffle
 
 
 class ContrastChannelAttention(nn.Module):

@@ -13,7 +13,8 @@ Our reading of the spec, where the paper leaves details open (docs/COMPRESS.md):
 The pyramid is linear, so both are computed on the difference a − b.
 
 `gaussian_lap_loss` is the other reading we tried first (Gaussian levels g_i each with its own
-high-pass g_i − G(g_i)); it trained worse at CPU scale (docs/COMPRESS.md) and is kept for the record.
+high-pass g_i − G(g_i)); it trained worse at CPU scale (docs/COMPRESS.md) and is kept for the
+record.
 """
 import jax
 import jax.numpy as jnp

@@ -6,7 +6,8 @@ proximal operator of lr·λ‖·‖₁ (soft-thresholding), which sets small wei
   z = w − lr·g;   w ← sign(z)·max(|z| − lr·λ, 0)
 
 optax transformations return *updates* that the caller adds to the params, so the prox is expressed
-as `updates = w_new − w`; adding them gives exactly w_new (0 stays exactly 0: w + (−w) == 0 in IEEE).
+as `updates = w_new − w`; adding them gives exactly w_new (0 stays exactly 0: w + (−w) == 0 in
+IEEE).
 Only the leaves selected by `prune_mask` are thresholded; the others take the plain SGD step.
 The prune task brings it to the engine by name (`PRUNE_OPTIMIZER`, built by `optimizer_factory`).
 """
@@ -18,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from memsr_jax.pytrees import leaf_paths, path_str
+from memsr_jax.pytrees import leaf_paths
+from memsr_jax.pytrees import path_str
 
 PyTree = Any
 

@@ -1,4 +1,4 @@
-"""MSSR config: the `config.mssr` section and the recipes the configs in configs/mssr/ start from."""
+"""MSSR config: the `config.mssr` section and the recipes configs/mssr/*.py start from."""
 import ml_collections
 
 from memsr_jax.methods.mssr import masks

@@ -19,12 +19,17 @@ import numpy as np
 
 from memsr_jax.methods import common
 from memsr_jax.methods.mssr import config as mssr_config
-from memsr_jax.methods.mssr import evaluate, expand, imp, masks, scalable, tasks
+from memsr_jax.methods.mssr import evaluate
+from memsr_jax.methods.mssr import expand
+from memsr_jax.methods.mssr import imp
+from memsr_jax.methods.mssr import masks
+from memsr_jax.methods.mssr import scalable
+from memsr_jax.methods.mssr import tasks
 from memsr_jax.models import registry
 from memsr_jax.train import config_lib
 from memsr_jax.train import data as data_lib
-from memsr_jax.train import losses
 from memsr_jax.train import loop
+from memsr_jax.train import losses
 from memsr_jax.train import sharding
 
 PyTree = Any
@@ -58,7 +63,7 @@ def _check(config) -> ml_collections.ConfigDict:
 
 class _RestartingSource:
   """One data loader for all stages (images are decoded once); every stage starts its stream
-  from the same position, so a resumed pipeline sees exactly the batches of an uninterrupted one
+  from the same position, so a resumed run sees exactly the batches of an uninterrupted one
   (the engine restores a stage's own position from its checkpoint)."""
 
   def __init__(self, source):
@@ -86,7 +91,7 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
   source = _RestartingSource(data_lib.make_source(
       config, local_batch_size=sharding.local_batch_size(config.data.batch_size),
       process_index=jax.process_index(), process_count=jax.process_count()))
-  common = dict(model=model, model_name=config.model.name, model_kwargs=model_kwargs,
+  task_kwargs = dict(model=model, model_name=config.model.name, model_kwargs=model_kwargs,
                 pixel_loss=pixel_loss)
 
   def train(task, steps, lr=None):
@@ -99,10 +104,10 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
   params = init_params
   if m.rewind_step > 0:
     params, _ = train(tasks.LevelTask("dense_rewind", level=0, params=params, extras=extras0,
-                                      **common), m.rewind_step)
+                                      **task_kwargs), m.rewind_step)
   rewind_state = params if m.rewind_to == "rewind" else init_params
-  trained, _ = train(tasks.LevelTask("dense", level=0, params=params, extras=extras0, **common),
-                     m.dense_steps - m.rewind_step)
+  trained, _ = train(tasks.LevelTask("dense", level=0, params=params, extras=extras0,
+                                     **task_kwargs), m.dense_steps - m.rewind_step)
 
   # Forward stage: IMP with rewinding (+ SSD). per_level[k] = trained level-k params (masked).
   per_level = [trained]
@@ -114,7 +119,7 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
       extras["teacher"] = jax.device_get(imp.teacher(per_level[-1], lm, k - 1))
     task = tasks.LevelTask(f"round_{k:02d}", level=k, params=jax.device_get(
         imp.rewind(rewind_state, lm, k)), extras=extras, ssd_weight=m.ssd_weight,
-        ssd_target=m.ssd_target, ssd_depths=tuple(m.ssd_depths), **common)
+        ssd_target=m.ssd_target, ssd_depths=tuple(m.ssd_depths), **task_kwargs)
     trained, _ = train(task, m.round_steps)
     per_level.append(trained)
 
@@ -139,14 +144,16 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
     values = per_level[k] if m.expand_init == "forward" else jax.tree_util.tree_map(
         np.zeros_like, merged)
     start = jax.device_get(expand.start_expand(merged, values, lm, k))
-    task = tasks.ExpandTask(f"expand_{k:02d}", level=k, params=start, level_map=lm, **common)
+    task = tasks.ExpandTask(f"expand_{k:02d}", level=k, params=start, level_map=lm,
+                            **task_kwargs)
     merged, _ = train(task, m.expand_steps, m.expand_lr or None)
     changed = expand.frozen_changes(start, merged, expand.restored_mask(lm, k))
     if changed:
       raise RuntimeError(f"backward stage {task.name}: frozen weights changed: {changed}")
   merged = jax.device_get(masks.params_at_level(merged, lm, 0))
   meta = {"method": "mssr", "config": config_lib.to_json_dict(config)}
-  path = scalable.save_scalable(workdir / "model", config.model.name, model_kwargs, merged, lm, meta)
+  path = scalable.save_scalable(workdir / "model", config.model.name, model_kwargs, merged, lm,
+                                meta)
   print(f"MSSR scalable model ({n_levels + 1} levels) saved to {path}", flush=True)
   if sets:
     rows = evaluate.sweep_levels(model, merged, lm, sets, config.scale)

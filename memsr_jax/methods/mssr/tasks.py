@@ -10,7 +10,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from memsr_jax.methods.mssr import expand, masks, ssd
+from memsr_jax.methods.mssr import expand
+from memsr_jax.methods.mssr import masks
+from memsr_jax.methods.mssr import ssd
 from memsr_jax.train import losses
 from memsr_jax.train.task import Task
 
