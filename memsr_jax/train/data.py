@@ -16,7 +16,7 @@ class SyntheticSource:
   """Deterministic batches: global batch i depends only on (seed, i).
 
   Process p of P gets rows p, p + P, … of the global batch of `batch_size · P` (the layout of the
-  real pipeline), so the global batch is the same whatever the process count.
+  input pipeline), so the global batch is the same whatever the process count.
   """
 
   def __init__(self, scale: int, lr_patch: int, batch_size: int, seed: int,

@@ -120,7 +120,7 @@ class MemSRDistillTask(Task):
     self._metadata = dict(metadata or {})
 
   def init(self, rng):
-    del rng  # the student's initialization is given (winning or random, made by the pipeline)
+    del rng  # the student's initialization is given (winning or random, made by the stages)
     to32 = lambda t: jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), t)
     params = {"student": to32(self._student_params)}
     extras = {}

@@ -92,7 +92,7 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
       config, local_batch_size=sharding.local_batch_size(config.data.batch_size),
       process_index=jax.process_index(), process_count=jax.process_count()))
   task_kwargs = dict(model=model, model_name=config.model.name, model_kwargs=model_kwargs,
-                pixel_loss=pixel_loss)
+                     pixel_loss=pixel_loss)
 
   def train(task, steps, lr=None):
     overrides = {"total_steps": int(steps), **({"schedule.lr": float(lr)} if lr else {})}

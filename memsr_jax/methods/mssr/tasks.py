@@ -52,7 +52,7 @@ class LevelTask(_AtLevel):
                         else ())
 
   def init(self, rng):
-    del rng  # the pipeline prepared the params (rewound survivors) deterministically
+    del rng  # the stages prepared the params (rewound survivors) deterministically
     return self._params, self._extras
 
   def loss_fn(self, params, extras, batch, rng, step):
