@@ -138,7 +138,7 @@ def _meta(config, task, eval_params, extras, step: int, data_state, stage_name, 
           val: dict | None) -> tuple[dict, PyTree]:
   model_name, model_kwargs, export_params = task.export(eval_params, extras)
   method_meta = task.metadata(eval_params, extras)
-  meta = {"kind": "train", "config": json.loads(config.to_json_best_effort()),
+  meta = {"kind": "train", "config": config_lib.to_json_dict(config),
           "model": model_name, "model_kwargs": ckpt_lib.to_jsonable(dict(model_kwargs)),
           "scale": int(config.scale), "data_state": ckpt_lib.to_jsonable(data_state),
           "task": task.display_name(), "stage": stage_name,
