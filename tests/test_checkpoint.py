@@ -239,3 +239,20 @@ def test_relative_workdir_saves_and_restores(tmp_path, monkeypatch):
   ck = ckpt_lib.TrainCheckpointer("runs/rel", read_only=True)
   restored, _, _ = ck.restore_latest(ckpt_lib.abstract_tree(st), {})
   jax.tree.map(np.testing.assert_array_equal, restored.params, st.params)
+
+
+def test_restore_train_state_reads_the_latest_raw_state(tmp_path):
+  """The raw train state of a workdir (not the export), from its latest step unless told."""
+  _, params, st = _tiny_state()
+  with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    ckpt_lib.restore_train_state(tmp_path, jax.eval_shape(lambda: st))
+  ck = ckpt_lib.TrainCheckpointer(tmp_path, async_save=False)
+  later = st.replace(step=st.step + 1, params=jax.tree.map(lambda p: p * 0.0, st.params))
+  ck.save(1, st, {}, {}, params)
+  ck.save(2, later, {}, {}, params)
+  ck.close()
+  restored, meta = ckpt_lib.restore_train_state(tmp_path, jax.eval_shape(lambda: st))
+  assert meta["step"] == 2 and int(restored.step) == int(later.step)
+  jax.tree.map(np.testing.assert_array_equal, restored.params, later.params)
+  first, _ = ckpt_lib.restore_train_state(tmp_path, jax.eval_shape(lambda: st), step=1)
+  jax.tree.map(np.testing.assert_array_equal, first.params, st.params)
