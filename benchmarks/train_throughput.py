@@ -83,6 +83,7 @@ def jax_worker(args) -> dict:
 
   from memsr_jax.models import registry
   from memsr_jax.train import state as state_lib
+  from memsr_jax.train import task as task_lib
 
   opts = json.loads(args.options or "{}")
   preset, overrides = MODELS[args.model]
@@ -95,7 +96,7 @@ def jax_worker(args) -> dict:
     init = lambda rng: registry.init_params(model, rng)
     apply = lambda p, x: model.apply({"params": p}, x)
 
-  class Task:
+  class Task(task_lib.Task):
     def loss_fn(self, params, extras, batch, rng, step):
       return jnp.mean(jnp.abs(apply(params, batch["lr"]) - batch["hr"])), {}
 

@@ -99,7 +99,7 @@ from memsr_jax.image import io as image_io
 from memsr_jax.image import metrics
 from memsr_jax.measure import cost
 from memsr_jax.methods.memsr import convert
-from memsr_jax.methods.memsr import pipeline as memsr_pipeline
+from memsr_jax.methods.memsr import stages as memsr_stages
 from memsr_jax.train import checkpoint as ckpt_lib
 from memsr_jax.train import config_lib
 from memsr_jax.train import loop
@@ -208,7 +208,7 @@ SUMMARY["convert_folded_max_abs_diff"] = diff_folded
 md("""
 ## 3. Winning initialization and distillation of a slim plain student
 
-`memsr_pipeline.run` is what `train.py --config configs/memsr/quick.py` runs. Given our trained
+`memsr_stages.run` is what `train.py --config configs/memsr/quick.py` runs. Given our trained
 teacher (`teacher_checkpoint`), it (a) converts it, (b) builds the student layer by layer from the
 SVD of the teacher's features on a few training patches (the *winning initialization*: each
 student layer plus a 1×1 *bridge* reproduces the teacher's layer as closely as the width allows),
@@ -233,7 +233,7 @@ mc.memsr.width = S["student_width"]
 mc.memsr.n_patches = S["n_patches"]
 
 t0 = time.perf_counter()
-memsr_pipeline.run(mc, WORKDIR / "memsr")
+memsr_stages.run(mc, WORKDIR / "memsr")
 print(f"MemSR stages done in {time.perf_counter() - t0:.1f} s")
 
 init_info = json.loads((WORKDIR / "memsr/init/init.json").read_text())

@@ -1,12 +1,12 @@
 """The density → compact configuration rule, on synthetic densities."""
-import math
 
 import jax
 import numpy as np
 import pytest
 
 from memsr_jax import pytrees
-from memsr_jax.methods.compress import prox, shrink
+from memsr_jax.methods.compress import prox
+from memsr_jax.methods.compress import shrink
 from memsr_jax.models import registry
 
 
@@ -27,7 +27,7 @@ def test_edsr_baseline_to_paper_mini_shape():
   assert (res.n_channels, res.n_blocks, res.n_layers) == (16, 8, 2)
   assert res.model_kwargs == {"n_feats": 16, "n_resblocks": 8}
   assert res.kept_density == pytest.approx(1 / 16, rel=1e-3)
-  m = registry.build_model("edsr_mini", scale=2)
+  registry.build_model("edsr_mini", scale=2)
   assert registry.model_kwargs("edsr_mini")["n_feats"] == 16
 
 

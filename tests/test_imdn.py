@@ -6,7 +6,8 @@ import pytest
 
 from memsr_jax import pytrees
 from memsr_jax.models import registry
-from memsr_jax.models.imdn import IMDN, ContrastChannelAttention
+from memsr_jax.models.imdn import IMDN
+from memsr_jax.models.imdn import ContrastChannelAttention
 
 
 def _shapes(model, hw=(8, 8)):

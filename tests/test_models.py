@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from memsr_jax import pytrees
-from memsr_jax.models import layers, registry
+from memsr_jax.models import layers
+from memsr_jax.models import registry
 from memsr_jax.models.plain import PlainNet
 
 

@@ -5,8 +5,13 @@ import numpy as np
 import pytest
 
 from memsr_jax import pytrees
-from memsr_jax.methods.mssr import expand, imp, masks, scalable, ssd
-from memsr_jax.models.registry import build_model, init_params
+from memsr_jax.methods.mssr import expand
+from memsr_jax.methods.mssr import imp
+from memsr_jax.methods.mssr import masks
+from memsr_jax.methods.mssr import scalable
+from memsr_jax.methods.mssr import ssd
+from memsr_jax.models.registry import build_model
+from memsr_jax.models.registry import init_params
 
 
 def tiny_model(scale=2):

@@ -47,7 +47,8 @@ def _train_cmd(config: pathlib.Path, workdir: pathlib.Path) -> list[str]:
 
 
 def _env():
-  return dict(os.environ, PYTHONPATH=str(REPO), XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  return dict(os.environ, PYTHONPATH=str(REPO),
+              XLA_FLAGS="--xla_force_host_platform_device_count=1")
 
 
 def _steps(workdir: pathlib.Path) -> list[int]:
@@ -163,6 +164,7 @@ def test_unknown_config_key_on_the_command_line(tmp_path):
 def test_joined_datasets_and_small_images_through_the_engine(tmp_path):
   """"a+b" training sets come from the engine's own source; small images fail or are skipped."""
   from PIL import Image
+
   from memsr_jax.train import data as data_lib
   _write_images(tmp_path / "a", n=2)
   _write_images(tmp_path / "b", n=3)

@@ -15,6 +15,7 @@ previous one is used instead (with a warning).
 Deployable model checkpoints (`save_model_checkpoint`) are a folder with items `params` and `meta`;
 `load_model_checkpoint` reads those and training workdirs alike.
 """
+import base64
 import json
 import logging
 import os
@@ -24,13 +25,21 @@ import sys
 import time
 from typing import Any
 
+import flax
 import jax
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec
 import numpy as np
+import optax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as ocm
 
+import memsr_jax
 from memsr_jax import pytrees
 from memsr_jax.cli import UserError
+from memsr_jax.models import registry
 
 PyTree = Any
 log = logging.getLogger(__name__)
@@ -99,9 +108,6 @@ def _quiet_abandoned_reads() -> None:
 
 
 def versions() -> dict[str, str]:
-  import flax
-  import optax
-  import memsr_jax
   return {"memsr_jax": memsr_jax.__version__, "jax": jax.__version__, "flax": flax.__version__,
           "optax": optax.__version__, "orbax": ocp.__version__ if hasattr(ocp, "__version__")
           else "?"}
@@ -118,7 +124,6 @@ def to_jsonable(x):
   if isinstance(x, (np.generic, np.ndarray)):
     return x.tolist()
   if isinstance(x, bytes):
-    import base64
     return {"__bytes__": base64.b64encode(x).decode("ascii")}
   if x is None or isinstance(x, (bool, int, float, str)):
     return x
@@ -129,7 +134,6 @@ def from_jsonable(x):
   """Undoes the bytes encoding of `to_jsonable` (data iterator states may be bytes)."""
   if isinstance(x, dict):
     if set(x) == {"__bytes__"}:
-      import base64
       return base64.b64decode(x["__bytes__"])
     return {k: from_jsonable(v) for k, v in x.items()}
   if isinstance(x, list):
@@ -176,8 +180,9 @@ def check_tree_matches(item: str, saved_meta: PyTree, target: PyTree, where: str
         + "; ".join(problems))
 
 
-def _abstract(tree, sharding=None):
-  """ShapeDtypeStructs for a tree; `sharding` (one sharding for all leaves) overrides theirs."""
+def abstract_tree(tree, sharding=None):
+  """ShapeDtypeStructs for a tree (the restore target of its like); `sharding` (one sharding for
+  all leaves) overrides theirs."""
   def one(x):
     s = sharding if sharding is not None else getattr(x, "sharding", None)
     return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s)
@@ -206,7 +211,6 @@ def _with_sharding(tree):
 
 def _default_sharding():
   """Restores without a caller-given target land replicated on this process's devices."""
-  from jax.sharding import Mesh, NamedSharding, PartitionSpec
   mesh = Mesh(np.asarray(jax.local_devices()[:1]), ("d",))
   return NamedSharding(mesh, PartitionSpec())
 
@@ -399,16 +403,36 @@ class TrainCheckpointer:
 
   def _restore_export_step(self, step: int) -> tuple[PyTree, dict]:
     meta = from_jsonable(self.read_meta(step))
-    target = _abstract(saved_tree_metadata(self.directory / str(step) / "export"),
+    target = abstract_tree(saved_tree_metadata(self.directory / str(step) / "export"),
                        _default_sharding())
     out = self.manager.restore(step, args=ocp.args.Composite(
         export=ocp.args.StandardRestore(target)))
     return out["export"], meta
 
 
+def restore_train_state(workdir: str | os.PathLike, abstract_state: PyTree,
+                        step: int | None = None) -> tuple[PyTree, dict]:
+  """(train state, meta) of a training workdir at `step` (default: the latest), read-only.
+
+  The raw state (params, optimizer state, EMA), not the exported weights: e.g. the exact zeros a
+  proximal optimizer left, which the EMA export smooths away. `abstract_state` is the state's
+  structure (`jax.eval_shape` of its creation); leaves without a sharding land on this process's
+  first device.
+  """
+  ck = TrainCheckpointer(workdir, read_only=True)
+  try:
+    if step is None:
+      step = ck.latest_step()
+    if step is None:
+      raise FileNotFoundError(f"no checkpoint in {ck.directory}")
+    state, _, meta = ck.restore_step(step, abstract_state, None)
+  finally:
+    ck.close()
+  return state, meta
+
+
 def _sync(name: str) -> None:
   if jax.process_count() > 1:
-    from jax.experimental import multihost_utils
     multihost_utils.sync_global_devices(name)
 
 
@@ -425,7 +449,6 @@ def save_model_checkpoint(path: str | os.PathLike, model_name: str, model_kwargs
   level map); read them with `load_model_item`. Load the model back with `load_model_checkpoint`.
   """
   path = pathlib.Path(path).absolute()
-  from memsr_jax.models import registry
   full_kwargs = registry.model_kwargs(model_name, **dict(model_kwargs))  # validates the name/keys
   meta = dict(meta or {})
   extra_items = dict(extra_items or {})
@@ -457,7 +480,7 @@ def load_model_item(path: str | os.PathLike, item: str) -> PyTree | None:
   folder = _model_folder(path) / item
   if not folder.is_dir():
     return None
-  target = _abstract(saved_tree_metadata(folder), _default_sharding())
+  target = abstract_tree(saved_tree_metadata(folder), _default_sharding())
   with ocp.StandardCheckpointer() as ck:
     return jax.device_get(ck.restore(folder, target))
 
@@ -474,7 +497,6 @@ def load_model_checkpoint(path: str | os.PathLike, step: int | None = None):
   `step`). The model is rebuilt with `registry.build_model(meta["model"], **meta["model_kwargs"])`
   and the params are checked against it (a mismatch names the leaf).
   """
-  from memsr_jax.models import registry
   _quiet_abandoned_reads()
   path = pathlib.Path(path).absolute()
   if not path.exists():
@@ -484,7 +506,7 @@ def load_model_checkpoint(path: str | os.PathLike, step: int | None = None):
   if (path / "params").is_dir() and (path / "meta").is_dir():
     try:
       meta = from_jsonable(json.loads((path / "meta" / "metadata").read_text()))
-      target = _abstract(saved_tree_metadata(path / "params"), _default_sharding())
+      target = abstract_tree(saved_tree_metadata(path / "params"), _default_sharding())
       with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckptr:
         params = ckptr.restore(path, args=ocp.args.Composite(
             params=ocp.args.StandardRestore(target)))["params"]

@@ -4,6 +4,8 @@ A config file does `config = config_lib.base_config()` and then changes what it 
 engine reads are listed here and validated by `validate()`; config_flags already rejects unknown
 keys given on the command line (`--config.typo=1`).
 """
+import json
+
 import ml_collections
 
 LOSSES = ("l1", "charbonnier", "mse")
@@ -121,6 +123,47 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.get("nan_check_every") is not None and config.nan_check_every < 0:
     raise ValueError(f"config.nan_check_every must be >= 0 (0: every log step), got "
                      f"{config.nan_check_every}")
+
+
+def as_dict(section) -> dict:
+  """A config section (ConfigDict, mapping or None) as a plain dict, e.g. model kwargs."""
+  if section is None:
+    return {}
+  return dict(section.to_dict()) if hasattr(section, "to_dict") else dict(section)
+
+
+def to_json_dict(config: ml_collections.ConfigDict) -> dict:
+  """The whole config as JSON types (what checkpoint metadata records)."""
+  return json.loads(config.to_json_best_effort())
+
+
+def edsr_baseline_config(arg: str = "x2") -> ml_collections.ConfigDict:
+  """EDSR-baseline (64 ch, 16 res blocks) on DIV2K by the EDSR paper's recipe, at x2, x3 or x4.
+
+  Batch 16, LR patch 48, L1, Adam (0.9, 0.999, eps 1e-8), lr 1e-4 halved every 200k of 1M
+  iterations; validation on Set5 every 10k steps.
+  """
+  scale = {"x2": 2, "x3": 3, "x4": 4}.get(arg)
+  if scale is None:
+    raise ValueError(f"the EDSR-baseline recipe takes x2, x3 or x4, got {arg!r}")
+  c = base_config()
+  c.scale = scale
+  c.model.name = "edsr_baseline"
+  c.data.dataset = "div2k"
+  c.data.lr_patch = 48
+  c.data.batch_size = 16
+  c.val.dataset = "set5"
+  c.val.every_steps = 10_000
+  c.loss.name = "l1"
+  c.optim.name = "adam"
+  c.schedule.name = "multistep"
+  c.schedule.lr = 1e-4
+  c.schedule.milestones = (200_000, 400_000, 600_000, 800_000)
+  c.schedule.gamma = 0.5
+  c.total_steps = 1_000_000
+  c.log_every = 100
+  c.ckpt_every = 10_000
+  return c
 
 
 def tiny_config() -> ml_collections.ConfigDict:

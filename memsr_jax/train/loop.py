@@ -19,15 +19,18 @@ import time
 from typing import Any
 
 import jax
+from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 
+from memsr_jax.evaluation import validation
 from memsr_jax.train import checkpoint as ckpt_lib
 from memsr_jax.train import config_lib
 from memsr_jax.train import data as data_lib
 from memsr_jax.train import optim
 from memsr_jax.train import sharding
 from memsr_jax.train import state as state_lib
+from memsr_jax.train.task import Task
 
 log = logging.getLogger(__name__)
 PyTree = Any
@@ -140,7 +143,6 @@ def _all_processes_agree(flag: bool) -> bool:
   """True when `flag` holds on any process (collective: every process must call it)."""
   if jax.process_count() == 1:
     return flag
-  from jax.experimental import multihost_utils
   return bool(np.any(multihost_utils.process_allgather(np.asarray(flag, np.int32))))
 
 
@@ -160,17 +162,17 @@ def _progress_bar(total: int, initial: int, enabled: bool):
 def _meta(config, task, eval_params, extras, step: int, data_state, stage_name, finished: bool,
           val: dict | None) -> tuple[dict, PyTree]:
   model_name, model_kwargs, export_params = task.export(eval_params, extras)
-  method_meta = task.metadata(eval_params, extras) if hasattr(task, "metadata") else {}
-  meta = {"kind": "train", "config": json.loads(config.to_json_best_effort()),
+  method_meta = task.metadata(eval_params, extras)
+  meta = {"kind": "train", "config": config_lib.to_json_dict(config),
           "model": model_name, "model_kwargs": ckpt_lib.to_jsonable(dict(model_kwargs)),
           "scale": int(config.scale), "data_state": ckpt_lib.to_jsonable(data_state),
-          "task": getattr(task, "name", type(task).__name__), "stage": stage_name,
+          "task": task.display_name(), "stage": stage_name,
           "method": ckpt_lib.to_jsonable(method_meta), "finished": finished,
           "total_steps": int(config.total_steps), "val": val or {}}
   return meta, export_params
 
 
-def train(config: ml_collections.ConfigDict, workdir, task, *, stage_name: str | None = None,
+def train(config: ml_collections.ConfigDict, workdir, task: Task, *, stage_name: str | None = None,
           data_source=None, mesh=None) -> tuple[PyTree, dict[str, PyTree]]:
   """Trains `task` and returns (final params, extras) as host NumPy pytrees.
 
@@ -192,7 +194,7 @@ def train(config: ml_collections.ConfigDict, workdir, task, *, stage_name: str |
   if mesh is None:
     mesh = sharding.make_mesh(config.mesh.data, config.mesh.model)
   sharding.check_batch_size(config.data.batch_size, mesh)
-  tx, schedule = optim.make_optimizer(config)
+  tx, schedule = optim.make_optimizer(config, task.optimizers())
   ema_decay = float(config.optim.ema_decay)
 
   root_rng = jax.random.key(config.seed)
@@ -206,7 +208,7 @@ def train(config: ml_collections.ConfigDict, workdir, task, *, stage_name: str |
 
   ckpt = ckpt_lib.TrainCheckpointer(workdir, keep=config.keep_ckpts, keep_best=config.keep_best,
                                     async_save=config.async_ckpt)
-  restored = ckpt.restore_latest(ckpt_lib._abstract(state), ckpt_lib._abstract(extras))
+  restored = ckpt.restore_latest(ckpt_lib.abstract_tree(state), ckpt_lib.abstract_tree(extras))
   data_state = None
   if restored is not None:
     state, extras, meta = restored
@@ -232,7 +234,6 @@ def train(config: ml_collections.ConfigDict, workdir, task, *, stage_name: str |
 
   validator = None
   if config.val.dataset:
-    from memsr_jax.evaluation import validation
     pairs = validation.load_val_pairs(config.val.dataset, config.val.root, config.scale,
                                       config.val.max_images)
     validator = validation.Validator(task.predict, pairs, config.scale)

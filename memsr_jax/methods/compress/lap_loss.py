@@ -18,7 +18,8 @@ every other sample) and it has 5 levels. `pyramid="release"` (`release_distill_l
 construction; the paper configs use it (docs/COMPRESS.md).
 
 `gaussian_lap_loss` is the other reading we tried first (Gaussian levels g_i each with its own
-high-pass g_i − G(g_i)); it trained worse at CPU scale (docs/COMPRESS.md) and is kept for the record.
+high-pass g_i − G(g_i)); it trained worse at CPU scale (docs/COMPRESS.md) and is kept for the
+record.
 """
 import jax
 import jax.numpy as jnp

@@ -17,7 +17,7 @@ Each of N_b', N_l' is at least 1. An architecture whose block depth is fixed (ED
 exactly two convs) reports N_l' but keeps its depth.
 
 The paper's own choices are the fixed presets `PAPER_MINIS` (edsr_baseline → edsr_mini,
-swinir_s → swinir_mini); the pipeline uses them with `compress.mode = "fixed"`.
+swinir_s → swinir_mini); the stages use them with `compress.shrink.mode = "fixed"`.
 """
 import dataclasses
 import math

@@ -1,4 +1,4 @@
-"""Engine tasks of the compression pipeline: prune (Charbonnier + L1 prox) and distill.
+"""Engine tasks of the compression method: prune (Charbonnier + L1 prox) and distill.
 
 Losses are computed on the 0..1 scale (the engine's batches are 0..255): the paper's optimizer
 settings (SGD lr 5e-3, λ = 1e-4; Adam 1e-4) were tuned for BasicSR, which trains on 0..1 images,
@@ -8,19 +8,15 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from memsr_jax import pytrees
 from memsr_jax.methods.compress import lap_loss
 from memsr_jax.methods.compress import prox
 from memsr_jax.models import registry
+from memsr_jax.train import losses
 from memsr_jax.train.supervised import ModelTask
 
 PyTree = Any
-
-
-def charbonnier(pred, target, eps: float):
-  return jnp.mean(jnp.sqrt(jnp.square(pred - target) + eps * eps))
 
 
 class PruneTask(ModelTask):
@@ -45,13 +41,16 @@ class PruneTask(ModelTask):
       params = registry.init_params(self.model, rng, self.init_shape)
     return params, {}
 
+  def optimizers(self):
+    return {prox.PRUNE_OPTIMIZER: prox.optimizer_factory}
+
   def prune_mask(self, params) -> PyTree:
     return prox.select_leaves(params, self.include, self.exclude)
 
   def loss_fn(self, params, extras, batch, rng, step):
     del extras, rng, step
     sr = self.model.apply({"params": params}, batch["lr"])
-    loss = charbonnier(sr / 255.0, batch["hr"] / 255.0, self.eps)
+    loss = losses.charbonnier(sr / 255.0, batch["hr"] / 255.0, self.eps)
     return loss, self.density_metrics(params)
 
   def density_metrics(self, params) -> dict:
@@ -115,7 +114,3 @@ class DistillTask(ModelTask):
 
   def metadata(self, params, extras):
     return {**super().metadata(params, extras), "distilled": self.teacher is not None}
-
-
-def to_host(tree):
-  return jax.tree.map(np.asarray, tree)

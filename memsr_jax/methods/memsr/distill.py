@@ -18,6 +18,7 @@ import numpy as np
 from memsr_jax import pytrees
 from memsr_jax.methods.memsr import convert
 from memsr_jax.models import registry
+from memsr_jax.train.task import Task
 
 PyTree = Any
 
@@ -94,7 +95,7 @@ def xavier_relu_init(rng, params):
   return jax.tree_util.tree_unflatten(treedef, out)
 
 
-class MemSRDistillTask:
+class MemSRDistillTask(Task):
   """Trains a plain student (winning or random init) with L1 + optional bridged distillation.
 
   Params: {"student": PlainNet params, "bridges": {"b00": …}} (bridges only when distilling).
@@ -119,7 +120,7 @@ class MemSRDistillTask:
     self._metadata = dict(metadata or {})
 
   def init(self, rng):
-    del rng  # the student's initialization is given (winning or random, made by the pipeline)
+    del rng  # the student's initialization is given (winning or random, made by the stages)
     to32 = lambda t: jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), t)
     params = {"student": to32(self._student_params)}
     extras = {}

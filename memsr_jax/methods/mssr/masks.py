@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memsr_jax.pytrees import leaf_paths, path_str
+from memsr_jax.pytrees import leaf_paths
+from memsr_jax.pytrees import path_str
 
 PyTree = Any
 
