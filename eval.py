@@ -14,10 +14,12 @@ import json
 import pathlib
 from typing import Any, Callable
 
+from absl import app
+from absl import flags
+from absl import logging
 import jax
-import numpy as np
-from absl import app, flags, logging
 from ml_collections import config_flags
+import numpy as np
 
 from memsr_jax import cli
 from memsr_jax import evaluation

@@ -8,7 +8,8 @@ explains why 2^i-weighted distillation trains slowly at short budgets (docs/COMP
 
   MEMSR_DATA_DIR=../shared/datasets python benchmarks/lap_level_grads.py \
       --student init=edsr_mini --student trained=runs/cpu_edsrmini_scratch/distill \
-      --teacher imdn:../shared/weights/imdn/IMDN_x2.pth --out benchmarks/results/lap_level_grads.json
+      --teacher imdn:../shared/weights/imdn/IMDN_x2.pth \
+      --out benchmarks/results/lap_level_grads.json
 """
 import argparse
 import json

@@ -1,6 +1,6 @@
 """Training throughput: this project's jitted train step vs the same network in PyTorch.
 
-  python benchmarks/train_throughput.py                      # EDSR-baseline ×2 and plain-35, b16 p48
+  python benchmarks/train_throughput.py          # EDSR-baseline ×2 and plain-35, b16 p48
   python benchmarks/train_throughput.py --variants           # + XLA flag / layout variants
   python benchmarks/train_throughput.py --batch 4 --steps 3  # quicker, same ratios roughly
 
@@ -49,7 +49,8 @@ def _plain_nchw(widths, scale):
   import jax
   import jax.numpy as jnp
 
-  from memsr_jax.models.layers import DIV2K_RGB_MEAN, pixel_shuffle
+  from memsr_jax.models.layers import DIV2K_RGB_MEAN
+  from memsr_jax.models.layers import pixel_shuffle
 
   def init(rng):
     params = []
@@ -77,7 +78,6 @@ def jax_worker(args) -> dict:
   # Imports in the worker only: its XLA_FLAGS must be set before JAX starts.
   import jax
   import jax.numpy as jnp
-  import ml_collections
   import numpy as np
   import optax
 

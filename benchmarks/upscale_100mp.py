@@ -27,11 +27,11 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from memsr_jax.deploy.budget import parse_memory
-from memsr_jax.deploy.png_stream import PNGRowReader
-from memsr_jax.deploy.receptive_field import receptive_radius
-from memsr_jax.measure.memory import random_params
-from memsr_jax.models import registry
+from memsr_jax.deploy.budget import parse_memory  # noqa: E402  (after the sys.path insert)
+from memsr_jax.deploy.png_stream import PNGRowReader  # noqa: E402
+from memsr_jax.deploy.receptive_field import receptive_radius  # noqa: E402
+from memsr_jax.measure.memory import random_params  # noqa: E402
+from memsr_jax.models import registry  # noqa: E402
 
 OVERHEAD_SNIPPET = """
 import resource, jax, jax.numpy as jnp, flax, numpy

@@ -31,8 +31,7 @@ def rounding_steps(params) -> int:
   constant adds (mean shift in and out); counts every layer as if it lay on one chain (an upper
   bound)."""
   k = 4
-  for path, leaf in jax.tree_util.tree_leaves_with_path(params):
-    name = str(getattr(path[-1], "key", path[-1]))
+  for leaf in jax.tree_util.tree_leaves(params):
     shape = np.shape(leaf)
     if len(shape) >= 2:  # conv/dense kernels and bias maps (a 3×3 conv of a ones image)
       k += int(np.prod(shape[:-1]))

@@ -21,7 +21,8 @@ from memsr_jax import safe_io
 from memsr_jax.deploy import budget as budget_lib
 from memsr_jax.deploy import upscaler
 from memsr_jax.image import io as image_io
-from memsr_jax.measure.memory import random_params, tighten_allocator
+from memsr_jax.measure.memory import random_params
+from memsr_jax.measure.memory import tighten_allocator
 from memsr_jax.models import registry
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -75,7 +76,8 @@ def load_model(args):
   ckpt_scale = int(meta.get("scale", getattr(model, "scale", 0)))
   if args.scale and args.scale != ckpt_scale:
     raise UsageError(f"checkpoint {path} is a ×{ckpt_scale} model ({meta.get('model')}) but "
-                     f"--scale {args.scale} was given: use a ×{args.scale} checkpoint or drop --scale")
+                     f"--scale {args.scale} was given: use a ×{args.scale} checkpoint or drop "
+                     "--scale")
   return model, params
 
 

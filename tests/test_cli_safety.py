@@ -5,11 +5,10 @@ import pathlib
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from memsr_jax import cli
 from memsr_jax import upscale
@@ -20,7 +19,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _env():
-  return dict(os.environ, PYTHONPATH=str(REPO), XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  return dict(os.environ, PYTHONPATH=str(REPO),
+              XLA_FLAGS="--xla_force_host_platform_device_count=1")
 
 
 def run_cmd(*args, timeout=300):
@@ -141,7 +141,8 @@ def test_workdir_lock_is_exclusive_and_freed_by_kill9(tmp_path):
       with workdir_lock.hold(tmp_path):
         pass
   code = ("import time; from memsr_jax.train import workdir_lock\n"
-          f"with workdir_lock.hold({str(tmp_path)!r}):\n  print('held', flush=True); time.sleep(60)\n")
+          f"with workdir_lock.hold({str(tmp_path)!r}):\n"
+          "  print('held', flush=True); time.sleep(60)\n")
   p = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=_env(), stdout=subprocess.PIPE,
                        text=True)
   assert p.stdout.readline().strip() == "held"

@@ -1,7 +1,8 @@
 """Memory budgets: parsing, tile choice, the too-small error."""
 import pytest
 
-from memsr_jax.deploy import budget, tiling
+from memsr_jax.deploy import budget
+from memsr_jax.deploy import tiling
 from memsr_jax.measure import memory
 from memsr_jax.models import registry
 

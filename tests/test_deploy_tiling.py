@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 
 from memsr_jax import numerics
-from memsr_jax.deploy import png_stream, receptive_field, tiling
-from memsr_jax.measure import memory, tiling_error
+from memsr_jax.deploy import png_stream
+from memsr_jax.deploy import receptive_field
+from memsr_jax.deploy import tiling
+from memsr_jax.measure import memory
+from memsr_jax.measure import tiling_error
 from memsr_jax.models import registry
 
 

@@ -10,8 +10,9 @@ import pytest
 
 from memsr_jax import evaluation
 from memsr_jax.evaluation import hooks
-from memsr_jax.image import bicubic, metrics
+from memsr_jax.image import bicubic
 from memsr_jax.image import io as image_io
+from memsr_jax.image import metrics
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -19,8 +20,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 def _eval_module():
   sys.path.insert(0, str(REPO))
   try:
-    import eval as eval_module  # pylint: disable=g-import-not-at-top
     from configs import eval as eval_config  # pylint: disable=g-import-not-at-top
+    import eval as eval_module  # pylint: disable=g-import-not-at-top
   finally:
     sys.path.remove(str(REPO))
   return eval_module, eval_config

@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 
 from memsr_jax.evaluation import hooks
-from memsr_jax.methods.mssr import evaluate, imp, masks, scalable
-from memsr_jax.models.registry import build_model, init_params
+from memsr_jax.methods.mssr import evaluate
+from memsr_jax.methods.mssr import imp
+from memsr_jax.methods.mssr import masks
+from memsr_jax.methods.mssr import scalable
+from memsr_jax.models.registry import build_model
+from memsr_jax.models.registry import init_params
 from memsr_jax.train import checkpoint as ckpt_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

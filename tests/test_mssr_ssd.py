@@ -9,8 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memsr_jax.methods.mssr import imp, masks, ssd, tasks
-from memsr_jax.models.registry import build_model, init_params
+from memsr_jax.methods.mssr import imp
+from memsr_jax.methods.mssr import masks
+from memsr_jax.methods.mssr import ssd
+from memsr_jax.methods.mssr import tasks
+from memsr_jax.models.registry import build_model
+from memsr_jax.models.registry import init_params
 
 N_BLOCKS = 3
 
@@ -88,7 +92,7 @@ def test_level_task_never_moves_pruned_weights(setup):
   live = masks.mask_at_level(lm, 1)
   update = task.update_mask(params, extras)
   n_live_with_grad = 0
-  for g, m, u, lv in zip(*(jax.tree_util.tree_leaves(t) for t in (grads, live, update, lm))):
+  for g, m, u in zip(*(jax.tree_util.tree_leaves(t) for t in (grads, live, update))):
     g, m, u = np.asarray(g), np.broadcast_to(np.asarray(m), np.shape(g)), np.asarray(u)
     assert np.all(g[~m] == 0)  # pruned: no gradient
     assert np.array_equal(np.broadcast_to(u, np.shape(g)), m)  # and frozen by the engine

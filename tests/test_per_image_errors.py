@@ -3,8 +3,8 @@ streaming reader is a per-image error, and upscale goes on with the next image."
 import struct
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from memsr_jax import upscale
 from memsr_jax.deploy import png_stream

@@ -18,7 +18,7 @@ from memsr_jax.interop import torch_import
 from memsr_jax.models import registry
 
 torch = pytest.importorskip("torch")
-import torch_refs  # pylint: disable=wrong-import-position  (needs torch)
+import torch_refs  # noqa: E402  (needs torch, imported just above)
 
 ATOL = 1e-4  # on 0..255, float64 on both sides
 F32_RTOL = 5e-6  # float32 runs: max diff relative to max |output|

@@ -108,6 +108,7 @@ def test_commands_fall_back_from_a_truncated_checkpoint(tmp_path):
   import os
   import subprocess
   import sys
+
   from PIL import Image
   repo = pathlib.Path(__file__).resolve().parents[1]
   cfg = config_lib.tiny_config()

@@ -1,8 +1,8 @@
 """The upscale CLI: folders, bad input, budgets, checkpoints, exactness of its output."""
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from memsr_jax import upscale
 from memsr_jax.image import io as image_io

@@ -3,14 +3,15 @@
 The writer emits one IDAT chunk per ~256 KiB of compressed data, so a 100-megapixel output never
 exists in memory. The reader decodes non-interlaced 8/16-bit PNGs (gray, gray+alpha, RGB, RGBA,
 palette) row by row and returns RGB uint8 rows with the conversion rules of `image.io.read_image`
-(gray replicated, alpha dropped, 16-bit scaled by round(v / 257)). Other PNGs (interlaced, 1/2/4-bit)
+(gray replicated, alpha dropped, 16-bit scaled by round(v / 257)). Other PNGs (interlaced,
+1/2/4-bit)
 raise `UnsupportedPNG` so callers can fall back to decoding the whole image once.
 """
 import os
 import pathlib
 import struct
-import zlib
 from typing import BinaryIO
+import zlib
 
 import numpy as np
 
@@ -85,7 +86,8 @@ class PNGRowWriter:
       return
     try:
       if self.rows_written != self.height:
-        raise ValueError(f"PNG {self.path}: {self.rows_written} rows written, {self.height} expected")
+        raise ValueError(f"PNG {self.path}: {self.rows_written} rows written, "
+                         f"{self.height} expected")
       self._pending.append(self._zlib.flush())
       self._pending_bytes += len(self._pending[-1])
       self._flush_idat()

@@ -1,4 +1,4 @@
-"""File-to-file tiled super-resolution under a memory budget (the API behind `memsr_jax.upscale`)."""
+"""File-to-file tiled super-resolution under a memory budget (behind `memsr_jax.upscale`)."""
 import dataclasses
 import pathlib
 import time
@@ -7,7 +7,8 @@ from typing import Callable
 import jax.numpy as jnp
 
 from memsr_jax.deploy import budget as budget_lib
-from memsr_jax.deploy import png_stream, tiling
+from memsr_jax.deploy import png_stream
+from memsr_jax.deploy import tiling
 from memsr_jax.deploy.receptive_field import receptive_radius
 from memsr_jax.image import io as image_io
 from memsr_jax.models.plain import PlainNet
@@ -55,7 +56,7 @@ class Upscaler:
     if self.stream_input != "never" and path.suffix.lower() == ".png":
       try:
         reader = png_stream.PNGRowReader(path)
-      except Exception:  # not streamable (or not a PNG at all): read_image decides, with a clear error
+      except Exception:  # not streamable (or not a PNG): read_image decides, with a clear error
         reader = None
       if reader is not None:
         big = (self.budget is not None and

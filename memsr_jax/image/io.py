@@ -10,7 +10,9 @@ import sys
 from typing import Union
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image
+from PIL import ImageFile
+from PIL import UnidentifiedImageError
 
 PathLike = Union[str, os.PathLike]
 
@@ -47,7 +49,7 @@ def _same_endianness(rawmode: str) -> str:
 
 
 def _is_16bit_multichannel(img: Image.Image) -> bool:
-  """Pillow opens 16-bit RGB(A) PNG/TIFF as 8-bit RGB(A), keeping only the high byte of each value."""
+  """Pillow opens 16-bit RGB(A) PNG/TIFF as 8-bit RGB(A), keeping only each value's high byte."""
   if img.mode not in ("RGB", "RGBA") or not img.tile:
     return False
   return all(";16" in _tile_rawmode(t) for t in img.tile)

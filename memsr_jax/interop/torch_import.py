@@ -28,7 +28,8 @@ from memsr_jax.models import registry
 from memsr_jax.models.edsr import EDSR
 from memsr_jax.models.imdn import IMDN
 from memsr_jax.models.layers import upsample_stages
-from memsr_jax.models.swinir import SwinIR, relative_position_index
+from memsr_jax.models.swinir import SwinIR
+from memsr_jax.models.swinir import relative_position_index
 
 # How a torch tensor becomes a Flax leaf.
 _CONV, _DENSE, _VECTOR, _TABLE = "conv", "dense", "vector", "table"

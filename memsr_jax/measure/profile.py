@@ -30,7 +30,9 @@ import numpy as np
 from memsr_jax import cli
 from memsr_jax import pytrees
 from memsr_jax import safe_io
-from memsr_jax.measure import cost, memory, torch_bench
+from memsr_jax.measure import cost
+from memsr_jax.measure import memory
+from memsr_jax.measure import torch_bench
 from memsr_jax.models import registry
 from memsr_jax.models.plain import PlainNet
 
@@ -93,7 +95,8 @@ def profile_model(name: str, scale: int, hr: tuple[int, int], latency: bool, rep
   fwd = lambda p, x: model.apply({"params": p}, x)
   xc, compiled = cost.xla_cost(fwd, params, x)
   row = {"model": name, "scale": scale, "hr": [w, h], "lr_shape": list(lr_shape),
-         "params": pytrees.count_params(params), "mult_adds": cost.model_macs(model, params, lr_shape),
+         "params": pytrees.count_params(params),
+         "mult_adds": cost.model_macs(model, params, lr_shape),
          "xla_flops": xc.flops, "memory_bytes": xc.peak_bytes, "argument_bytes": xc.argument_bytes,
          "output_bytes": xc.output_bytes, "temp_bytes": xc.temp_bytes,
          "backend": jax.default_backend()}
@@ -116,7 +119,7 @@ def _mb(b) -> str:
 
 
 def markdown_table(rows: list[dict], scales: list[int]) -> str:
-  """MemSR Table 5 layout: model | params | mult-adds per scale | memory per scale | paper memory."""
+  """MemSR Table 5 layout: model | params | mult-adds and memory per scale | paper memory."""
   by_model = {}
   for r in rows:
     by_model.setdefault(r["model"], {})[r["scale"]] = r

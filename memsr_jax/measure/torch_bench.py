@@ -4,8 +4,9 @@ JAX, timed and memory-measured the same way as the JAX version on the same machi
 Memory method (both frameworks, CPU): glibc is told to serve blocks ≥ 1 MiB by mmap (so freed
 buffers leave RSS), the process's peak RSS (VmHWM) is reset through /proc/self/clear_refs just
 before one warm inference call, and the growth of VmHWM over the RSS at that moment is the call's
-peak memory (activations + output; params and input are resident before). Outputs are compared (max |JAX − torch|) so the two really
-run the same network. Needs Linux for the reset; torch is imported lazily.
+peak memory (activations + output; params and input are resident before). Outputs are compared
+(max |JAX − torch|) so the two really run the same network. Needs Linux for the reset; torch is
+imported lazily.
 """
 import pathlib
 import time

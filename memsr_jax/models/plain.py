@@ -10,7 +10,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from memsr_jax.models.layers import DIV2K_RGB_MEAN, pixel_shuffle
+from memsr_jax.models.layers import DIV2K_RGB_MEAN
+from memsr_jax.models.layers import pixel_shuffle
 
 
 def ones_conv(shape_hw, bias_map: jnp.ndarray, dtype) -> jnp.ndarray:

@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from memsr_jax import pytrees
-from memsr_jax.measure.cost import count_macs, xla_cost
+from memsr_jax.measure.cost import count_macs
+from memsr_jax.measure.cost import xla_cost
 from memsr_jax.models import registry
 
 

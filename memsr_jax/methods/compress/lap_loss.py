@@ -12,8 +12,8 @@ Our reading of the spec, where the paper leaves details open (docs/COMPRESS.md):
            high-pass residuals").
 The pyramid is linear, so both are computed on the difference a − b.
 
-The authors' release (BasicSR fork, losses/basic_loss.py: LaplacianPyramid / MultiLapLoss) builds the
-same band-pass pyramid with two differences: REDUCE is blur + 2×2 *average pooling* (not keeping
+The authors' release (BasicSR fork, losses/basic_loss.py: LaplacianPyramid / MultiLapLoss) builds
+the same band-pass pyramid with two differences: REDUCE is blur + 2×2 *average pooling* (not keeping
 every other sample) and it has 5 levels. `pyramid="release"` (`release_distill_loss`) is that
 construction; the paper configs use it (docs/COMPRESS.md).
 

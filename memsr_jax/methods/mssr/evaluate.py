@@ -9,13 +9,15 @@ import json
 import pathlib
 from typing import Any, Callable, Sequence
 
+from absl import logging
 import jax.numpy as jnp
 import numpy as np
-from absl import logging
 
-from memsr_jax.evaluation import hooks, validation
+from memsr_jax.evaluation import hooks
+from memsr_jax.evaluation import validation
 from memsr_jax.image import metrics
-from memsr_jax.methods.mssr import masks, scalable
+from memsr_jax.methods.mssr import masks
+from memsr_jax.methods.mssr import scalable
 
 PyTree = Any
 
