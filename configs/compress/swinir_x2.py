@@ -7,8 +7,7 @@ The authors' released recipe (memsr_jax/methods/compress/release.py): prune Swin
 depths [6,6,6,6]) 500k steps at constant 5e-3 → SwinIRmini (embed 24, depths [4,4,4], heads 6:
 98,868 params) → distill 800k steps, Adam 1e-4 halved at 250k/400k/450k, EMA 0.999, batch 16,
 LR patch 64, 5-level average-pooling Laplacian-pyramid loss + 0.1·L1. Students and teacher run
-without stochastic
-depth.
+without stochastic depth.
 """
 from memsr_jax.methods.compress import release
 from memsr_jax.methods.compress.config import compress_config
