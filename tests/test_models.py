@@ -6,6 +6,7 @@ import pytest
 
 from memsr_jax import pytrees
 from memsr_jax.models import layers
+from memsr_jax.models import plain
 from memsr_jax.models import registry
 from memsr_jax.models.plain import PlainNet
 
@@ -126,3 +127,15 @@ def test_init_params_cached_compile_matches_plain_jit():
   assert not np.array_equal(a["head"]["kernel"], b["head"]["kernel"])
   shapes = jax.eval_shape(lambda: registry.init_params(model, jax.random.key(0)))
   assert jax.tree.map(lambda s: s.shape, shapes) == jax.tree.map(lambda x: x.shape, a)
+
+
+def test_plain_param_counts_both_readings():
+  """MemSR's Plain-M ×4: 1,223,536 params with vector biases (the paper's "1.22M"); the converted
+  or winning-initialized student stores 3×3 bias maps: 1,240,944."""
+  model = registry.build_model("plain_m", scale=4, bias_mode="map")
+  shapes = jax.eval_shape(lambda: registry.init_params(model, jax.random.key(0)))
+  counts = plain.param_counts(shapes)
+  assert counts == {"n_params": 1_240_944, "n_params_vector_bias": 1_223_536}
+  vector = jax.eval_shape(lambda: registry.init_params(
+      registry.build_model("plain_m", scale=4), jax.random.key(0)))
+  assert plain.param_counts(vector) == {"n_params": 1_223_536, "n_params_vector_bias": 1_223_536}

@@ -9,6 +9,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from memsr_jax.models.layers import DIV2K_RGB_MEAN
 from memsr_jax.models.layers import pixel_shuffle
@@ -142,3 +143,20 @@ class PlainNet(nn.Module):
       feats.append(h)
     y = self.layer(h, self.n_layers)
     return (y, feats) if capture else y
+
+
+def param_counts(params) -> dict[str, int]:
+  """{"n_params": what the network stores, "n_params_vector_bias": the same with every 3×3 bias map
+  counted as the vector bias it equals away from the borders}.
+
+  MemSR's paper counts the second (Plain-M ×4: 1,223,536 ≈ "1.22M"); a converted or
+  winning-initialized student stores and exports bias maps (1,240,944), the first.
+  """
+  total = vector = 0
+  for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+    n = int(np.prod(np.shape(leaf)))
+    total += n
+    name = str(getattr(path[-1], "key", path[-1]))
+    vector += int(np.shape(leaf)[-1]) if name == "bias_map" else n
+  return {"n_params": total, "n_params_vector_bias": vector}
+

@@ -15,9 +15,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memsr_jax import pytrees
 from memsr_jax.methods.memsr import convert
 from memsr_jax.models import registry
+from memsr_jax.models.plain import param_counts
 from memsr_jax.train.task import Task
 
 PyTree = Any
@@ -156,5 +156,5 @@ class MemSRDistillTask(Task):
 
   def metadata(self, params, extras):
     del extras
-    return dict(self._metadata, n_params=pytrees.count_params(params["student"]),
+    return dict(self._metadata, **param_counts(params["student"]),
                 widths=list(self.student_kwargs["widths"]))

@@ -20,12 +20,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memsr_jax import pytrees
 from memsr_jax.methods import common
 from memsr_jax.methods.memsr import convert
 from memsr_jax.methods.memsr import distill as distill_lib
 from memsr_jax.methods.memsr import winning_init as wi
 from memsr_jax.models import registry
+from memsr_jax.models.plain import param_counts
 from memsr_jax.train import checkpoint as ckpt_lib
 from memsr_jax.train import config_lib
 from memsr_jax.train import data as data_lib
@@ -71,7 +71,7 @@ def stage_convert(config, workdir: pathlib.Path, model, params) -> dict:
   out = plain_model.apply({"params": plain_params}, x)
   info = {"widths": list(convert.plain_widths(spec)), "relu": list(convert.plain_relu(spec)),
           "offset": float(config.memsr.offset),
-          "n_params": pytrees.count_params(plain_params),
+          **param_counts(plain_params),
           "max_abs_diff_fp32_random_input": float(jnp.max(jnp.abs(out - ref)))}
   ckpt_lib.save_model_checkpoint(out_dir / "model", "plain",
                                  convert.plain_model_kwargs(spec), plain_params,
@@ -121,6 +121,7 @@ def stage_init(config, workdir: pathlib.Path, model, params):
   skw["scale"] = spec.scale
   sparams = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), sparams)
   info = {"student_kwargs": ckpt_lib.to_jsonable(skw), "n_bridges": len(bridges),
+          **param_counts(sparams),
           "layers": [vars(i) for i in infos], "n_patches": int(lr.shape[0]),
           "lr_patch": list(lr.shape[1:3]), "theta": m.theta or None,
           "width": None if m.theta else int(m.width), "beta": float(m.beta),
