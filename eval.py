@@ -7,7 +7,6 @@ r"""Evaluates a model (or bicubic) by the SR benchmark protocol and prints a pap
 Writes `results.json` ({dataset: {"x2": {"psnr", "ssim", "n_images"}}}) and `details.json`
 (per-image values and unreadable images) to config.output_dir. See configs/eval.py for options.
 """
-import functools
 import json
 import pathlib
 from typing import Any, Callable
@@ -127,15 +126,28 @@ def _bicubic_predictor(scale: int) -> PredictFn:
   return predict
 
 
-def _model_predictor(model, params) -> PredictFn:
-  """A jitted forward pass; jit's cache compiles once per LR shape (see memsr_jax.evaluation)."""
+def _model_predictor(model, params, policy: str = "highest") -> PredictFn:
+  """A jitted forward pass under the precision policy (memsr_jax.precision; "highest" gives the
+  protocol's numbers on any backend); jit's cache compiles once per LR shape."""
   import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from memsr_jax import precision  # pylint: disable=g-import-not-at-top
+  dtype = precision.compute_dtype(policy)
+  params = precision.cast_floating(params, dtype)
 
   @jax.jit
   def forward(p, x):
-    return model.apply({"params": p}, x)
+    return model.apply({"params": p}, x.astype(dtype)).astype(jnp.float32)
 
-  return functools.partial(forward, params)
+  def predict(x):
+    with precision.context(policy):  # traced (and cached) under the policy
+      return forward(params, x)
+  return predict
+
+
+def _policy(config) -> str:
+  from memsr_jax import precision  # pylint: disable=g-import-not-at-top
+  return precision.check_policy(config.get("precision", "highest"))
 
 
 def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str]:
@@ -152,7 +164,7 @@ def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str
       raise ValueError(f"checkpoint {m.checkpoint} is a ×{ckpt_scale} model ({meta.get('model')}); "
                        f"it cannot evaluate ×{unsupported}. Set --config.scales={ckpt_scale}")
     params = _maybe_select_level(params, meta, config)
-    predictor = _model_predictor(model, params)
+    predictor = _model_predictor(model, params, _policy(config))
     return scales, lambda s: predictor, f"{meta.get('model')} from {m.checkpoint}"
 
   scales = scales or [2, 3, 4]
@@ -180,7 +192,8 @@ def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str
                                 **overrides)
     meta = {"model": m.name, "scale": scale, "source": path}
     params = _maybe_select_level(params, meta, config)
-    return _model_predictor(registry.build_model(m.name, scale=scale, **overrides), params)
+    return _model_predictor(registry.build_model(m.name, scale=scale, **overrides), params,
+                            _policy(config))
 
   return scales, predictor, f"{m.name} from {m.torch_weights}"
 
@@ -190,6 +203,7 @@ def run(config) -> dict:
   if config.get("sweep_levels", False):  # MSSR: every level of one checkpoint
     return _sweep_levels(config)
   datasets = _parse_list(config.datasets, "datasets")
+  policy = _policy(config)
   scales, make_predictor, description = build_predictors(config)
   data_root = config.data_dir or None
   # Fail on a missing or unknown dataset before any model runs.
@@ -213,6 +227,9 @@ def run(config) -> dict:
         logging.warning("%s ×%d: skipped %s: %s", ds, scale, name, msg)
 
   summary = evaluation.summary(results)
+  for by_scale in summary.values():  # which numbers these are (bicubic: float64 NumPy anyway)
+    for entry in by_scale.values():
+      entry["precision"] = policy
   table = evaluation.format_table(summary)
   print(f"{description} ({'Y' if config.y_only else 'RGB'} channel)\n{table}")
   out_dir.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import precision
+
 
 def load_val_pairs(dataset: str, root: str, scale: int, max_images: int = 0
                    ) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -46,6 +48,7 @@ class Validator:
     psnrs = []
     for _, lr, hr in self.pairs:
       x = jax.device_put(jnp.asarray(lr[None], jnp.float32), self.device)
-      sr = np.asarray(self._predict(params, extras, x))[0]
+      with precision.exact():  # the protocol's numbers (memsr_jax.precision)
+        sr = np.asarray(self._predict(params, extras, x))[0]
       psnrs.append(metrics.psnr(metrics.to_uint8(sr), hr, crop=self.scale))
     return {"val_psnr": float(np.mean(psnrs))}

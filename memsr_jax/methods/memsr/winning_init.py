@@ -163,7 +163,8 @@ def teacher_feature_samples(spec, teacher_params, lr_patches, offset: float,
   from memsr_jax.methods.memsr import convert
   masks = convert.offset_masks(spec)
   rng = np.random.default_rng(seed)
-  with jax.enable_x64(True):
+  from memsr_jax import precision
+  with jax.enable_x64(True), precision.exact():
     import jax.numpy as jnp
     p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a), jnp.float64), teacher_params)
     x = jnp.asarray(np.asarray(lr_patches), jnp.float64)
