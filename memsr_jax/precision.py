@@ -86,3 +86,20 @@ def maybe(policy: str | None):
   else:
     with context(policy):
       yield
+
+
+def mixed_precision_loss(loss_fn, dtype):
+  """Wraps `loss_fn(params, extras, batch, rng, step) -> (loss, metrics)` (a task's) to compute in
+  `dtype` (bf16 mixed precision): floating params and extras (teachers) and the LR input are cast
+  inside, so gradients reach the float32 master params as float32; HR targets stay float32, so a
+  bf16 output meets them in float32; loss and floating metrics come back float32. float32/None:
+  `loss_fn` itself."""
+  if dtype is None or jnp.dtype(dtype) == jnp.float32:
+    return loss_fn
+
+  def wrapped(params, extras, batch, rng, step):
+    batch = dict(batch, lr=batch["lr"].astype(dtype)) if "lr" in batch else batch
+    loss, metrics = loss_fn(cast_floating(params, dtype), cast_floating(extras, dtype), batch,
+                            rng, step)
+    return jnp.asarray(loss, jnp.float32), cast_floating(metrics, jnp.float32)
+  return wrapped
