@@ -3,6 +3,8 @@ with JAX dumping every module it lowers, and every convolution and dot in them m
 Precision.HIGHEST. On CPU HIGHEST and DEFAULT compute the same, so only this check keeps the
 policy from silently regressing before a GPU/TPU sees it. A negative control (the training step,
 and eval at --precision default) shows the check can fail."""
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -113,3 +115,20 @@ def test_training_step_uses_the_fast_default():
   assert ops and all(p == "DEFAULT" for _, p in ops)
   with pytest.raises(AssertionError, match="not at HIGHEST"):
     _assert_highest(ops, "training step")
+
+
+def test_eval_records_the_policy_and_rejects_unknown(tmp_path):
+  import eval as eval_module
+  from configs import eval as eval_config
+  from memsr_jax.image import io as image_io
+  for i in range(2):
+    image_io.write_png(tmp_path / "imgs" / f"{i}.png", (_x(16, 20, i)[0]).astype(np.uint8))
+  c = eval_config.get_config()
+  c.datasets, c.scales, c.output_dir = str(tmp_path / "imgs"), "2", str(tmp_path / "out")
+  c.precision = "default"
+  eval_module.run(c)
+  saved = json.loads((tmp_path / "out" / "results.json").read_text())
+  assert saved[c.datasets]["x2"]["precision"] == "default"
+  c.precision = "tf32"
+  with pytest.raises(ValueError, match="highest|default|bfloat16"):
+    eval_module.run(c)
