@@ -17,6 +17,7 @@ The context acts at trace time (jax.default_matmul_precision is part of jit's ca
 must surround the first call or `.lower()` of a jitted function, not only its definition.
 """
 import contextlib
+import re
 
 import jax
 import jax.numpy as jnp
@@ -67,7 +68,6 @@ def cast_floating(tree, dtype):
 def lowered_precisions(text: str) -> list[tuple[str, str]]:
   """[(op, precision)] of every stablehlo convolution / dot_general in lowered StableHLO text
   (`jax.jit(f).lower(...).as_text()`); "DEFAULT" when an op names none. For the policy guard."""
-  import re
   out = []
   for line in text.splitlines():
     m = re.search(r"stablehlo\.(convolution|dot_general)\b", line)
