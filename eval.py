@@ -9,7 +9,6 @@ Writes `results.json` ({dataset: {"x2": {"psnr", "ssim", "n_images"}}}) and `det
 Method-specific choices (e.g. an MSSR level, or every level) come from the methods' evaluation hooks
 (memsr_jax/evaluation/hooks.py).
 """
-import functools
 import json
 import pathlib
 from typing import Any, Callable
@@ -18,11 +17,13 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
+import jax.numpy as jnp
 from ml_collections import config_flags
 import numpy as np
 
 from memsr_jax import cli
 from memsr_jax import evaluation
+from memsr_jax import precision
 from memsr_jax.data import folders
 from memsr_jax.evaluation import hooks
 from memsr_jax.image import bicubic
@@ -69,14 +70,24 @@ def _bicubic_predictor(scale: int) -> PredictFn:
   return predict
 
 
-def _model_predictor(model, params) -> PredictFn:
-  """A jitted forward pass; jit's cache compiles once per LR shape (see memsr_jax.evaluation)."""
+def _model_predictor(model, params, policy: str = "highest") -> PredictFn:
+  """A jitted forward pass under the precision policy (memsr_jax.precision; "highest" gives the
+  protocol's numbers on any backend); jit's cache compiles once per LR shape."""
+  dtype = precision.compute_dtype(policy)
+  params = precision.cast_floating(params, dtype)
 
   @jax.jit
   def forward(p, x):
-    return model.apply({"params": p}, x)
+    return model.apply({"params": p}, x.astype(dtype)).astype(jnp.float32)
 
-  return functools.partial(forward, params)
+  def predict(x):
+    with precision.context(policy):  # traced (and cached) under the policy
+      return forward(params, x)
+  return predict
+
+
+def _policy(config) -> str:
+  return precision.check_policy(config.get("precision", "highest"))
 
 
 def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str]:
@@ -92,7 +103,7 @@ def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str
       raise ValueError(f"checkpoint {m.checkpoint} is a ×{ckpt_scale} model ({meta.get('model')}); "
                        f"it cannot evaluate ×{unsupported}. Set --config.scales={ckpt_scale}")
     params = hooks.select_params(params, meta, config)
-    predictor = _model_predictor(model, params)
+    predictor = _model_predictor(model, params, _policy(config))
     return scales, lambda s: predictor, f"{meta.get('model')} from {m.checkpoint}"
 
   scales = scales or [2, 3, 4]
@@ -118,7 +129,8 @@ def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str
                                 **overrides)
     meta = {"model": m.name, "scale": scale, "source": path}
     params = hooks.select_params(params, meta, config)
-    return _model_predictor(registry.build_model(m.name, scale=scale, **overrides), params)
+    return _model_predictor(registry.build_model(m.name, scale=scale, **overrides), params,
+                            _policy(config))
 
   return scales, predictor, f"{m.name} from {m.torch_weights}"
 
@@ -132,6 +144,7 @@ def run(config) -> dict:
   if swept is not None:
     return swept
   datasets = _parse_list(config.datasets, "datasets")
+  policy = _policy(config)
   scales, make_predictor, description = build_predictors(config)
   data_root = config.data_dir or None
   # Fail on a missing or unknown dataset before any model runs.
@@ -154,6 +167,9 @@ def run(config) -> dict:
         logging.warning("%s ×%d: skipped %s: %s", ds, scale, name, msg)
 
   summary = evaluation.summary(results)
+  for by_scale in summary.values():  # which numbers these are (bicubic: float64 NumPy anyway)
+    for entry in by_scale.values():
+      entry["precision"] = policy
   table = evaluation.format_table(summary)
   print(f"{description} ({'Y' if config.y_only else 'RGB'} channel)\n{table}")
   out_dir.mkdir(parents=True, exist_ok=True)

@@ -14,9 +14,8 @@ import pathlib
 import sys
 import tempfile
 
-import jax.numpy as jnp
-
 from memsr_jax import cli
+from memsr_jax import precision
 from memsr_jax import safe_io
 from memsr_jax.deploy import budget as budget_lib
 from memsr_jax.deploy import upscaler
@@ -46,7 +45,10 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument("--mode", choices=("masked", "exact", "feather"),
                  help="tiling mode (default: exact for plain/finite-RF nets, else feather)")
   p.add_argument("--overlap", type=int, default=32, help="feather overlap in LR pixels")
-  p.add_argument("--bf16", action="store_true", help="run the model in bfloat16")
+  p.add_argument("--precision", choices=precision.POLICIES, default="highest",
+                 help="highest: full float32 convs on every backend (exact tiling; default); "
+                 "default: the backend's fast matmuls (TF32 on GPUs); bfloat16: bf16 compute")
+  p.add_argument("--bf16", action="store_true", help="same as --precision bfloat16")
   p.add_argument("--stream_input", choices=("auto", "always", "never"), default="auto",
                  help="decode PNG input row by row (auto: when it would not fit the budget)")
   p.add_argument("--png_level", type=int, default=6, help="zlib level of the output PNGs")
@@ -117,10 +119,11 @@ def main(argv=None) -> int:
       safe_io.remove_stale_partials(dst)
     budget = budget_lib.parse_memory(args.max_memory) if args.max_memory else None
     model, params = load_model(args)
+    policy = "bfloat16" if args.bf16 else args.precision
     up = upscaler.Upscaler(model, params, mode=args.mode,
-                           dtype=jnp.bfloat16 if args.bf16 else jnp.float32, max_memory=budget,
+                           dtype=precision.compute_dtype(policy), max_memory=budget,
                            tile=args.tile, overlap=args.overlap, stream_input=args.stream_input,
-                           png_level=args.png_level)
+                           png_level=args.png_level, precision=policy)
   except (cli.UserError, ValueError, OSError) as e:  # incl. unreadable checkpoints
     return cli.fail(e)
   skipped = []
@@ -141,7 +144,7 @@ def main(argv=None) -> int:
       skipped.append((src, str(e)))
       continue
     say(f"\r{prefix}: {r.lr_size[0]}×{r.lr_size[1]} → {r.sr_size[0]}×{r.sr_size[1]} "
-        f"{dst}  ({r.mode}, tile {r.tile}, {r.n_tiles} tiles, est. "
+        f"{dst}  ({r.mode}, {policy}, tile {r.tile}, {r.n_tiles} tiles, est. "
         f"{budget_lib.fmt_mb(r.estimated_bytes)}, {r.seconds:.1f} s)")
   if skipped:
     say(f"{len(skipped)} of {len(inputs)} input(s) skipped:")

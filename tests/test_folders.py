@@ -26,7 +26,8 @@ def test_resolve_common_layouts(tmp_path, name, layout):
   assert folders.resolve(name.upper(), str(tmp_path)) == tmp_path / layout
 
 
-def test_resolve_a_path_and_errors(tmp_path):
+def test_resolve_a_path_and_errors(tmp_path, monkeypatch):
+  monkeypatch.delenv(folders.DATA_DIR_ENV, raising=False)  # a machine's own data root (GPU box)
   _write(tmp_path / "mine" / "a.png")
   assert folders.resolve(str(tmp_path / "mine"), None) == tmp_path / "mine"
   assert folders.resolve("mine", str(tmp_path)) == tmp_path / "mine"

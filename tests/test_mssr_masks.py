@@ -4,6 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from memsr_jax import numerics
+from memsr_jax import precision
 from memsr_jax import pytrees
 from memsr_jax.methods.mssr import expand
 from memsr_jax.methods.mssr import imp
@@ -182,8 +184,12 @@ def test_scalable_switches_levels_in_memory(model_params):
   x = jax.random.uniform(jax.random.PRNGKey(2), (1, 8, 8, 3)) * 255
   assert sr.num_levels == 2
   for k in range(3):
-    want = m.apply({"params": masks.params_at_level(p, maps[-1], k)}, x)
-    np.testing.assert_allclose(sr.at_level(k)(x), want, rtol=1e-6, atol=1e-4)
+    pk = masks.params_at_level(p, maps[-1], k)
+    with precision.exact():  # the policy ScalableSR runs under (else TF32 on GPUs, ~1e-3 rel.)
+      want = m.apply({"params": pk}, x)
+    # Jitted (level traced) vs eager: fp32 sums in different orders, within the rounding bound.
+    numerics.assert_within_bound(sr.at_level(k)(x), want, numerics.rounding_tolerance(m, pk, x),
+                                 f"level {k}")
   assert sr.at_sparsity(0.74).level == 2
   assert not np.allclose(sr.at_level(0)(x), sr.at_level(2)(x))
   assert sr.at_level(2).stats()["sparsity"] == pytest.approx(0.75, abs=1e-3)

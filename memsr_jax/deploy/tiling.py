@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import precision as precision_lib
 from memsr_jax.deploy.receptive_field import receptive_radius
 from memsr_jax.models.plain import PlainNet
 
@@ -37,17 +38,21 @@ def choose_mode(model) -> str:
 # ----------------------------------------------------------------------------------------------
 # Tile functions.
 
-def make_tile_fn(model, params, mode: str, dtype=jnp.float32) -> "TileFn":
-  return TileFn(model, params, mode, dtype)
+def make_tile_fn(model, params, mode: str, dtype=jnp.float32,
+                 precision: str | None = "highest") -> "TileFn":
+  return TileFn(model, params, mode, dtype, precision)
 
 
 class TileFn:
   """`fn(x[, mask]) -> sr` on one [1, h, w, 3] tile (float32 0..255 in and out), compiled once per
   tile shape; params are an argument (not constants baked into the executable), so
-  `memory_bytes(h, w)` accounts for them through XLA's own memory analysis."""
+  `memory_bytes(h, w)` accounts for them through XLA's own memory analysis. `precision` is the
+  policy the tiles are traced under (memsr_jax.precision; "highest": exact tiling on any
+  backend)."""
 
-  def __init__(self, model, params, mode: str, dtype=jnp.float32):
-    self.model, self.mode, self.dtype = model, mode, dtype
+  def __init__(self, model, params, mode: str, dtype=jnp.float32,
+               precision: str | None = "highest"):
+    self.model, self.mode, self.dtype, self.precision = model, mode, dtype, precision
     self.params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
     out_dtype = jnp.promote_types(dtype, jnp.float32)  # float64 tiles (exactness checks) stay so
     if mode == "masked":
@@ -66,7 +71,8 @@ class TileFn:
       x = jax.ShapeDtypeStruct((1, h, w, 3), jnp.float32)
       args = (self.params, x) + ((jax.ShapeDtypeStruct((1, h, w, 1), jnp.float32),)
                                  if self.mode == "masked" else ())
-      self._compiled[(h, w)] = self._jit.lower(*args).compile()
+      with precision_lib.maybe(self.precision):  # lowering is where the precision is fixed
+        self._compiled[(h, w)] = self._jit.lower(*args).compile()
     return self._compiled[(h, w)]
 
   def forget(self, keep: int | None = None) -> None:

@@ -33,7 +33,8 @@ class Upscaler:
 
   def __init__(self, model, params, mode: str | None = None, dtype=jnp.float32,
                max_memory: int | str | None = None, tile: int | None = None,
-               overlap: int = 32, stream_input: str = "auto", png_level: int = 6):
+               overlap: int = 32, stream_input: str = "auto", png_level: int = 6,
+               precision: str | None = "highest"):
     self.model = model
     self.mode = mode or tiling.choose_mode(model)
     if self.mode not in tiling.MODES:
@@ -49,7 +50,7 @@ class Upscaler:
       raise ValueError(f"stream_input must be auto|always|never, got {stream_input!r}")
     self.stream_input = stream_input
     self.png_level = png_level
-    self.fn = tiling.make_tile_fn(model, params, self.mode, dtype)
+    self.fn = tiling.make_tile_fn(model, params, self.mode, dtype, precision)
 
   def _open_input(self, path: pathlib.Path):
     """(source, streamed): a row-streaming PNG reader when asked/needed, else the decoded image."""

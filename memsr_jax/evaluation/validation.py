@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import precision
 from memsr_jax.data import folders
 from memsr_jax.image import metrics
 
@@ -47,6 +48,7 @@ class Validator:
     psnrs = []
     for _, lr, hr in self.pairs:
       x = jax.device_put(jnp.asarray(lr[None], jnp.float32), self.device)
-      sr = np.asarray(self._predict(params, extras, x))[0]
+      with precision.exact():  # the protocol's numbers (memsr_jax.precision)
+        sr = np.asarray(self._predict(params, extras, x))[0]
       psnrs.append(metrics.psnr(metrics.to_uint8(sr), hr, crop=self.scale))
     return {"val_psnr": float(np.mean(psnrs))}

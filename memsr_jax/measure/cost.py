@@ -78,14 +78,28 @@ class XlaCost:
     return self.argument_bytes + self.output_bytes + self.temp_bytes - self.alias_bytes
 
 
-def xla_cost(fn, *args) -> tuple[XlaCost, object]:
-  """(cost, compiled) of `jax.jit(fn)` lowered for `args` (arrays or ShapeDtypeStructs)."""
-  compiled = jax.jit(fn).lower(*args).compile()
+def _flops(compiled) -> float:
   ca = compiled.cost_analysis()
   if isinstance(ca, (list, tuple)):
     ca = ca[0] if ca else {}
+  return float((ca or {}).get("flops", float("nan")))
+
+
+def cpu_flops(fn, *args) -> float:
+  """XLA's flop count of `fn` compiled for the CPU: the same number on every machine. GPU compilers
+  pad channels for tensor cores and turn convs into cuDNN calls, so their counts vary by backend."""
+  specs = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), args)
+  with jax.default_device(jax.devices("cpu")[0]):
+    return _flops(jax.jit(fn).lower(*specs).compile())
+
+
+def xla_cost(fn, *args) -> tuple[XlaCost, object]:
+  """(cost, compiled) of `jax.jit(fn)` lowered for `args` (arrays or ShapeDtypeStructs): memory
+  from the default device's compile, flops from the CPU compile (`cpu_flops`)."""
+  compiled = jax.jit(fn).lower(*args).compile()
+  flops = _flops(compiled) if jax.default_backend() == "cpu" else cpu_flops(fn, *args)
   m = compiled.memory_analysis()
-  return XlaCost(float((ca or {}).get("flops", float("nan"))), int(m.argument_size_in_bytes),
+  return XlaCost(flops, int(m.argument_size_in_bytes),
                  int(m.output_size_in_bytes), int(m.temp_size_in_bytes),
                  int(m.alias_size_in_bytes)), compiled
 

@@ -33,7 +33,9 @@ def _rgb_psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def measure(model, params, image, tile: int, overlaps, weights: str) -> dict:
   x = jnp.asarray(image, jnp.float32)[None]
-  whole = np.asarray(model.apply({"params": params}, x))[0]
+  from memsr_jax import precision
+  with precision.exact():  # the reference the exact modes are compared with
+    whole = np.asarray(model.apply({"params": params}, x))[0]
   whole_u8 = np.clip(np.round(whole), 0, 255)
   row = {"weights": weights, "lr_size": list(image.shape[:2]), "tile": tile, "modes": []}
   runs = [("feather", ov) for ov in overlaps]
@@ -48,7 +50,7 @@ def measure(model, params, image, tile: int, overlaps, weights: str) -> dict:
     row["modes"].append({"mode": mode, "overlap": ov, "max_abs_diff": float(d.max()),
                          "mean_abs_diff": float(d.mean()),
                          "psnr_vs_whole_db": _rgb_psnr(np.clip(np.round(out), 0, 255), whole_u8)})
-  fn = tiling.make_tile_fn(model, params, "feather", jnp.bfloat16)
+  fn = tiling.make_tile_fn(model, params, "feather", jnp.bfloat16, precision="bfloat16")
   bf16 = np.asarray(fn(np.asarray(x)))[0]
   row["bf16_psnr_vs_fp32_db"] = _rgb_psnr(np.clip(np.round(bf16), 0, 255), whole_u8)
   row["bf16_max_abs_diff"] = float(np.abs(bf16 - whole).max())

@@ -19,6 +19,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.seed = 0
   c.scale = 2
   c.total_steps = 1000
+  # Compute dtype of the training step: "float32", or "bfloat16" for mixed precision (params,
+  # optimizer state, EMA, loss, metrics and checkpoints stay float32; see memsr_jax.precision).
+  c.dtype = "float32"
 
   # The network (a registry preset; `kwargs` overrides its hyperparameters).
   c.model = ml_collections.ConfigDict()
@@ -115,6 +118,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"config.data.batch_size must be positive, got {config.data.batch_size}")
   if not 0.0 <= config.optim.ema_decay < 1.0:
     raise ValueError(f"config.optim.ema_decay must be in [0, 1), got {config.optim.ema_decay}")
+  if config.get("dtype", "float32") not in ("float32", "bfloat16"):
+    raise ValueError(f"config.dtype={config.dtype!r}; expected 'float32' or 'bfloat16'")
   if config.scale not in (2, 3, 4, 8):
     raise ValueError(f"config.scale must be 2, 3, 4 or 8, got {config.scale}")
   for key in ("log_every", "ckpt_every", "keep_ckpts"):  # periods: 0 would divide by zero

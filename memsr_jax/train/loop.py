@@ -23,6 +23,7 @@ from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 
+from memsr_jax import precision
 from memsr_jax.evaluation import validation
 from memsr_jax.train import checkpoint as ckpt_lib
 from memsr_jax.train import config_lib
@@ -240,7 +241,8 @@ def train(config: ml_collections.ConfigDict, workdir, task: Task, *, stage_name:
 
   state_sh = jax.tree.map(lambda _: repl, state)
   extras_sh = jax.tree.map(lambda _: repl, extras)
-  train_step = state_lib.make_train_step(task, tx, schedule, ema_decay)
+  train_step = state_lib.make_train_step(task, tx, schedule, ema_decay,
+                                         precision.compute_dtype(config.get("dtype", "float32")))
   # The rng travels as raw key data: a host array that every process can place replicated.
   step_fn = jax.jit(lambda st, ex, b, kd: train_step(st, ex, b, jax.random.wrap_key_data(kd)),
                     in_shardings=(state_sh, extras_sh, sharding.batch_sharding(mesh), repl),

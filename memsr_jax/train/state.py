@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from memsr_jax import precision
 from memsr_jax.train import optim
 from memsr_jax.train.task import Task
 
@@ -41,19 +42,23 @@ def batch_to_float(batch: dict) -> dict:
 
 
 def make_train_step(task: Task, tx: optax.GradientTransformation, schedule: optax.Schedule,
-                    ema_decay: float = 0.0) -> Callable:
+                    ema_decay: float = 0.0, compute_dtype=None) -> Callable:
   """Returns train_step(state, extras, batch, rng) -> (state, metrics); pure, ready for jit.
 
   The step's rng is `fold_in(rng, step)`, so a resumed run draws the same randomness as an
   uninterrupted one. Update masks (task.update_mask) freeze weights without optimizer-state drift;
   task.post_update (e.g. re-applying pruning masks) runs after the optimizer step.
+  `compute_dtype` (config.dtype; e.g. bf16): the loss is computed in it, everything else stays
+  float32 (memsr_jax.precision.mixed_precision_loss), for every task alike.
   """
+  task_loss = precision.mixed_precision_loss(task.loss_fn, compute_dtype)
+
   def train_step(state: TrainState, extras: dict, batch: dict, rng: jax.Array):
     step_rng = jax.random.fold_in(rng, state.step)
     batch = batch_to_float(batch)
 
     def loss_fn(params):
-      return task.loss_fn(params, extras, batch, step_rng, state.step)
+      return task_loss(params, extras, batch, step_rng, state.step)
 
     (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     mask = task.update_mask(state.params, extras)

@@ -101,13 +101,13 @@ class DistillTask(ModelTask):
 
   def loss_fn(self, params, extras, batch, rng, step):
     del rng, step
-    sr = self.model.apply({"params": params}, batch["lr"]) / 255.0
+    sr = self.model.apply({"params": params}, batch["lr"]).astype(jnp.float32) / 255.0
     hr = batch["hr"] / 255.0
     l1 = jnp.mean(jnp.abs(sr - hr))
     if self.teacher is None:
       return l1, {"l1": l1}
     t = jax.lax.stop_gradient(self.teacher.apply({"params": extras["teacher"]}, batch["lr"]))
-    t = t / 255.0
+    t = t.astype(jnp.float32) / 255.0  # bf16 teachers too: the loss is float32
     dis = self.dis_loss(sr, t, self.levels, self.level_weight_base)
     return dis + self.alpha * l1, {"l1": l1, "lap": dis,
                                    "teacher_l1": jnp.mean(jnp.abs(t - hr))}

@@ -34,7 +34,8 @@ def _mse_parts(pred, parts):
   total, count, start = 0.0, 0, 0
   for p in parts:
     c = p.shape[-1]
-    total = total + jnp.sum(jnp.square(pred[..., start:start + c] - p))
+    d = pred[..., start:start + c].astype(jnp.float32) - p.astype(jnp.float32)  # bf16 runs
+    total = total + jnp.sum(jnp.square(d))
     count += p.size
     start += c
   return total / count
@@ -52,7 +53,7 @@ def distill_loss(student_feats, sr_student, teacher_feats, sr_teacher, bridges) 
   terms = [_mse_parts(bridge_apply(b, f), t)
            for b, f, t in zip(bridges, student_feats[:-1], teacher_feats[:-1])]
   terms.append(_mse_parts(student_feats[-1], teacher_feats[-1]))
-  terms.append(jnp.mean(jnp.square(sr_student - sr_teacher)))
+  terms.append(jnp.mean(jnp.square(sr_student.astype(jnp.float32) - sr_teacher)))
   return sum(terms) / len(terms)
 
 

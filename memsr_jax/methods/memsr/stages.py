@@ -67,8 +67,10 @@ def stage_convert(config, workdir: pathlib.Path, model, params) -> dict:
   spec = convert.teacher_spec(model)
   plain_model, plain_params = convert.convert(model, params, offset=config.memsr.offset)
   x = jnp.asarray(np.random.default_rng(0).uniform(0, 255, (1, 17, 19, 3)), jnp.float32)
-  ref = model.apply({"params": params}, x)
-  out = plain_model.apply({"params": plain_params}, x)
+  from memsr_jax import precision  # pylint: disable=g-import-not-at-top
+  with precision.exact():  # the check's reference too (else TF32 on GPUs)
+    ref = model.apply({"params": params}, x)
+    out = plain_model.apply({"params": plain_params}, x)
   info = {"widths": list(convert.plain_widths(spec)), "relu": list(convert.plain_relu(spec)),
           "offset": float(config.memsr.offset),
           **param_counts(plain_params),

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import precision
 from memsr_jax.methods.memsr import convert
 
 SHIFT_STATS = ("code", "paper")
@@ -166,7 +167,7 @@ def teacher_feature_samples(spec, teacher_params, lr_patches, offset: float,
   from the residual teacher in float64 (jax x64) on `lr_patches` [B, h, w, 3] (0..255)."""
   masks = convert.offset_masks(spec)
   rng = np.random.default_rng(seed)
-  with jax.enable_x64(True):
+  with jax.enable_x64(True), precision.exact():
     p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a), jnp.float64), teacher_params)
     x = jnp.asarray(np.asarray(lr_patches), jnp.float64)
     _, feats = convert.residual_plain_features(spec, p64, x)

@@ -13,6 +13,7 @@ from absl import logging
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import precision
 from memsr_jax.evaluation import hooks
 from memsr_jax.evaluation import validation
 from memsr_jax.image import metrics
@@ -43,7 +44,8 @@ def psnr_on_sets(apply_fn: Callable, params: PyTree, sets: dict[str, list], scal
   for name, pairs in sets.items():
     vals = []
     for _, lr, hr in pairs:
-      sr = np.asarray(apply_fn(params, jnp.asarray(lr[None], jnp.float32)))[0]
+      with precision.exact():  # the protocol's numbers
+        sr = np.asarray(apply_fn(params, jnp.asarray(lr[None], jnp.float32)))[0]
       vals.append(metrics.psnr(metrics.to_uint8(sr), hr, crop=scale))
     out[name] = float(np.mean(vals))
   return out

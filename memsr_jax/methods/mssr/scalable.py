@@ -12,6 +12,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 
+from memsr_jax import precision
 from memsr_jax.methods.mssr import masks
 from memsr_jax.train import checkpoint as ckpt_lib
 
@@ -58,7 +59,8 @@ class ScalableSR:
     return masks.params_at_level(self.params, self.level_map, self.level)
 
   def __call__(self, lr):
-    return _apply_at_level(self.model, self.params, self.level_map, self.level, lr)
+    with precision.exact():  # level switching promises the per-level model's exact output
+      return _apply_at_level(self.model, self.params, self.level_map, self.level, lr)
 
 
 LEVEL_MAP_ITEM = "level_map"

@@ -79,4 +79,4 @@ def ssd_loss(model, student: PyTree, teacher: PyTree, lr, hr, rng, choices: Sequ
     ref = jax.lax.stop_gradient(model.apply({"params": teacher}, lr))
   else:
     raise ValueError(f"SSD target must be 'hr' or 'teacher', got {target!r}")
-  return jnp.mean(jnp.abs(out - ref)), depth
+  return jnp.mean(jnp.abs(out.astype(jnp.float32) - ref.astype(jnp.float32))), depth
