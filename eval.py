@@ -25,6 +25,7 @@ from memsr_jax import cli
 from memsr_jax import evaluation
 from memsr_jax import precision
 from memsr_jax.data import folders
+from memsr_jax.evaluation import checks
 from memsr_jax.evaluation import hooks
 from memsr_jax.image import bicubic
 from memsr_jax.interop.torch_import import load_torch_weights
@@ -189,9 +190,8 @@ def run(config) -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from memsr_jax import evaluation_checks  # pylint: disable=g-import-not-at-top
   config = cli.config_value(flags.FLAGS["config"])
-  evaluation_checks.check(config)  # flags and output_dir, before any model runs
+  checks.check(config)  # flags and output_dir, before any model runs
   run(config)
 
 
