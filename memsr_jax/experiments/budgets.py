@@ -9,7 +9,7 @@ shows its arithmetic; the sum stays under 480 s with a margin for the unknowns.
 cpu: the project's existing CPU-scale settings (configs/mssr/cpu.py, configs/compress/
 cpu_edsr_imdn_x2.py, experiments/memsr_cpu_x4.sh); EDSR-baseline has none, so one is set here.
 smoke: every stage in about a minute on 2 CPU cores: a few steps, tiny models, images decoded
-when drawn (no cache of all 291), Set5's first two images. Only a proof that the pipeline runs; `shrunk` says what differs from the real thing.
+when drawn (no cache of all 291), Set5's first image. Only a proof that the pipeline runs; `shrunk` says what differs from the real thing.
 """
 
 BUDGETS = ("gpu8", "cpu", "smoke")
@@ -21,7 +21,7 @@ EVAL = {
              "max_images": 0},
     "cpu": {"sets": ("set5", "set14"), "extra": ("b100", "urban100", "manga109"),
             "max_images": 0},
-    "smoke": {"sets": ("set5",), "extra": (), "max_images": 2},
+    "smoke": {"sets": ("set5",), "extra": (), "max_images": 1},
 }
 
 SETTINGS = {
@@ -53,7 +53,7 @@ SETTINGS = {
         "cpu": {"teacher_steps": 3_000, "student_steps": 2_000, "batch": 8, "lr_patch": 24,
                 "ckpt_every": 500, "num_workers": 0, "teacher_lr": 6e-4, "student_lr": 5e-4,
                 "memory_hr": (720, 1280)},
-        "smoke": {"teacher_steps": 20, "student_steps": 10, "batch": 4, "lr_patch": 12,
+        "smoke": {"teacher_steps": 10, "student_steps": 10, "batch": 4, "lr_patch": 12,
                   "ckpt_every": 10, "num_workers": 0, "cache": False, "teacher_lr": 1e-3, "student_lr": 1e-3,
                   "memory_hr": (240, 320), "teacher_kwargs": {"n_feats": 16, "n_resblocks": 2},
                   "width": 8, "n_patches": 4},
@@ -100,7 +100,7 @@ SMOKE_SHRUNK = {
     "compress_x2": [],
 }
 SMOKE_COMMON = ["a few training steps (the models are not trained)",
-                "evaluated on the first 2 images of Set5 only"]
+                "evaluated on the first image of Set5 only"]
 
 
 def settings(experiment: str, budget: str) -> dict:

@@ -18,6 +18,10 @@ def _cell(r: dict | None) -> str:
   return f"{r['psnr']:.2f}" + (f" / {ssim:.4f}" if ssim is not None else "")
 
 
+def _subset(n: int) -> str:
+  return "" if not n else ", first image only" if n == 1 else f", first {n} images only"
+
+
 def markdown(res: dict, columns: tuple = ()) -> str:
   key = f"x{res['scale']}"
   sets = list(res["eval"]["sets"])
@@ -61,8 +65,7 @@ def markdown(res: dict, columns: tuple = ()) -> str:
          f"Budget `{res['budget']}`: {_BUDGET_WORDS[res['budget']]}. Device: {d['device_kind']} "
          f"({d['platform']}), {res['precision'].split(' ')[0]}, JAX {res['jax_version']}, "
          f"{res['date']}. Training data: {res['train_sets']}; Y-PSNR / SSIM by the protocol "
-         f"({', '.join(sets)}" + (f", first {res['eval']['max_images']} images" if
-                                  res['eval']['max_images'] else "") + ").", "",
+         f"({', '.join(sets)}" + _subset(res['eval']['max_images']) + ").", "",
          "```", res["command"], "```", "", *lines, ""]
   if res.get("shrunk"):
     out += ["Shrunk for this budget: " + "; ".join(res["shrunk"]) + ".", ""]

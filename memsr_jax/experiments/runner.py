@@ -228,9 +228,9 @@ def _row_model(row: specs.Row, exp: specs.Experiment, workdir: pathlib.Path) -> 
   info = {"params": n}
   if "sparsity" in exp.columns:
     info.update(nonzero_params=n, sparsity_prunable=0.0, sparsity_network=0.0)
-  if "memory" in exp.columns:
+  if "memory" in exp.columns and row.measure:
     info["memory"] = memory_info(model, params, exp.memory_hr, exp.scale)
-  if "macs" in exp.columns:
+  if "macs" in exp.columns and row.measure:
     info.update(macs_info(model, params, exp.memory_hr, exp.scale))
   return _jit_predictor(model, params), info
 

@@ -38,6 +38,7 @@ class Row:
   source: tuple
   steps: int | None = None
   note: str = ""
+  measure: bool = True  # compute the experiment's cost columns (memory, MACs) for this row
 
 
 @dataclasses.dataclass
@@ -146,11 +147,14 @@ def memsr_x4(budget: str, data_dir: str, weights_dir: str, workdir: str = "W") -
       Row("bicubic", "", ("bicubic",)),
       Row("Teacher-S (residual)", "teacher", ("checkpoint", "."), s["teacher_steps"]),
       Row("Plain-S, winning init, before training", "winning_distill",
-          ("checkpoint", "init/model"), 0),
+          ("checkpoint", "init/model"), 0, measure=False),
       Row("Plain-S, winning init + distillation", "winning_distill", ("checkpoint", "model"), n),
-      Row("Plain-S, winning init only (L1)", "winning", ("checkpoint", "model"), n),
+      # Same widths as the row above: the same memory (not measured again).
+      Row("Plain-S, winning init only (L1)", "winning", ("checkpoint", "model"), n,
+          measure=False),
       Row("Plain-S, random init + distillation", "random_distill", ("checkpoint", "model"), n),
-      Row("Plain-S, random init only (L1)", "random", ("checkpoint", "model"), n),
+      Row("Plain-S, random init only (L1)", "random", ("checkpoint", "model"), n,
+          measure=False),
   ]
   return Experiment(
       "memsr_x4", 4, "MemSR ×4: Teacher-S → exact plain conversion → Plain-S students",
