@@ -121,6 +121,7 @@ EXPECTED_ROWS = {
 
 
 @pytest.mark.slow
+@pytest.mark.shared
 @pytest.mark.parametrize("name", specs.NAMES)
 def test_smoke_end_to_end_and_resume(name, shared_dir, tmp_path, capsys):
   weights = shared_dir / "weights"

@@ -299,6 +299,8 @@ def run(name: str, budget: str, workdir, data_dir: str, weights_dir: str, comman
   check_data(data_dir)
   prepare_workdir(workdir, name, budget)
   t_start = time.perf_counter()
+  if budget == "gpu8" and jax.default_backend() == "cpu":
+    _log("warning: budget gpu8 is sized for one H100/H200; on this CPU it takes hours")
   exp = specs.build(name, budget, data_dir, weights_dir, str(workdir))
 
   runs = {r.name: train_run(r, workdir) for r in exp.runs}
