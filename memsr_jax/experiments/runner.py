@@ -117,6 +117,7 @@ def train_run(run: specs.Run, workdir: pathlib.Path) -> dict:
   _log(f"run {run.name}: training {run.steps} steps in {run_dir}"
        + (" (resuming)" if info["invocations"] else ""))
   info["invocations"] += 1
+  _write_json(path, info)  # a hard kill (slot ended) loses only this invocation's wall time
   t0 = time.perf_counter()
   try:
     _train(run.config, run_dir)
@@ -272,7 +273,7 @@ def device_info() -> dict:
 
 def memsr_extra(workdir: pathlib.Path, rows: list[dict], scale: int) -> dict:
   """The exact-conversion check and the claim's figures: student − teacher PSNR, memory ratio."""
-  extra = {"conversion": _read_json(workdir / "winning_distill" / "convert.json")}
+  extra = {"conversion": _read_json(workdir / "winning_distill" / "convert" / "convert.json")}
   by = {r["row"]: r for r in rows}
   t, s = by.get("Teacher-S (residual)"), by.get("Plain-S, winning init + distillation")
   if t and s and "results" in t and "results" in s:
