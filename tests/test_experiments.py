@@ -156,7 +156,7 @@ def test_smoke_end_to_end_and_resume(name, shared_dir, tmp_path, capsys):
   runs = {r: json.loads((w / r / "run.json").read_text()) for r in res["runs"]}
   assert cli.main(argv) == 0
   out = capsys.readouterr().out
-  assert "training" not in out and "evaluating" not in out
+  assert ": training " not in out and "': evaluating on" not in out
   assert out.count("finished earlier") == len(runs)
   again = json.loads((w / "results.json").read_text())
   for r, info in runs.items():
