@@ -6,7 +6,7 @@ import math
 import pytest
 
 from memsr_jax.experiments import __main__ as cli
-from memsr_jax.experiments import budgets, report, runner, specs
+from memsr_jax.experiments import budgets, deps, report, runner, specs
 from memsr_jax.train import config_lib
 
 
@@ -24,11 +24,9 @@ def test_every_experiment_and_budget_builds_valid_configs(name, budget, tmp_path
     assert c.val.dataset == ""  # nothing is selected on Set5 during training
     assert r.steps > 0 and c.ckpt_every <= r.steps
     if c.method == "mssr":
-      from memsr_jax.methods.mssr import pipeline
-      pipeline._check(c)  # pylint: disable=protected-access
+      deps.mssr_pipeline._check(c)  # pylint: disable=protected-access
     if c.method == "compress":
-      from memsr_jax.methods.compress import pipeline
-      assert pipeline.parse_stages(c.compress.stages) == ["distill"]
+      assert deps.compress_pipeline.parse_stages(c.compress.stages) == ["distill"]
       assert c.compress.distill.total_steps == r.steps
   for row in exp.rows:
     assert row.run in runs or row.run == ""
