@@ -160,3 +160,28 @@ def test_smoke_end_to_end_and_resume(name, shared_dir, tmp_path, capsys):
   for r, info in runs.items():
     assert json.loads((w / r / "run.json").read_text()) == info
   assert [r.get("results") for r in again["rows"]] == [r.get("results") for r in res["rows"]]
+
+
+def test_run_bookkeeping_survives_an_interrupt(tmp_path, monkeypatch, capsys):
+  """A cut invocation keeps its wall time and is resumed; a finished run is never retrained."""
+  import signal
+  from memsr_jax.train import loop
+  calls = []
+
+  def cut(config, run_dir):
+    calls.append(run_dir)
+    raise loop.TrainingInterrupted(signal.SIGTERM, 3, run_dir)
+
+  run = specs.Run("r", None, 10)
+  monkeypatch.setattr(runner, "_train", cut)
+  with pytest.raises(loop.TrainingInterrupted):
+    runner.train_run(run, tmp_path)
+  info = json.loads((tmp_path / "r" / "run.json").read_text())
+  assert info["invocations"] == 1 and not info["finished"] and info["wall_s"] >= 0
+  monkeypatch.setattr(runner, "_train", lambda config, run_dir: calls.append(run_dir))
+  capsys.readouterr()
+  done = runner.train_run(run, tmp_path)
+  assert "(resuming)" in capsys.readouterr().out
+  assert done["finished"] and done["invocations"] == 2 and len(calls) == 2
+  assert runner.train_run(run, tmp_path) == done and len(calls) == 2
+  assert runner.train_run(specs.Run("s", None, 1, skip="why"), tmp_path)["skipped"] == "why"
