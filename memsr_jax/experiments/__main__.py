@@ -30,6 +30,9 @@ def parse_args(argv=None):
   p.add_argument("--weights_dir", default=os.environ.get("MEMSR_WEIGHTS_DIR") or str(
       _REPO.parent / "shared" / "weights"), help="folder holding imdn/IMDN_x2.pth (compress_x2; "
       "default: $MEMSR_WEIGHTS_DIR, else ../shared/weights)")
+  p.add_argument("--sets", default="", help="comma-separated evaluation sets instead of the "
+                 "budget's (Set5, Set14 and the benchmarks present), e.g. set5,set14: Urban100 and "
+                 "Manga109 have ~100 image sizes, one compilation each per row")
   return p.parse_args(argv)
 
 
@@ -41,7 +44,9 @@ def main(argv=None) -> int:
   from memsr_jax.train import loop
   command = "python -m memsr_jax.experiments " + shlex.join(argv)
   try:
-    runner.run(args.name, args.budget, args.workdir, args.data_dir, args.weights_dir, command)
+    sets = tuple(x.strip().lower() for x in args.sets.split(",") if x.strip())
+    runner.run(args.name, args.budget, args.workdir, args.data_dir, args.weights_dir, command,
+               sets)
   except runner.UsageError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

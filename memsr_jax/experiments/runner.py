@@ -131,11 +131,15 @@ def train_run(run: specs.Run, workdir: pathlib.Path) -> dict:
 # ----------------------------------------------------------------------------- evaluation
 
 
-def eval_sets(budget: str, data_dir: str, workdir: pathlib.Path, scale: int) -> list[tuple]:
-  """[(name, dataset argument)]: Set5, Set14 and the extra benchmarks present; with max_images,
-  a folder of links to the first images (the protocol then runs on that folder)."""
+def eval_sets(budget: str, data_dir: str, workdir: pathlib.Path, scale: int,
+              only: tuple[str, ...] = ()) -> list[tuple]:
+  """[(name, dataset argument)]: Set5, Set14 and the extra benchmarks present (or the sets in
+  `only`); with max_images, a folder of links to the first images (the protocol then runs on
+  that folder)."""
   from memsr_jax.data import folders
-  e = budgets.EVAL[budget]
+  e = dict(budgets.EVAL[budget])
+  if only:
+    e.update(sets=tuple(only), extra=())
   out = []
   for i, name in enumerate(tuple(e["sets"]) + tuple(e["extra"])):
     try:
@@ -289,8 +293,10 @@ def memsr_extra(workdir: pathlib.Path, rows: list[dict], scale: int) -> dict:
   return extra
 
 
-def run(name: str, budget: str, workdir, data_dir: str, weights_dir: str, command: str) -> dict:
-  """Runs (or resumes) experiment `name` at `budget` in `workdir`; returns results.json's dict."""
+def run(name: str, budget: str, workdir, data_dir: str, weights_dir: str, command: str,
+        sets: tuple[str, ...] = ()) -> dict:
+  """Runs (or resumes) experiment `name` at `budget` in `workdir`; returns results.json's dict.
+  `sets` replaces the budget's evaluation sets (rows are re-evaluated for a new choice)."""
   if budget not in budgets.BUDGETS:
     raise UsageError(f"unknown budget {budget!r}; use one of {budgets.BUDGETS}")
   if name not in specs.NAMES:
@@ -305,7 +311,7 @@ def run(name: str, budget: str, workdir, data_dir: str, weights_dir: str, comman
   exp = specs.build(name, budget, data_dir, weights_dir, str(workdir))
 
   runs = {r.name: train_run(r, workdir) for r in exp.runs}
-  sets = eval_sets(budget, data_dir, workdir, exp.scale)
+  sets = eval_sets(budget, data_dir, workdir, exp.scale, tuple(sets))
   signature = {"sets": [n for n, _ in sets], "max_images": budgets.EVAL[budget]["max_images"]}
   rows = []
   for row in exp.rows:
