@@ -53,7 +53,8 @@ def test_mssr_dense_model_matches_the_level_size():
   kw = {"n_feats": 16, "n_resblocks": 8, "scale": 2}
   sizes = specs.level_sizes("edsr_mini", kw, [0.5, 0.75], masks.DEFAULT_PRUNABLE)
   assert sizes[0] > sizes[1] > sizes[2]
-  n = lambda f: pytrees.count_params(specs._params_of("edsr_mini", {**kw, "n_feats": f}))  # pylint: disable=protected-access
+  params_of = specs._params_of  # pylint: disable=protected-access
+  n = lambda f: pytrees.count_params(params_of("edsr_mini", {**kw, "n_feats": f}))
   assert n(16) == sizes[0]
   f = specs.matching_width("edsr_mini", kw, sizes[2])
   assert abs(n(f) - sizes[2]) <= min(abs(n(f - 1) - sizes[2]), abs(n(f + 1) - sizes[2]))

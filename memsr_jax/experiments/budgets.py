@@ -1,15 +1,16 @@
 """Budgets as data: what each experiment trains and evaluates at `gpu8`, `cpu` and `smoke`.
 
-gpu8: one H100/H200 slot of 8 minutes, compilation and evaluation included. Not run yet (no GPU in
-the session that wrote it); the step counts come from measured throughputs quoted in issue 15:
-EDSR-baseline ×2 (batch 16, LR 48) ≈ 180 steps/s, Plain-M ≈ 210 steps/s, fp32. Assumed overheads
-per experiment: ≈ 25 s start-up (JAX init, decoding the 291 images), ≈ 20 s of XLA compilation per
-training stage, ≈ 8 s per evaluated row (Set5 + Set14, one compile per image shape). Each entry
-shows its arithmetic; the sum stays under 480 s with a margin for the unknowns.
+gpu8: one H100/H200 slot of 8 minutes, compilation and evaluation included. Not run yet (no GPU
+in the session that wrote it); the step counts come from throughputs quoted in issue 15:
+EDSR-baseline ×2 (batch 16, LR 48) ≈ 180 steps/s, Plain-M ≈ 210 steps/s, fp32. Assumed
+overheads per experiment: ≈ 25 s start-up (JAX init, decoding the 291 images), ≈ 20 s of XLA
+compilation per training stage, ≈ 8 s per evaluated row (Set5 + Set14, one compile per image
+shape). Each entry shows its arithmetic; the sum stays under 480 s with a margin.
 cpu: the project's existing CPU-scale settings (configs/mssr/cpu.py, configs/compress/
 cpu_edsr_imdn_x2.py, experiments/memsr_cpu_x4.sh); EDSR-baseline has none, so one is set here.
 smoke: every stage in about a minute on 2 CPU cores: a few steps, tiny models, images decoded
-when drawn (no cache of all 291), Set5's first image. Only a proof that the pipeline runs; `shrunk` says what differs from the real thing.
+when drawn (no cache of all 291), Set5's first image. Only a proof that the pipeline runs;
+`shrunk` says what differs from the real thing.
 """
 
 BUDGETS = ("gpu8", "cpu", "smoke")
@@ -56,8 +57,10 @@ SETTINGS = {
                 "ckpt_every": 500, "num_workers": 0, "teacher_lr": 6e-4, "student_lr": 5e-4,
                 "memory_hr": (720, 1280)},
         "smoke": {"teacher_steps": 10, "student_steps": 10, "batch": 4, "lr_patch": 12,
-                  "ckpt_every": 10, "num_workers": 0, "cache": False, "teacher_lr": 1e-3, "student_lr": 1e-3,
-                  "memory_hr": (240, 320), "teacher_kwargs": {"n_feats": 16, "n_resblocks": 2},
+                  "ckpt_every": 10, "num_workers": 0, "cache": False, "teacher_lr": 1e-3,
+                  "student_lr": 1e-3,
+                  "memory_hr": (240, 320),
+                  "teacher_kwargs": {"n_feats": 16, "n_resblocks": 2},
                   "width": 8, "n_patches": 4},
     },
     "mssr_x2": {
@@ -76,7 +79,8 @@ SETTINGS = {
         "smoke": {"model": "edsr_mini", "model_kwargs": {"n_feats": 8, "n_resblocks": 2},
                   "rounds": 2, "prune_fraction": 0.5, "dense_steps": 8, "rewind_step": 2,
                   "round_steps": 4, "expand_steps": 2, "batch": 4, "lr_patch": 16, "lr": 1e-3,
-                  "expand_lr": 5e-4, "ckpt_every": 4, "num_workers": 0, "cache": False, "match_levels": (-1,)},
+                  "expand_lr": 5e-4, "ckpt_every": 4, "num_workers": 0, "cache": False,
+                  "match_levels": (-1,)},
     },
     "compress_x2": {
         # EDSRmini (49.6k params) distilled from IMDN ×2 (694k): the student's step is tiny, the
