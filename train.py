@@ -6,7 +6,6 @@ what is trained: "supervised" (any registry model on LR/HR pairs) or a method's 
 A user's mistake (bad flag or key, unusable workdir, a workdir another run holds) is one line on
 stderr and exit status 2 (docs/SAFETY.md).
 """
-import importlib
 import logging
 import os
 import sys
@@ -16,11 +15,11 @@ import jax
 from ml_collections import config_flags
 
 from memsr_jax import cli
+from memsr_jax import methods
 from memsr_jax import safe_io
 from memsr_jax.train import config_lib
 from memsr_jax.train import loop
 from memsr_jax.train import workdir_lock
-from memsr_jax.train.supervised import SupervisedTask
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file.",
                                           lock_config=True)
@@ -60,11 +59,7 @@ def main(argv):
 
 def _train(config, workdir):
   try:
-    if config.method == "supervised":
-      loop.train(config, workdir, SupervisedTask(config))
-    else:
-      stages = importlib.import_module(f"memsr_jax.methods.{config.method}.stages")
-      stages.run(config, workdir)
+    methods.run(config, workdir)
   except loop.TrainingInterrupted as e:
     print(str(e), flush=True)
     sys.exit(128 + int(e.signum))

@@ -6,7 +6,12 @@ import math
 import pytest
 
 from memsr_jax.experiments import __main__ as cli
-from memsr_jax.experiments import budgets, deps, report, runner, specs
+from memsr_jax.experiments import budgets
+from memsr_jax.experiments import report
+from memsr_jax.experiments import runner
+from memsr_jax.experiments import specs
+from memsr_jax.methods.compress import stages as compress_stages
+from memsr_jax.methods.mssr import stages as mssr_stages
 from memsr_jax.train import config_lib
 
 
@@ -24,9 +29,9 @@ def test_every_experiment_and_budget_builds_valid_configs(name, budget, tmp_path
     assert c.val.dataset == ""  # nothing is selected on Set5 during training
     assert r.steps > 0 and c.ckpt_every <= r.steps
     if c.method == "mssr":
-      deps.mssr_pipeline._check(c)  # pylint: disable=protected-access
+      mssr_stages._check(c)  # pylint: disable=protected-access
     if c.method == "compress":
-      assert deps.compress_pipeline.parse_stages(c.compress.stages) == ["distill"]
+      assert compress_stages.parse_stages(c.compress.stages) == ["distill"]
       assert c.compress.distill.total_steps == r.steps
   for row in exp.rows:
     assert row.run in runs or row.run == ""
@@ -69,8 +74,8 @@ def test_compress_without_weights_skips_the_teacher_runs_with_a_reason(tmp_path)
 
 
 def _data(tmp_path):
-  from PIL import Image
   import numpy as np
+  from PIL import Image
   root = tmp_path / "data"
   for name in ("T91", "BSD200", "Set5"):
     (root / name).mkdir(parents=True)
@@ -166,6 +171,7 @@ def test_smoke_end_to_end_and_resume(name, shared_dir, tmp_path, capsys):
 def test_run_bookkeeping_survives_an_interrupt(tmp_path, monkeypatch, capsys):
   """A cut invocation keeps its wall time and is resumed; a finished run is never retrained."""
   import signal
+
   from memsr_jax.train import loop
   calls = []
 

@@ -18,8 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import evaluation
+from memsr_jax import methods
 from memsr_jax.experiments import budgets
-from memsr_jax.experiments import deps
 from memsr_jax.experiments import report
 from memsr_jax.experiments import specs
 
@@ -90,15 +91,8 @@ def prepare_workdir(workdir: pathlib.Path, experiment: str, budget: str) -> None
 
 
 def _train(config, run_dir: pathlib.Path) -> None:
-  """What train.py does for a config: the supervised task or the method's run(config, workdir)."""
-  from memsr_jax.train import config_lib
-  from memsr_jax.train import loop
-  config_lib.validate(config)
-  if config.method == "supervised":
-    from memsr_jax.train.supervised import SupervisedTask
-    loop.train(config, run_dir, SupervisedTask(config))
-  else:
-    getattr(deps, f"{config.method}_pipeline").run(config, run_dir)
+  """What train.py does for a config (memsr_jax.methods.run)."""
+  methods.run(config, run_dir)
 
 
 def train_run(run: specs.Run, workdir: pathlib.Path) -> dict:
@@ -257,7 +251,7 @@ def evaluate_row(row: specs.Row, exp: specs.Experiment, workdir: pathlib.Path, s
   predict, info = _row_model(row, exp, workdir)
   results = {}
   for name, arg in sets:
-    r = deps.evaluation.evaluate_dataset(predict, arg, exp.scale, data_dir)
+    r = evaluation.evaluate_dataset(predict, arg, exp.scale, data_dir)
     results[name] = {f"x{exp.scale}": {k: r[k] for k in ("psnr", "ssim", "n_images")}}
     if r["errors"]:
       results[name][f"x{exp.scale}"]["errors"] = r["errors"]

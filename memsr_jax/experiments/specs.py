@@ -14,7 +14,8 @@ import jax
 import ml_collections
 
 from memsr_jax.experiments import budgets
-from memsr_jax.experiments import deps
+from memsr_jax.methods.memsr import config as memsr_config
+from memsr_jax.methods.mssr import config as mssr_config
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 TRAIN_SETS = "t91+bsd200"  # the classic 291-image training set
@@ -119,7 +120,7 @@ def memsr_x4(budget: str, data_dir: str, weights_dir: str, workdir: str = "W") -
   del weights_dir
   s = budgets.settings("memsr_x4", budget)
   teacher_kwargs = dict(s.get("teacher_kwargs", {}))
-  t = deps.memsr_recipes.teacher_config("memsr_teacher_s", "x4")
+  t = memsr_config.teacher_config("memsr_teacher_s", "x4")
   _train_data(t, s, data_dir)
   t.total_steps = s["teacher_steps"]
   t.schedule.lr = s["teacher_lr"]
@@ -129,7 +130,7 @@ def memsr_x4(budget: str, data_dir: str, weights_dir: str, workdir: str = "W") -
   students = (("winning_distill", "winning", True), ("winning", "winning", False),
               ("random_distill", "random", True), ("random", "random", False))
   for name, init, distill in students:
-    c = deps.memsr_recipes.paper(size="s", scale=4, init=init, distill=distill)
+    c = memsr_config.paper(size="s", scale=4, init=init, distill=distill)
     _train_data(c, s, data_dir)
     c.total_steps = s["student_steps"]
     c.schedule.lr = s["student_lr"]
@@ -200,11 +201,11 @@ def mssr_x2(budget: str, data_dir: str, weights_dir: str) -> Experiment:
   del weights_dir
   s = budgets.settings("mssr_x2", budget)
   if s.get("recipe") == "cpu":
-    c = deps.mssr_recipes.edsr_cpu(scale=2)
+    c = mssr_config.edsr_cpu(scale=2)
     s = {**s, "batch": c.data.batch_size, "lr_patch": c.data.lr_patch,
          "ckpt_every": c.ckpt_every}
   else:
-    c = deps.mssr_recipes.edsr_baseline_div2k(scale=2)
+    c = mssr_config.edsr_baseline_div2k(scale=2)
     c.model.name = s["model"]
     c.model.kwargs = ml_collections.ConfigDict(dict(s["model_kwargs"]))
     c.schedule.lr = s["lr"]
@@ -223,7 +224,7 @@ def mssr_x2(budget: str, data_dir: str, weights_dir: str) -> Experiment:
   sizes = level_sizes(c.model.name, kwargs, schedule, m.prunable)
   runs = [Run("mssr", c, steps)]
   rows = [Row("bicubic", "", ("bicubic",))]
-  for k, sp in enumerate([0.0] + schedule):
+  for k in range(len(schedule) + 1):
     rows.append(Row(f"level {k} of the scalable checkpoint", "mssr", ("mssr_level", k), steps))
   for lvl in s.get("match_levels", ()):
     k = lvl % len(sizes)
