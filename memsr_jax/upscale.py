@@ -12,7 +12,6 @@ an output that would overwrite an input or another output), printed as one line 
 import argparse
 import pathlib
 import sys
-import tempfile
 
 from memsr_jax import cli
 from memsr_jax import precision
@@ -94,16 +93,6 @@ def list_inputs(path: pathlib.Path) -> list[pathlib.Path]:
   return [path]
 
 
-def check_writable(folder: pathlib.Path) -> None:
-  try:
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, prefix=".write_test"):
-      pass
-  except OSError as e:
-    raise UsageError(f"output folder {folder} is not writable ({e.strerror or e}): "
-                     "choose another --output") from e
-
-
 def main(argv=None) -> int:
   args = parse_args(argv)
   tighten_allocator()
@@ -114,7 +103,7 @@ def main(argv=None) -> int:
     in_path = pathlib.Path(args.input)
     outputs = safe_io.output_files(inputs, out_dir, ".png",  # never over an input, no clashes
                                    input_dir=in_path if in_path.is_dir() else None)
-    check_writable(out_dir)
+    safe_io.check_output_dir(out_dir, "--output")
     for dst in outputs:  # what a killed earlier run left behind
       safe_io.remove_stale_partials(dst)
     budget = budget_lib.parse_memory(args.max_memory) if args.max_memory else None
