@@ -198,3 +198,22 @@ def upscale_array(session: Session, image: np.ndarray, tile: int | None = None,
   bands = []
   tiling.run_tiled(tiling.ArraySource(image), OrtTileFn(session, mode), plan, bands.append)
   return np.concatenate(bands)
+
+
+def upscaler_from_args(args) -> OrtUpscaler:
+  """The `memsr_jax.upscale --backend onnxruntime` upscaler; ValueError on a bad combination."""
+  if args.checkpoint or not args.model:
+    raise ValueError("--backend onnxruntime runs an exported file: pass --model model.onnx "
+                     "(export a checkpoint with python -m memsr_jax.export)")
+  if not args.model.lower().endswith(".onnx") and not pathlib.Path(args.model).is_file():
+    raise ValueError(f"--model {args.model} is not an .onnx file (with --backend onnxruntime "
+                     "--model names an exported model, not a preset)")
+  if args.bf16:
+    raise ValueError("--bf16 is for the JAX backend; the ONNX file runs in float32")
+  up = OrtUpscaler(args.model, mode=args.mode, max_memory=args.max_memory, tile=args.tile,
+                   overlap=args.overlap, stream_input=args.stream_input,
+                   png_level=args.png_level)
+  if args.scale and args.scale != up.session.scale:
+    raise ValueError(f"{args.model} is a ×{up.session.scale} model "
+                     f"({up.session.meta.get('model')}) but --scale {args.scale} was given")
+  return up
