@@ -9,10 +9,11 @@ backend's (`deploy.pipeline.Upscaler.upscale_file`, `deploy.budget`).
 Memory: ONNX Runtime has no buffer-assignment analysis like XLA's, so a tile's memory is measured.
 The session runs without its CPU arena and memory-pattern cache (freed tensors leave RSS); the
 peak RSS growth of one call (VmHWM reset through /proc/self/clear_refs, as in
-`deploy/torch_bench.py`) is measured at two probe tile sizes and fitted as a + b·h·w; the RSS the
-session itself holds (weights, prepacked kernels) is measured across its creation and plays the
-role of the JAX backend's `compile_rss`. Off Linux (no clear_refs) a formula is used instead:
-3 float32 maps 64 channels wide + the output, per LR pixel (see `_fallback_bytes`).
+`deploy/torch_bench.py`) is measured at two probe tile sizes and fitted as a + b·h·w, and never
+taken below a floor of what must coexist (float32 input + output + two maps of the widest conv:
+small probes can reuse freed heap and read low). The RSS the session itself holds (weights,
+prepacked kernels) is measured across its creation and plays the role of the JAX backend's
+`compile_rss`. Off Linux (no clear_refs) a formula stands in for the fit (`_fallback_bytes`).
 """
 import pathlib
 import types
@@ -24,7 +25,7 @@ from memsr_jax.deploy import pipeline
 from memsr_jax.deploy import tiling
 
 META = "memsr_jax."
-PROBE_SIDES = (48, 96)
+PROBE_SIDES = (64, 160)
 
 
 def _ort():
@@ -78,6 +79,7 @@ class Session:
     r = self.meta.get("receptive_radius", "")
     self.radius = int(r) if r else None
     self.input_name = self.sess.get_inputs()[0].name
+    self.max_channels = _max_conv_channels(model)
 
   def run(self, x: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(x, np.float32)
@@ -103,6 +105,16 @@ def call_peak_bytes(fn, *args) -> int | None:
     return (_status_kb("VmHWM") - base) * 1024
   except (OSError, KeyError):
     return None
+
+
+def _max_conv_channels(model) -> int:
+  """Widest conv (largest dim of the 4-D initializers, in either kernel layout); 64 if unknown."""
+  try:
+    import onnx
+    proto = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(model)
+    return max((max(t.dims) for t in proto.graph.initializer if len(t.dims) == 4), default=64)
+  except Exception:  # onnx missing or an exotic file: the zoo's usual width
+    return 64
 
 
 class OrtTileFn:
@@ -131,14 +143,19 @@ class OrtTileFn:
         return _fallback_bytes(self.session)
       pts.append((side * side, max(b, 0)))
     (p0, b0), (p1, b1) = pts
-    slope = max((b1 - b0) / (p1 - p0), b1 / p1 * 0.5, 1.0)
+    slope = max((b1 - b0) / (p1 - p0), 0.0)
     return max(b1 - slope * p1, 0.0), slope
+
+  def floor_bytes(self, h: int, w: int) -> int:
+    """What any runtime must hold at once: float32 input, output and two maps of the widest conv."""
+    s, c = self.session.scale, self.session.max_channels
+    return 4 * h * w * (3 + 3 * s * s + 2 * c)
 
   def memory_bytes(self, h: int, w: int) -> int:
     if self._fit is None:
       self._fit = self._measure()
     a, b = self._fit
-    return int(a + b * h * w)
+    return max(int(a + b * h * w), self.floor_bytes(h, w))
 
   def __call__(self, x, mask=None):
     if mask is not None:
