@@ -77,7 +77,7 @@ def load_source(checkpoint=None, model_name=None, scale=None, torch_weights=None
 
 def metadata(model, info: dict, layout: str) -> dict[str, str]:
   """The metadata_props written into the ONNX file (all values are strings)."""
-  import jax2onnx
+  from importlib import metadata as pkg_metadata
   import memsr_jax
   from memsr_jax.deploy.receptive_field import receptive_radius
   radius = receptive_radius(model)
@@ -92,7 +92,7 @@ def metadata(model, info: dict, layout: str) -> dict[str, str]:
       "memsr_jax.receptive_radius": "" if radius is None else str(radius),
       "memsr_jax.model_kwargs": json.dumps(_jsonable(model), sort_keys=True),
       "memsr_jax.source": str(info.get("source", "")),
-      "memsr_jax.exporter": f"jax2onnx {getattr(jax2onnx, '__version__', '?')}",
+      "memsr_jax.exporter": f"jax2onnx {pkg_metadata.version('jax2onnx')}",
   }
 
 
