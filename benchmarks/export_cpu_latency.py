@@ -252,6 +252,7 @@ def main():
   hr = tuple(map(int, args.hr.split("x")))
   out = pathlib.Path(args.out)
   result = json.loads(out.read_text()) if args.only_100mp and out.exists() else {}
+  load_start = os.getloadavg()
   with tempfile.TemporaryDirectory(prefix="export_bench_") as tmp:
     tmp = pathlib.Path(tmp)
     if not args.only_100mp:
@@ -267,7 +268,7 @@ def main():
                     "/proc/self/clear_refs; glibc mmap threshold 1 MiB). One repeat only: the "
                     "machine is 2 shared cores, latencies are noisy (see load_average)",
           "repeats": 1, "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                                    "load_average_start": os.getloadavg()}}
+                                    "load_average_start": load_start}}
     if args.with_100mp or args.only_100mp:
       print("100 MP …", file=sys.stderr, flush=True)
       result["upscale_100mp_onnxruntime"] = bench_100mp(tmp)
