@@ -217,23 +217,27 @@ def table(rows):
   head = ("| model | scale | LR | JAX s | torch s | ORT s | ORT/torch speed | JAX MB | torch MB | "
           "ORT MB | ORT max diff vs JAX |")
   lines = [head, "|" + "---|" * 11]
+  def g(r, b, k, fmt="{:.1f}"):
+    v = r.get(b, {}).get(k)
+    return fmt.format(v) if isinstance(v, (int, float)) else "n/a"
+
   for r in rows:
-    def g(b, k, fmt="{:.1f}"):
-      v = r.get(b, {}).get(k)
-      return fmt.format(v) if isinstance(v, (int, float)) else "n/a"
     t, o = r.get("torch", {}).get("latency_s"), r.get("onnxruntime", {}).get("latency_s")
     speed = f"{t / o:.2f}×" if t and o else "n/a"
     lines.append(
-        f"| {r['model']} | ×{r['scale']} | {r['lr'][0]}×{r['lr'][1]} | {g('jax', 'latency_s')} | "
-        f"{g('torch', 'latency_s')} | {g('onnxruntime', 'latency_s')} | {speed} | "
-        f"{g('jax', 'call_peak_growth_mb', '{:.0f}')} | {g('torch', 'call_peak_growth_mb', '{:.0f}')} | "
-        f"{g('onnxruntime', 'call_peak_growth_mb', '{:.0f}')} | "
-        f"{g('onnxruntime', 'max_abs_diff_vs_jax', '{:.2g}')} |")
+        f"| {r['model']} | ×{r['scale']} | {r['lr'][0]}×{r['lr'][1]} | "
+        f"{g(r, 'jax', 'latency_s')} | {g(r, 'torch', 'latency_s')} | "
+        f"{g(r, 'onnxruntime', 'latency_s')} | {speed} | "
+        f"{g(r, 'jax', 'call_peak_growth_mb', '{:.0f}')} | "
+        f"{g(r, 'torch', 'call_peak_growth_mb', '{:.0f}')} | "
+        f"{g(r, 'onnxruntime', 'call_peak_growth_mb', '{:.0f}')} | "
+        f"{g(r, 'onnxruntime', 'max_abs_diff_vs_jax', '{:.2g}')} |")
   return "\n".join(lines)
 
 
 def main():
-  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p = argparse.ArgumentParser(description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--models", default="plain_m:2,plain_m:4,edsr_baseline:2,imdn:2")
   p.add_argument("--backends", default=",".join(BACKENDS))
   p.add_argument("--hr", default="1920x1080")

@@ -1,7 +1,8 @@
 """Export a model to ONNX, verified in ONNX Runtime against JAX before the file is written.
 
   python -m memsr_jax.export --checkpoint runs/quickstart --format onnx --output model.onnx
-  python -m memsr_jax.export --model imdn --scale 2 --torch_weights IMDN_x2.pth --output imdn_x2.onnx
+  python -m memsr_jax.export --model imdn --scale 2 --torch_weights IMDN_x2.pth \
+      --output imdn_x2.onnx
 
 The graph is traced from the JAX model itself by jax2onnx (no second implementation to keep in
 sync): float32 input 0..255, batch/height/width symbolic, layout NHWC (or --layout NCHW). Scale,
@@ -197,6 +198,20 @@ def export_onnx(model, params, info: dict, output, *, layout: str = "NHWC",
   return report
 
 
+def parse_overrides(items: list[str]) -> dict:
+  """['n_feats=16', 'depths=[4,4]'] → {'n_feats': 16, 'depths': [4, 4]} (JSON values, else str)."""
+  out = {}
+  for item in items:
+    if "=" not in item:
+      raise ExportError(f"--set expects KEY=VALUE, got {item!r}")
+    k, v = item.split("=", 1)
+    try:
+      out[k] = json.loads(v)
+    except json.JSONDecodeError:
+      out[k] = v
+  return out
+
+
 def parse_args(argv=None) -> argparse.Namespace:
   p = argparse.ArgumentParser(prog="python -m memsr_jax.export", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -230,10 +245,9 @@ def main(argv=None) -> int:
     output = pathlib.Path(args.output)
     if output.exists() and not args.overwrite:
       raise ExportError(f"{output} exists: pass --overwrite to replace it")
-    from memsr_jax.interop.torch_import import _parse_overrides
     model, params, info = load_source(args.checkpoint, args.model, args.scale,
                                       args.torch_weights, args.param_key,
-                                      _parse_overrides(args.set))
+                                      parse_overrides(args.set))
     image = verify_image(args.verify_image) if args.verify_image else None
     report = export_onnx(model, params, info, output, layout=args.layout, image=image,
                          tolerance=args.tolerance, overwrite=args.overwrite)

@@ -2,7 +2,7 @@
 
   python -m memsr_jax.upscale --checkpoint ckpt/ --input photo.jpg --output out/ --max_memory 256MB
   python -m memsr_jax.upscale --model plain_s --scale 4 --input folder/ --output out/  # random init
-  python -m memsr_jax.upscale --backend onnxruntime --model model.onnx --input photo.png --output out/
+  python -m memsr_jax.upscale --backend onnxruntime --model model.onnx --input x.png --output out/
 
 Outputs are PNG (`<output>/<stem>.png`), written row band by row band. Plain nets (and EDSR-style
 nets with a finite receptive field) are tiled exactly; other models use feathered overlaps

@@ -3,8 +3,8 @@ budgets, folders, errors."""
 import logging
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 pytest.importorskip("onnxruntime", reason="ONNX Runtime not installed (requirements-export.txt)")
 pytest.importorskip("jax2onnx", reason="jax2onnx not installed (requirements-export.txt)")
