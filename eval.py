@@ -6,8 +6,9 @@ r"""Evaluates a model (or bicubic) by the SR benchmark protocol and prints a pap
 
 Writes `results.json` ({dataset: {"x2": {"psnr", "ssim", "n_images"}}}) and `details.json`
 (per-image values and unreadable images) to config.output_dir. See configs/eval.py for options.
+Method-specific choices (e.g. an MSSR level, or every level) come from the methods' evaluation hooks
+(memsr_jax/evaluation/hooks.py).
 """
-import functools
 import json
 import pathlib
 from typing import Any, Callable
@@ -15,10 +16,21 @@ from typing import Any, Callable
 from absl import app
 from absl import flags
 from absl import logging
+import jax
+import jax.numpy as jnp
 from ml_collections import config_flags
 import numpy as np
 
+from memsr_jax import cli
 from memsr_jax import evaluation
+from memsr_jax import precision
+from memsr_jax.data import folders
+from memsr_jax.evaluation import checks
+from memsr_jax.evaluation import hooks
+from memsr_jax.image import bicubic
+from memsr_jax.interop.torch_import import load_torch_weights
+from memsr_jax.models import registry
+from memsr_jax.train import checkpoint
 
 # Guarded so that tests can import both train.py and eval.py (both define --config).
 if "config" not in flags.FLAGS:
@@ -52,90 +64,31 @@ def _parse_scales(value: Any) -> list[int]:
   return scales
 
 
-def _maybe_select_level(params, meta: dict, config) -> Any:
-  """MSSR models: the nested sub-network `config.model.level` (or the level nearest
-  `config.model.sparsity`), read from the level map stored in the checkpoint (docs/MSSR.md).
-
-  level < 0 and sparsity < 0 evaluate the full model (params unchanged).
-  """
-  # --- MSSR level selection (owned by the MSSR method; see memsr_jax/methods/mssr) ---
-  level = int(config.model.get("level", -1))
-  sparsity = float(config.model.get("sparsity", -1.0))
-  if level < 0 and sparsity < 0:
-    return params
-  if level >= 0 and sparsity >= 0:
-    raise ValueError(f"config.model.level={level} and config.model.sparsity={sparsity} are both "
-                     "set; give one of them (the other -1)")
-  from memsr_jax.methods.mssr import masks, scalable  # pylint: disable=g-import-not-at-top
-  ckpt = config.model.get("checkpoint", "")
-  level_map = scalable.load_level_map(ckpt) if ckpt else None
-  if level_map is None:
-    raise ValueError(f"config.model.level/sparsity select an MSSR size, but "
-                     f"{ckpt or 'a model without checkpoint'} holds no MSSR level map; use a "
-                     "checkpoint written by train.py with config.method='mssr' (its model/ "
-                     "folder or workdir), or leave level and sparsity at -1")
-  if level < 0:
-    level = masks.level_for_sparsity(level_map, sparsity)
-  masks.check_level(level_map, level)
-  stats = masks.level_stats(level_map)[level]
-  meta["mssr_level"] = stats
-  logging.info("MSSR level %d: sparsity %.2f%%, %d non-zero params", level,
-               100 * stats["sparsity"], stats["nonzero_params"])
-  return masks.params_at_level(params, level_map, level)
-
-
-def _sweep_levels(config) -> list[dict]:
-  """Evaluates every level of an MSSR checkpoint; prints PSNR vs sparsity vs non-zero params."""
-  # --- MSSR level sweep (owned by the MSSR method) ---
-  import copy  # pylint: disable=g-import-not-at-top
-  from memsr_jax.methods.mssr import masks, scalable  # pylint: disable=g-import-not-at-top
-  ckpt = config.model.checkpoint
-  level_map = scalable.load_level_map(ckpt) if ckpt else None
-  if level_map is None:
-    raise ValueError(f"config.sweep_levels needs an MSSR checkpoint with a level map; "
-                     f"{ckpt or '(no config.model.checkpoint)'} has none")
-  out_dir = pathlib.Path(config.output_dir)
-  rows = []
-  for st in masks.level_stats(level_map):
-    c = copy.deepcopy(config)
-    with c.unlocked():
-      c.sweep_levels = False
-      c.model.level = st["level"]
-      c.model.sparsity = -1.0
-      c.output_dir = str(out_dir / f"level_{st['level']:02d}")
-    rows.append({**st, "results": run(c)})
-  cols = [(ds, sc) for ds, by in rows[0]["results"].items() for sc in by]
-  lines = [f"{'level':>5} {'sparsity':>9} {'nonzero':>9}  "
-           + "  ".join(f"{ds} {sc} PSNR/SSIM" for ds, sc in cols)]
-  for r in rows:
-    lines.append(f"{r['level']:>5} {100 * r['sparsity']:8.2f}% {r['nonzero_params']:>9}  " +
-                 "  ".join(f"{r['results'][ds][sc]['psnr']:.2f} / "
-                           f"{r['results'][ds][sc]['ssim']:.4f}".rjust(len(f"{ds} {sc} PSNR/SSIM"))
-                           for ds, sc in cols))
-  print("MSSR levels of " + str(ckpt) + "\n" + "\n".join(lines))
-  out_dir.mkdir(parents=True, exist_ok=True)
-  (out_dir / "levels.json").write_text(json.dumps(rows, indent=2))
-  print(f"levels: {out_dir / 'levels.json'}")
-  return rows
-
-
 def _bicubic_predictor(scale: int) -> PredictFn:
-  from memsr_jax.image import bicubic  # pylint: disable=g-import-not-at-top
 
   def predict(lr: np.ndarray) -> np.ndarray:  # exact float64: MATLAB imresize(LR, scale)
     return np.stack([bicubic.imresize_np(x, scale=scale) for x in np.asarray(lr)])
   return predict
 
 
-def _model_predictor(model, params) -> PredictFn:
-  """A jitted forward pass; jit's cache compiles once per LR shape (see memsr_jax.evaluation)."""
-  import jax  # pylint: disable=g-import-not-at-top
+def _model_predictor(model, params, policy: str = "highest") -> PredictFn:
+  """A jitted forward pass under the precision policy (memsr_jax.precision; "highest" gives the
+  protocol's numbers on any backend); jit's cache compiles once per LR shape."""
+  dtype = precision.compute_dtype(policy)
+  params = precision.cast_floating(params, dtype)
 
   @jax.jit
   def forward(p, x):
-    return model.apply({"params": p}, x)
+    return model.apply({"params": p}, x.astype(dtype)).astype(jnp.float32)
 
-  return functools.partial(forward, params)
+  def predict(x):
+    with precision.context(policy):  # traced (and cached) under the policy
+      return forward(params, x)
+  return predict
+
+
+def _policy(config) -> str:
+  return precision.check_policy(config.get("precision", "highest"))
 
 
 def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str]:
@@ -143,16 +96,15 @@ def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str
   m = config.model
   scales = _parse_scales(config.scales)
   if m.checkpoint:
-    from memsr_jax.train.checkpoint import load_model_checkpoint  # pylint: disable=g-import-not-at-top
-    model, params, meta = load_model_checkpoint(m.checkpoint)
+    model, params, meta = checkpoint.load_model_checkpoint(m.checkpoint)
     ckpt_scale = int(meta["scale"])
     scales = scales or [ckpt_scale]
     unsupported = [s for s in scales if s != ckpt_scale]
     if unsupported:
       raise ValueError(f"checkpoint {m.checkpoint} is a ×{ckpt_scale} model ({meta.get('model')}); "
                        f"it cannot evaluate ×{unsupported}. Set --config.scales={ckpt_scale}")
-    params = _maybe_select_level(params, meta, config)
-    predictor = _model_predictor(model, params)
+    params = hooks.select_params(params, meta, config)
+    predictor = _model_predictor(model, params, _policy(config))
     return scales, lambda s: predictor, f"{meta.get('model')} from {m.checkpoint}"
 
   scales = scales or [2, 3, 4]
@@ -170,8 +122,6 @@ def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str
   if len(scales) > 1 and "{scale}" not in m.torch_weights:
     raise ValueError(f"one weights file cannot serve scales {scales}: put {{scale}} in "
                      "config.model.torch_weights (e.g. IMDN_x{scale}.pth) or give one scale")
-  from memsr_jax.interop.torch_import import load_torch_weights  # pylint: disable=g-import-not-at-top
-  from memsr_jax.models import registry  # pylint: disable=g-import-not-at-top
   overrides = dict(m.kwargs.to_dict()) if hasattr(m.kwargs, "to_dict") else dict(m.kwargs)
 
   def predictor(scale: int) -> PredictFn:
@@ -179,21 +129,26 @@ def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str
     params = load_torch_weights(path, m.name, scale, param_key=m.torch_param_key or None,
                                 **overrides)
     meta = {"model": m.name, "scale": scale, "source": path}
-    params = _maybe_select_level(params, meta, config)
-    return _model_predictor(registry.build_model(m.name, scale=scale, **overrides), params)
+    params = hooks.select_params(params, meta, config)
+    return _model_predictor(registry.build_model(m.name, scale=scale, **overrides), params,
+                            _policy(config))
 
   return scales, predictor, f"{m.name} from {m.torch_weights}"
 
 
 def run(config) -> dict:
-  """Evaluates every dataset × scale; prints the table; writes results.json and details.json."""
-  if config.get("sweep_levels", False):  # MSSR: every level of one checkpoint
-    return _sweep_levels(config)
+  """Evaluates every dataset × scale; prints the table; writes results.json and details.json.
+
+  A method's sweep (e.g. MSSR's config.sweep_levels) replaces this by its own calls to `run`.
+  """
+  swept = hooks.sweep(config, run)
+  if swept is not None:
+    return swept
   datasets = _parse_list(config.datasets, "datasets")
+  policy = _policy(config)
   scales, make_predictor, description = build_predictors(config)
   data_root = config.data_dir or None
   # Fail on a missing or unknown dataset before any model runs.
-  from memsr_jax.data import folders  # pylint: disable=g-import-not-at-top
   for ds in datasets:
     folders.list_pairs(ds, data_root, scales[0])
 
@@ -213,6 +168,9 @@ def run(config) -> dict:
         logging.warning("%s ×%d: skipped %s: %s", ds, scale, name, msg)
 
   summary = evaluation.summary(results)
+  for by_scale in summary.values():  # which numbers these are (bicubic: float64 NumPy anyway)
+    for entry in by_scale.values():
+      entry["precision"] = policy
   table = evaluation.format_table(summary)
   print(f"{description} ({'Y' if config.y_only else 'RGB'} channel)\n{table}")
   out_dir.mkdir(parents=True, exist_ok=True)
@@ -232,8 +190,10 @@ def run(config) -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  run(flags.FLAGS.config)
+  config = cli.config_value(flags.FLAGS["config"])
+  checks.check(config)  # flags and output_dir, before any model runs
+  run(config)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run_absl(main)

@@ -3,7 +3,7 @@
   python benchmarks/compress_cost.py --out results_compress_cost \
       [--psnr runs/compress_eval.json] [--xla]
 
-MACs are counted analytically from each model's jaxpr (memsr_jax/methods/compress/cost.py: convs,
+MACs are counted analytically from each model's jaxpr (memsr_jax/measure/cost.py: convs,
 dense layers and attention matmuls; biases, activations, norms and softmax not counted); `--xla`
 adds XLA's compiled cost analysis (flops, which also counts elementwise work) for reference.
 `--psnr` takes the JSON written by benchmarks/compress_eval.py and adds our measured PSNRs.
@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from memsr_jax.methods.compress import cost  # noqa: E402
+from memsr_jax.methods.compress import cost
 
 MODELS = ("edsr_baseline", "edsr_mini", "swinir_s", "swinir_mini", "imdn")
 # Mean of Set5 and Set14 Y-PSNR at ×2 as the papers report them (METHODS.md; IMDN: its paper).

@@ -6,7 +6,7 @@
       --sets set5,set14 --out runs/compress_eval.json
 
 Protocol of docs/PROTOCOL.md (MATLAB-bicubic LR, clip + round, Y channel, `scale`-pixel border
-crop) through memsr_jax.train.validation. A run is any training workdir or model checkpoint
+crop) through memsr_jax.evaluation.validation. A run is any training workdir or model checkpoint
 (a training workdir's last checkpoint, or with --best its best by validation PSNR). Writes
 {label: {set: psnr}} as JSON and prints a Markdown table.
 """
@@ -17,12 +17,17 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
+
+from memsr_jax.evaluation import validation
+from memsr_jax.image import bicubic
+from memsr_jax.image import metrics
+from memsr_jax.interop import torch_import
+from memsr_jax.models import registry
+from memsr_jax.train import checkpoint as ckpt_lib
 
 
 def _predictors(args):
-  from memsr_jax.models import registry
-  from memsr_jax.train import checkpoint as ckpt_lib
   for spec in args.run:
     label, path = spec.split("=", 1)
     step = None
@@ -39,7 +44,6 @@ def _predictors(args):
   for spec in args.torch:
     label, rest = spec.split("=", 1)
     name, path = rest.split(":", 1)
-    from memsr_jax.interop import torch_import
     params = torch_import.load_torch_weights(path, name, args.scale)
     yield label, registry.build_model(name, scale=args.scale), params, {"model": name}
 
@@ -57,9 +61,6 @@ def main(argv=None):
   ap.add_argument("--out", default="results_compress_eval.json")
   args = ap.parse_args(argv)
 
-  import jax
-  from memsr_jax.image import bicubic, metrics
-  from memsr_jax.train import validation
   sets = [s.strip() for s in args.sets.split(",") if s.strip()]
   pairs = {s: validation.load_val_pairs(s, args.root, args.scale) for s in sets}
   results = {}
@@ -86,7 +87,6 @@ def main(argv=None):
   for label, r in results.items():
     print(f"| {label} | " + " | ".join(f"{r[s]:.3f}" for s in sets) + " |")
   print(f"wrote {out}")
-  del jax
 
 
 if __name__ == "__main__":

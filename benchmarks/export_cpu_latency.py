@@ -8,10 +8,10 @@ official ×2 weights when ../shared has them, so its torch column runs the offic
 then each backend runs in its OWN subprocess (one backend's memory never pollutes another's):
 build the model, one warm-up call (JAX compiles, ORT/torch allocate), then one measured call whose
 wall time is the latency and whose peak RSS growth (VmHWM reset via /proc/self/clear_refs just
-before it, as in deploy/torch_bench.py) is the working memory of the inference (activations +
+before it, as in measure/torch_bench.py) is the working memory of the inference (activations +
 output; weights and input are resident before). `process_peak_mb` is the subprocess's whole peak
 (runtime + weights + warm-up + call). Outputs are compared to JAX's (max |diff| on 0..255).
-Torch: the deploy/torch_bench.py twins (plain, EDSR); IMDN: tests/torch_refs.IMDNRef with the
+Torch: the measure/torch_bench.py twins (plain, EDSR); IMDN: tests/torch_refs.IMDNRef with the
 official weights. ONNX Runtime: the session the upscaler uses (no arena, all graph optimizations).
 With --with_100mp: the upscale CLI with --backend onnxruntime, --max_memory 256MB, streamed PNG
 in/out, plain_s ×4 2500×2500 → 10000×10000; peak RSS (wait4) minus the runtime overhead.
@@ -47,7 +47,7 @@ def build(name, scale):
   if name == "imdn" and _imdn_weights(scale):
     from memsr_jax.interop.torch_import import load_torch_weights
     return model, load_torch_weights(_imdn_weights(scale), "imdn", scale), "official IMDN"
-  from memsr_jax.deploy.memory import random_params
+  from memsr_jax.measure.memory import random_params
   return model, random_params(model, 0), "random (seed 0)"
 
 
@@ -77,14 +77,15 @@ def measure(fn):
 
 
 def worker(backend, name, scale, hr, onnx_path, out_npy):
-  from memsr_jax.deploy.memory import tighten_allocator
+  from memsr_jax.measure.memory import tighten_allocator
   tighten_allocator()  # same allocator settings for all three (freed blocks leave RSS)
   hr_w, hr_h = hr
   x = lr_image(hr_w, hr_h, scale)
   info = {}
   if backend == "onnxruntime":
-    from memsr_jax.deploy import ort_backend
     import onnxruntime
+
+    from memsr_jax.deploy import ort_backend
     sess = ort_backend.Session(onnx_path)
     out, info = measure(lambda: sess.run(x))
     info["version"] = onnxruntime.__version__
@@ -101,15 +102,16 @@ def worker(backend, name, scale, hr, onnx_path, out_npy):
       xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
       if name == "imdn":
         sys.path.insert(0, str(REPO / "tests"))
-        import torch_refs
         from memsr_jax.interop.torch_import import unwrap_state_dict
+
+        import torch_refs
         tm = torch_refs.IMDNRef(scale).eval()
         sd = unwrap_state_dict(torch.load(str(_imdn_weights(scale)), map_location="cpu",
                                           weights_only=True))
         tm.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in sd.items()})
         call = lambda: tm(xt / 255.0) * 255.0  # noqa: E731  (the release works on 0..1)
       else:
-        from memsr_jax.deploy import torch_bench
+        from memsr_jax.measure import torch_bench
         tm = torch_bench.build_torch(model, params)
         call = lambda: tm(xt)  # noqa: E731
 
@@ -172,7 +174,7 @@ def bench_model(name, scale, hr, tmp, backends):
 OVERHEAD = """
 import resource, numpy, onnxruntime
 import memsr_jax.upscale, memsr_jax.deploy.ort_backend
-from memsr_jax.deploy.memory import tighten_allocator
+from memsr_jax.measure.memory import tighten_allocator
 tighten_allocator()
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """

@@ -8,7 +8,8 @@ explains why 2^i-weighted distillation trains slowly at short budgets (docs/COMP
 
   MEMSR_DATA_DIR=../shared/datasets python benchmarks/lap_level_grads.py \
       --student init=edsr_mini --student trained=runs/cpu_edsrmini_scratch/distill \
-      --teacher imdn:../shared/weights/imdn/IMDN_x2.pth --out benchmarks/results/lap_level_grads.json
+      --teacher imdn:../shared/weights/imdn/IMDN_x2.pth \
+      --out benchmarks/results/lap_level_grads.json
 """
 import argparse
 import json
@@ -16,6 +17,16 @@ import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import jax
+import jax.numpy as jnp
+
+from memsr_jax.interop import torch_import
+from memsr_jax.methods.compress import lap_loss
+from memsr_jax.models import registry
+from memsr_jax.train import checkpoint as ckpt_lib
+from memsr_jax.train import config_lib
+from memsr_jax.train import data as data_lib
 
 
 def main(argv=None):
@@ -32,15 +43,6 @@ def main(argv=None):
   ap.add_argument("--seed", type=int, default=7)
   ap.add_argument("--out", default="lap_level_grads.json")
   args = ap.parse_args(argv)
-
-  import jax
-  import jax.numpy as jnp
-  from memsr_jax.interop import torch_import
-  from memsr_jax.methods.compress import lap_loss
-  from memsr_jax.models import registry
-  from memsr_jax.train import checkpoint as ckpt_lib
-  from memsr_jax.train import config_lib
-  from memsr_jax.train import data as data_lib
 
   cfg = config_lib.base_config()
   cfg.scale, cfg.seed = args.scale, args.seed

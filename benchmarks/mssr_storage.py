@@ -17,7 +17,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run from
 
 import jax
 
-from memsr_jax.methods.mssr import imp, masks, scalable
+from memsr_jax import pytrees
+from memsr_jax.methods.mssr import imp
+from memsr_jax.methods.mssr import masks
+from memsr_jax.methods.mssr import scalable
 from memsr_jax.models import registry
 from memsr_jax.train import checkpoint as ckpt_lib
 
@@ -41,7 +44,7 @@ def main():
   for k, s in enumerate(masks.sparsity_schedule(args.fraction, args.rounds), 1):
     lm = imp.prune_round(params, lm, k, s)
   stats = masks.level_stats(lm)
-  n_params = registry.count_params(params)
+  n_params = pytrees.count_params(params)
   with tempfile.TemporaryDirectory() as tmp:
     tmp = pathlib.Path(tmp)
     one = scalable.save_scalable(tmp / "scalable", args.model, {"scale": args.scale}, params, lm)

@@ -1,8 +1,15 @@
 """Training throughput: this project's jitted train step vs the same network in PyTorch.
 
-  python benchmarks/train_throughput.py                      # EDSR-baseline ×2 and plain-35, b16 p48
+  python benchmarks/train_throughput.py          # EDSR-baseline ×2 and plain-35, b16 p48
   python benchmarks/train_throughput.py --variants           # + XLA flag / layout variants
   python benchmarks/train_throughput.py --batch 4 --steps 3  # quicker, same ratios roughly
+  python benchmarks/train_throughput.py --device gpu         # GPU: the precision arms below
+
+On a GPU (`--device gpu`, or `auto` when nvidia-smi answers) one run times the arms
+jax_fp32 (backend default: TF32 convs), jax_bf16 (config.dtype=bfloat16 mixed precision),
+torch_fp32 (eager), torch_amp_bf16 (autocast bf16), torch_compile and torch_compile_amp_bf16 on the
+same nets and batches, prints each arm's ratio to torch_fp32 and saves JSON (default
+benchmarks/results/train_throughput_gpu.json). `--arms a,b` picks arms (also on CPU).
 
 Each measurement runs in its own subprocess (XLA flags must be set before JAX starts), and JAX and
 PyTorch runs alternate, so on a shared machine both see similar load: compare the *ratios*; the
@@ -40,14 +47,34 @@ VARIANTS = {
 }
 
 
+# Precision arms: (worker, options). Ratios are reported against torch_fp32.
+ARMS = {
+    "jax_fp32": ("jax", {}),
+    "jax_bf16": ("jax", {"dtype": "bfloat16"}),
+    "torch_fp32": ("torch", {}),
+    "torch_amp_bf16": ("torch", {"amp": "bfloat16"}),
+    "torch_compile": ("torch", {"compile": True}),
+    "torch_compile_amp_bf16": ("torch", {"compile": True, "amp": "bfloat16"}),
+}
+
+
+def _device_peak_jax():
+  import jax
+  stats = jax.local_devices()[0].memory_stats() or {}
+  return stats.get("peak_bytes_in_use")
+
+
 # ----------------------------------------------------------------------------- JAX worker
 
 
 def _plain_nchw(widths, scale):
   """The plain net written directly with NCHW / OIHW convolutions (layout experiment)."""
+  # Imports in the worker only: its XLA_FLAGS must be set before JAX starts.
   import jax
   import jax.numpy as jnp
-  from memsr_jax.models.layers import DIV2K_RGB_MEAN, pixel_shuffle
+
+  from memsr_jax.models.layers import DIV2K_RGB_MEAN
+  from memsr_jax.models.layers import pixel_shuffle
 
   def init(rng):
     params = []
@@ -72,14 +99,15 @@ def _plain_nchw(widths, scale):
 
 
 def jax_worker(args) -> dict:
+  # Imports in the worker only: its XLA_FLAGS must be set before JAX starts.
   import jax
   import jax.numpy as jnp
-  import ml_collections
   import numpy as np
   import optax
 
   from memsr_jax.models import registry
   from memsr_jax.train import state as state_lib
+  from memsr_jax.train import task as task_lib
 
   opts = json.loads(args.options or "{}")
   preset, overrides = MODELS[args.model]
@@ -92,12 +120,15 @@ def jax_worker(args) -> dict:
     init = lambda rng: registry.init_params(model, rng)
     apply = lambda p, x: model.apply({"params": p}, x)
 
-  class Task:
+  class Task(task_lib.Task):
     def loss_fn(self, params, extras, batch, rng, step):
       return jnp.mean(jnp.abs(apply(params, batch["lr"]) - batch["hr"])), {}
 
   tx = optax.adam(1e-4)
-  step = state_lib.make_train_step(Task(), tx, optax.constant_schedule(1e-4))
+  from memsr_jax import precision
+  step = state_lib.make_train_step(Task(), tx, optax.constant_schedule(1e-4),
+                                   compute_dtype=precision.compute_dtype(opts.get("dtype",
+                                                                                  "float32")))
   donate = (0,) if opts.get("donate", True) else ()
   step = jax.jit(step, donate_argnums=donate)
   st = state_lib.create_train_state(init(jax.random.key(0)), tx)
@@ -122,17 +153,18 @@ def jax_worker(args) -> dict:
   n_params = sum(x.size for x in jax.tree.leaves(st.params))
   return {"steps_per_sec": args.steps / dt, "images_per_sec": args.steps * b / dt,
           "first_step_s": compile_s, "n_params": int(n_params), "jax": jax.__version__,
-          "loss": float(m["loss"])}
+          "loss": float(m["loss"]), "backend": jax.default_backend(),
+          "dtype": opts.get("dtype", "float32"), "device_peak_bytes": _device_peak_jax()}
 
 
 # ----------------------------------------------------------------------------- PyTorch worker
 
 
-def _torch_model(name: str, scale: int):
+def _torch_model(name: str, scale: int, device: str = "cpu"):
   import torch
   from torch import nn
 
-  mean = torch.tensor([0.4488, 0.4371, 0.4040]).view(1, 3, 1, 1) * 255.0
+  mean = (torch.tensor([0.4488, 0.4371, 0.4040]).view(1, 3, 1, 1) * 255.0).to(device)
 
   class ResBlock(nn.Module):
     def __init__(self, c):
@@ -179,22 +211,27 @@ def torch_worker(args) -> dict:
   import numpy as np
   import torch
   torch.manual_seed(0)
-  model = _torch_model(args.model, args.scale)
   opts = json.loads(args.options or "{}")
+  dev = torch.device("cuda" if opts.get("device") == "gpu" else "cpu")
+  model = _torch_model(args.model, args.scale, dev).to(dev)
+  amp = opts.get("amp") == "bfloat16"
+  fwd = torch.compile(model) if opts.get("compile") else model
   channels_last = opts.get("channels_last", False)
   if channels_last:
     model = model.to(memory_format=torch.channels_last)
   opt = torch.optim.Adam(model.parameters(), 1e-4)
   r = np.random.default_rng(0)
   p, s, b = args.lr_patch, args.scale, args.batch
-  lr_u8 = torch.from_numpy(r.integers(0, 256, (b, 3, p, p), np.uint8))
-  hr_u8 = torch.from_numpy(r.integers(0, 256, (b, 3, p * s, p * s), np.uint8))
+  lr_u8 = torch.from_numpy(r.integers(0, 256, (b, 3, p, p), np.uint8)).to(dev)
+  hr_u8 = torch.from_numpy(r.integers(0, 256, (b, 3, p * s, p * s), np.uint8)).to(dev)
+  sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
   def step():
     lr, hr = lr_u8.float(), hr_u8.float()
     if channels_last:
       lr = lr.contiguous(memory_format=torch.channels_last)
-    loss = (model(lr) - hr).abs().mean()
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):  # AMP: bf16 convs
+      loss = (fwd(lr).float() - hr).abs().mean()
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -202,16 +239,24 @@ def torch_worker(args) -> dict:
 
   t0 = time.perf_counter()
   step()
+  sync()
   first = time.perf_counter() - t0
   for _ in range(args.warmup):
     step()
+  sync()
   t0 = time.perf_counter()
   for _ in range(args.steps):
     loss = step()
+  sync()
   dt = time.perf_counter() - t0
-  return {"steps_per_sec": args.steps / dt, "images_per_sec": args.steps * b / dt,
-          "first_step_s": first, "threads": torch.get_num_threads(), "torch": torch.__version__,
-          "n_params": int(sum(p.numel() for p in model.parameters())), "loss": float(loss)}
+  out = {"steps_per_sec": args.steps / dt, "images_per_sec": args.steps * b / dt,
+         "first_step_s": first, "threads": torch.get_num_threads(), "torch": torch.__version__,
+         "n_params": int(sum(p.numel() for p in model.parameters())), "loss": float(loss),
+         "device": dev.type, "amp": opts.get("amp"), "compile": bool(opts.get("compile"))}
+  if dev.type == "cuda":
+    out.update(device_peak_bytes=int(torch.cuda.max_memory_allocated()),
+               cudnn_allow_tf32=bool(torch.backends.cudnn.allow_tf32))
+  return out
 
 
 # ----------------------------------------------------------------------------- driver
@@ -222,7 +267,9 @@ def run_worker(kind: str, args, model: str, xla_flags: str = "", options: dict |
   cmd = [sys.executable, __file__, "--worker", kind, "--model", model, "--batch", str(args.batch),
          "--lr_patch", str(args.lr_patch), "--scale", str(args.scale), "--steps", str(args.steps),
          "--warmup", str(args.warmup), "--options", json.dumps(options or {})]
-  env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu")
+  env = dict(os.environ, PYTHONPATH=str(REPO))
+  if (options or {}).get("device") != "gpu":
+    env["JAX_PLATFORMS"] = "cpu"
   env["XLA_FLAGS"] = " ".join(f for f in (os.environ.get("XLA_FLAGS", ""), xla_flags) if f)
   proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
   lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
@@ -246,8 +293,16 @@ def main():
   ap.add_argument("--torch_channels_last", action="store_true")
   ap.add_argument("--options", default="")
   ap.add_argument("--timeout", type=int, default=1800)
-  ap.add_argument("--out", default="benchmarks/results/train_throughput.json")
+  ap.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/"
+                  "train_throughput.json, or train_throughput_gpu.json on a GPU)")
+  ap.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+  ap.add_argument("--arms", default=None,
+                  help="comma list of %s (default: all on a GPU, none on CPU)" % ", ".join(ARMS))
   args = ap.parse_args()
+  if not args.worker:
+    args.device = _resolve_device(args.device)
+    args.out = args.out or ("benchmarks/results/train_throughput" +
+                            ("_gpu" if args.device == "gpu" else "") + ".json")
 
   if args.worker:
     fn = jax_worker if args.worker == "jax" else torch_worker
@@ -259,6 +314,8 @@ def main():
     have_torch = True
   except ImportError:
     have_torch = False
+  if args.device == "gpu" or args.arms:
+    return run_arms(args, have_torch)
   variants = [] if not args.variants else (
       [v for v in VARIANTS if v != "default"] if args.variants == "all"
       else args.variants.split(","))
@@ -290,8 +347,60 @@ def main():
   print(f"saved {out}")
 
 
+def _resolve_device(device: str) -> str:
+  if device != "auto":
+    return device
+  import shutil
+  if shutil.which("nvidia-smi"):
+    ok = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
+    if ok.returncode == 0 and "GPU" in ok.stdout:
+      return "gpu"
+  return "cpu"
+
+
+def run_arms(args, have_torch: bool) -> None:
+  """The precision arms, alternating per round, on the same nets and batches; ratio table + JSON."""
+  arms = (args.arms.split(",") if args.arms else list(ARMS))
+  unknown = [a for a in arms if a not in ARMS]
+  if unknown:
+    raise SystemExit(f"unknown arm(s) {unknown}; choose from {list(ARMS)}")
+  if not have_torch:
+    arms = [a for a in arms if ARMS[a][0] != "torch"]
+  results = {"machine": {"cpus": os.cpu_count(), "device": args.device,
+                         "load_avg_start": os.getloadavg()},
+             "settings": {k: getattr(args, k) for k in ("batch", "lr_patch", "scale", "steps",
+                                                        "warmup", "repeats")},
+             "arms": {a: {"worker": ARMS[a][0], **ARMS[a][1]} for a in arms}, "models": {}}
+  for model in args.model.split(","):
+    runs = {a: [] for a in arms}
+    for _ in range(args.repeats):
+      for a in arms:
+        kind, opts = ARMS[a]
+        runs[a].append(run_worker(kind, args, model, options=dict(opts, device=args.device)))
+    base = _median(runs.get("torch_fp32", []))
+    summary = {a: {"steps_per_sec": _median(r), "images_per_sec": _median(r, "images_per_sec"),
+                   "device_peak_bytes": _median(r, "device_peak_bytes"),
+                   "ratio_vs_torch_fp32": (_median(r) / base) if (base and _median(r)) else None,
+                   "errors": [x["error"][-200:] for x in r if "error" in x]}
+               for a, r in runs.items()}
+    results["models"][model] = {"runs": runs, "summary": summary}
+    fmt = lambda x, f=".3f": "n/a" if x is None else format(x, f)
+    print(f"\n{model} ({args.device}, batch {args.batch}, LR patch {args.lr_patch}, ×{args.scale})")
+    print(f"  {'arm':24s} {'steps/s':>9s} {'img/s':>9s} {'peak MB':>9s} {'/ torch_fp32':>12s}")
+    for a, s in summary.items():
+      mb = None if s["device_peak_bytes"] is None else s["device_peak_bytes"] / 1e6
+      err = f"  error: {s['errors'][0][:100]!r}" if s["errors"] else ""
+      print(f"  {a:24s} {fmt(s['steps_per_sec']):>9s} {fmt(s['images_per_sec'], '.1f'):>9s} "
+            f"{fmt(mb, '.0f'):>9s} {fmt(s['ratio_vs_torch_fp32']):>12s}{err}")
+  results["machine"]["load_avg_end"] = os.getloadavg()
+  out = pathlib.Path(args.out)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  out.write_text(json.dumps(results, indent=1))
+  print(f"saved {out}")
+
+
 def _median(runs, key="steps_per_sec"):
-  vals = [r[key] for r in runs if key in r]
+  vals = [r[key] for r in runs if r.get(key) is not None]
   return statistics.median(vals) if vals else None
 
 

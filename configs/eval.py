@@ -34,5 +34,8 @@ def get_config():
   c.y_only = True  # metrics on Y (the protocol); False = on RGB
   c.use_lr_files = True  # use LR images a dataset ships (DIV2K / EDSR benchmark layouts)
   c.output_dir = "./eval_out"  # results.json, details.json, images/
-  c.save_images = False  # write the SR PNGs to output_dir/images/<dataset>/x<scale>/
+  c.save_images = False
+  # Conv/matmul precision (memsr_jax.precision): "highest" = full float32 on every backend (the
+  # protocol's numbers; GPUs otherwise use TF32), "default" = the backend's fast path, "bfloat16".
+  c.precision = "highest"  # write the SR PNGs to output_dir/images/<dataset>/x<scale>/
   return c

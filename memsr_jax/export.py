@@ -79,6 +79,7 @@ def load_source(checkpoint=None, model_name=None, scale=None, torch_weights=None
 def metadata(model, info: dict, layout: str) -> dict[str, str]:
   """The metadata_props written into the ONNX file (all values are strings)."""
   from importlib import metadata as pkg_metadata
+
   import memsr_jax
   from memsr_jax.deploy.receptive_field import receptive_radius
   radius = receptive_radius(model)

@@ -92,14 +92,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from memsr_jax import evaluation
+from memsr_jax import pytrees
 from memsr_jax.data import folders
-from memsr_jax.deploy import cost
-from memsr_jax.deploy import pipeline as deploy_pipeline
+from memsr_jax.deploy import upscaler
 from memsr_jax.image import bicubic
 from memsr_jax.image import io as image_io
 from memsr_jax.image import metrics
+from memsr_jax.measure import cost
 from memsr_jax.methods.memsr import convert
-from memsr_jax.methods.memsr import pipeline as memsr_pipeline
+from memsr_jax.methods.memsr import stages as memsr_stages
 from memsr_jax.train import checkpoint as ckpt_lib
 from memsr_jax.train import config_lib
 from memsr_jax.train import loop
@@ -167,7 +168,7 @@ t0 = time.perf_counter()
 teacher_task = SupervisedTask(tc)
 teacher_params, _ = loop.train(tc, WORKDIR, teacher_task, stage_name="teacher")
 teacher = teacher_task.model
-print(f"teacher: {cost.count_params(teacher_params):,} params, "
+print(f"teacher: {pytrees.count_params(teacher_params):,} params, "
       f"trained {tc.total_steps} steps in {time.perf_counter() - t0:.1f} s")
 ''')
 
@@ -208,7 +209,7 @@ SUMMARY["convert_folded_max_abs_diff"] = diff_folded
 md("""
 ## 3. Winning initialization and distillation of a slim plain student
 
-`memsr_pipeline.run` is what `train.py --config configs/memsr/quick.py` runs. Given our trained
+`memsr_stages.run` is what `train.py --config configs/memsr/quick.py` runs. Given our trained
 teacher (`teacher_checkpoint`), it (a) converts it, (b) builds the student layer by layer from the
 SVD of the teacher's features on a few training patches (the *winning initialization*: each
 student layer plus a 1×1 *bridge* reproduces the teacher's layer as closely as the width allows),
@@ -233,7 +234,7 @@ mc.memsr.width = S["student_width"]
 mc.memsr.n_patches = S["n_patches"]
 
 t0 = time.perf_counter()
-memsr_pipeline.run(mc, WORKDIR / "memsr")
+memsr_stages.run(mc, WORKDIR / "memsr")
 print(f"MemSR stages done in {time.perf_counter() - t0:.1f} s")
 
 init_info = json.loads((WORKDIR / "memsr/init/init.json").read_text())
@@ -242,8 +243,8 @@ print("per-layer relative reconstruction error of the winning init (first 6):",
       [round(layer["rel_error"], 3) for layer in init_info["layers"][:6]])
 student_init, student_init_params, _ = ckpt_lib.load_model_checkpoint(WORKDIR / "memsr/init/model")
 student, student_params, student_meta = ckpt_lib.load_model_checkpoint(WORKDIR / "memsr")
-print(f"student: {type(student).__name__}, {cost.count_params(student_params):,} params "
-      f"(teacher {cost.count_params(teacher_params):,})")
+print(f"student: {type(student).__name__}, {pytrees.count_params(student_params):,} params "
+      f"(teacher {pytrees.count_params(teacher_params):,})")
 ''')
 
 md("""
@@ -286,7 +287,7 @@ SUMMARY["eval"] = {k: {"psnr": v["psnr"], "ssim": v["ssim"], "n_images": v["n_im
 md("""
 ## 5. Cost: parameters, multiply-adds, peak memory
 
-Multiply-adds are counted from the traced program (`deploy.cost.model_macs`). "XLA peak" is XLA's
+Multiply-adds are counted from the traced program (`measure.cost.model_macs`). "XLA peak" is XLA's
 buffer assignment for the whole jitted forward (params + input + output + temporaries); it depends
 on how XLA schedules the graph (the winning-initialized student keeps MemSR's border-exact "map"
 biases, input-independent tensors that XLA may compute up front and keep alive). A plain net can
@@ -306,7 +307,7 @@ for name, model, params in [("teacher (residual)", teacher, teacher_params),
                             ("plain teacher (converted)", plain_teacher, plain_teacher_params),
                             ("plain student", student, student_params)]:
   xc, _ = cost.xla_cost(lambda p, x, m=model: m.apply({"params": p}, x), params, x_spec)
-  row = {"model": name, "params": cost.count_params(params),
+  row = {"model": name, "params": pytrees.count_params(params),
          "gmacs": cost.model_macs(model, params, lr_shape) / 1e9,
          "xla_peak_mb": xc.peak_bytes / 1e6}
   if hasattr(model, "widths"):  # plain nets: one layer at a time
@@ -328,7 +329,7 @@ SUMMARY["profile"] = rows
 md("""
 ## 6. Upscale a photo tile by tile under a memory budget
 
-`deploy.pipeline.Upscaler` picks the largest tile whose estimated peak fits the budget, runs the
+`deploy.upscaler.Upscaler` picks the largest tile whose estimated peak fits the budget, runs the
 plain student on tiles with a halo of its receptive field (the "masked" mode: exact for plain
 nets) and writes the PNG row band by row band, so the SR image never sits whole in memory. We
 upscale the ×2-downscaled chelsea photo, check the tiled result against a whole-image forward, and
@@ -339,7 +340,7 @@ code(r'''
 lr_png = WORKDIR / "chelsea_lr.png"
 sr_png = WORKDIR / "chelsea_sr.png"
 image_io.write_png(lr_png, lr_full)
-up = deploy_pipeline.Upscaler(student, student_params, max_memory=UPSCALE_BUDGET)
+up = upscaler.Upscaler(student, student_params, max_memory=UPSCALE_BUDGET)
 res = up.upscale_file(lr_png, sr_png)
 sr = image_io.read_image(sr_png)
 whole = np.asarray(student.apply({"params": student_params},

@@ -5,6 +5,10 @@ import pathlib
 import numpy as np
 import pytest
 
+# `pytest -n 12` on one GPU: each worker would preallocate 75 % of its memory (JAX's default) and
+# all but the first would fail with out-of-memory; allocate on demand instead.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED = pathlib.Path(os.environ.get("MEMSR_SHARED", REPO.parent / "shared"))
 

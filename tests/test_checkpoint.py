@@ -23,6 +23,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 _TASK = r"""
 import jax, jax.numpy as jnp, numpy as np
 from memsr_jax.models import registry
+from memsr_jax.train.task import Task
 
 def flat_paths(tree):
   return {jax.tree_util.keystr(p, simple=True, separator="/"): np.asarray(v)
@@ -38,7 +39,7 @@ def nest(flat, fn=lambda v: v):
     node[last] = fn(v)
   return tree
 
-class MaskedTask:
+class MaskedTask(Task):
   name = "masked"
   def __init__(self):
     self.model = registry.build_model("edsr_mini", scale=2, n_feats=4, n_resblocks=1)
@@ -154,7 +155,7 @@ def test_corrupt_latest_falls_back_to_previous(tmp_path, capsys):
   assert damaged
   ck = ckpt_lib.TrainCheckpointer(tmp_path, async_save=False)
   abstract_extras = {"masks": jax.tree.map(lambda p: jax.ShapeDtypeStruct(p.shape, bool), params)}
-  restored_state, _, meta = ck.restore_latest(ckpt_lib._abstract(st), abstract_extras)
+  restored_state, _, meta = ck.restore_latest(ckpt_lib.abstract_tree(st), abstract_extras)
   assert meta["step"] == 1 and int(restored_state.step) == 0
   jax.tree.map(np.testing.assert_array_equal, restored_state.params, params)
   out = capsys.readouterr().out
@@ -173,7 +174,7 @@ def test_mismatched_state_names_the_leaf(tmp_path):
                                        optax.adam(1e-3))
   ck = ckpt_lib.TrainCheckpointer(tmp_path)
   with pytest.raises(ckpt_lib.CheckpointMismatchError, match=r"leaf state/params/\S+ has shape"):
-    ck.restore_latest(ckpt_lib._abstract(other), {})
+    ck.restore_latest(ckpt_lib.abstract_tree(other), {})
   assert ck.all_steps() == [1]  # a mismatch is not corruption: nothing was set aside
 
 
@@ -236,5 +237,22 @@ def test_relative_workdir_saves_and_restores(tmp_path, monkeypatch):
   ck.close()
   assert (tmp_path / "runs" / "rel" / ckpt_lib.CKPT_DIR / "1").is_dir()
   ck = ckpt_lib.TrainCheckpointer("runs/rel", read_only=True)
-  restored, _, _ = ck.restore_latest(ckpt_lib._abstract(st), {})
+  restored, _, _ = ck.restore_latest(ckpt_lib.abstract_tree(st), {})
   jax.tree.map(np.testing.assert_array_equal, restored.params, st.params)
+
+
+def test_restore_train_state_reads_the_latest_raw_state(tmp_path):
+  """The raw train state of a workdir (not the export), from its latest step unless told."""
+  _, params, st = _tiny_state()
+  with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    ckpt_lib.restore_train_state(tmp_path, jax.eval_shape(lambda: st))
+  ck = ckpt_lib.TrainCheckpointer(tmp_path, async_save=False)
+  later = st.replace(step=st.step + 1, params=jax.tree.map(lambda p: p * 0.0, st.params))
+  ck.save(1, st, {}, {}, params)
+  ck.save(2, later, {}, {}, params)
+  ck.close()
+  restored, meta = ckpt_lib.restore_train_state(tmp_path, jax.eval_shape(lambda: st))
+  assert meta["step"] == 2 and int(restored.step) == int(later.step)
+  jax.tree.map(np.testing.assert_array_equal, restored.params, later.params)
+  first, _ = ckpt_lib.restore_train_state(tmp_path, jax.eval_shape(lambda: st), step=1)
+  jax.tree.map(np.testing.assert_array_equal, first.params, st.params)

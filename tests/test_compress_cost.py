@@ -1,28 +1,7 @@
-"""MAC counting from jaxprs, checked against hand-derived counts."""
-import jax
-import jax.numpy as jnp
-import numpy as np
+"""The compression cost report: params and MACs of registry models against hand counts."""
 import pytest
 
 from memsr_jax.methods.compress import cost
-
-
-def test_conv_and_dot_counts():
-  x = jax.ShapeDtypeStruct((2, 10, 12, 3), jnp.float32)
-  k = jax.ShapeDtypeStruct((3, 3, 3, 5), jnp.float32)
-  w = jax.ShapeDtypeStruct((5, 7), jnp.float32)
-
-  def f(x, k, w):
-    y = jax.lax.conv_general_dilated(x, k, (1, 1), "SAME",
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    return jnp.einsum("bhwc,cd->bhwd", jax.nn.relu(y), w) + 1.0
-
-  r = cost.count_macs(f, x, k, w)
-  assert r["conv_macs"] == 2 * 10 * 12 * 5 * (3 * 3 * 3)
-  assert r["dot_macs"] == 2 * 10 * 12 * 7 * 5
-  assert r["macs"] == r["conv_macs"] + r["dot_macs"]
-  # Inside jit (a nested jaxpr) the count is the same.
-  assert cost.count_macs(jax.jit(f), x, k, w) == r
 
 
 def test_edsr_mini_matches_hand_count():

@@ -20,38 +20,53 @@ def _ref_blur(img):
 
 
 def _ref_expand(small, shape):
-  up = np.zeros((2 * small.shape[0], 2 * small.shape[1]))
+  up = np.zeros((max(2 * small.shape[0], shape[0]), max(2 * small.shape[1], shape[1])))
   for y in range(small.shape[0]):
     for x in range(small.shape[1]):
       up[2 * y, 2 * x] = small[y, x]
   return 4.0 * _ref_blur(up[:shape[0], :shape[1]])
 
 
-def _ref_pyramid(img, levels):
+def _ref_decimate(g):
+  return g[::2, ::2]
+
+
+def _ref_avgpool(g):
+  """2×2 mean of each block, odd trailing row/column dropped (PyTorch avg_pool2d(x, 2))."""
+  h, w = g.shape[0] // 2, g.shape[1] // 2
+  out = np.zeros((h, w))
+  for y in range(h):
+    for x in range(w):
+      out[y, x] = g[2 * y:2 * y + 2, 2 * x:2 * x + 2].mean()
+  return out
+
+
+def _ref_pyramid(img, levels, down=_ref_decimate):
   out, g = [], img
   for _ in range(levels - 1):
-    nxt = _ref_blur(g)[::2, ::2]
+    nxt = down(_ref_blur(g))
     out.append(g - _ref_expand(nxt, g.shape))
     g = nxt
   return out + [g]
 
 
-def _ref_lap(a, b, levels):
+def _ref_lap(a, b, levels, down=_ref_decimate):
   """Both images' pyramids built separately, per image and channel; mean L1 per level."""
   per_level = [[] for _ in range(levels)]
   for n in range(a.shape[0]):
     for c in range(a.shape[3]):
-      pa, pb = _ref_pyramid(a[n, :, :, c], levels), _ref_pyramid(b[n, :, :, c], levels)
+      pa = _ref_pyramid(a[n, :, :, c], levels, down)
+      pb = _ref_pyramid(b[n, :, :, c], levels, down)
       for i in range(levels):
         per_level[i].append(np.abs(pa[i] - pb[i]))
   return sum(2.0 ** i * np.mean(np.stack(d)) for i, d in enumerate(per_level))
 
 
-def _ref_distill(a, b, levels=4):
+def _ref_distill(a, b, levels=4, down=_ref_decimate):
   hp = lambda x: np.stack([np.stack([x[n, :, :, c] - _ref_blur(x[n, :, :, c])
                                      for c in range(x.shape[3])], -1)
                            for n in range(x.shape[0])])
-  return _ref_lap(a, b, levels) + _ref_lap(hp(a), hp(b), levels)
+  return _ref_lap(a, b, levels, down) + _ref_lap(hp(a), hp(b), levels, down)
 
 
 @pytest.mark.parametrize("shape", [(2, 20, 18, 2), (1, 19, 13, 1)])
@@ -60,6 +75,17 @@ def test_distill_loss_matches_numpy_reference(rng, shape):
   b = rng.uniform(0, 1, shape)
   got = float(lap_loss.distill_loss(jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)))
   np.testing.assert_allclose(got, _ref_distill(a, b), rtol=1e-5)
+
+
+def test_release_pyramid_matches_numpy_reference(rng):
+  """pyramid='release': blur + 2×2 average pooling, 5 levels (the authors' MultiLapLoss)."""
+  a = rng.uniform(0, 1, (2, 48, 40, 2))
+  b = rng.uniform(0, 1, (2, 48, 40, 2))
+  loss = lap_loss.LOSSES["release"]
+  got = float(loss(jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32), 5))
+  np.testing.assert_allclose(got, _ref_distill(a, b, 5, _ref_avgpool), rtol=1e-5)
+  # It is not the decimating pyramid: the two constructions differ on the same input.
+  assert abs(got - _ref_distill(a, b, 5)) > 1e-3 * got
 
 
 def test_pyramid_reconstructs_the_image(rng):

@@ -1,12 +1,20 @@
-"""The density → compact configuration rule, on synthetic densities."""
+"""The density → compact configuration rule: on synthetic densities, on hand-pruned params and on
+the densities of a real L1-proximal prune run."""
+
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
-from memsr_jax.methods.compress import prox, shrink
+from memsr_jax import pytrees
+from memsr_jax.image import bicubic
+from memsr_jax.methods.compress import prox
+from memsr_jax.methods.compress import shrink
 from memsr_jax.models import registry
+from memsr_jax.train import losses
 
 
 def _edsr_stats(n_blocks, width, block_density, other_density=1.0):
@@ -26,7 +34,6 @@ def test_edsr_baseline_to_paper_mini_shape():
   assert (res.n_channels, res.n_blocks, res.n_layers) == (16, 8, 2)
   assert res.model_kwargs == {"n_feats": 16, "n_resblocks": 8}
   assert res.kept_density == pytest.approx(1 / 16, rel=1e-3)
-  m = registry.build_model("edsr_mini", scale=2)
   assert registry.model_kwargs("edsr_mini")["n_feats"] == 16
 
 
@@ -68,7 +75,7 @@ def test_shrink_model_on_real_pruned_params():
   rng = np.random.default_rng(0)
 
   def prune(path, x):
-    name = prox.path_str(path)
+    name = pytrees.path_str(path)
     if not name.endswith("kernel") or "body_" not in name:
       return x
     if "body_3" in name:
@@ -82,7 +89,41 @@ def test_shrink_model_on_real_pruned_params():
   assert res.n_blocks == 3
   assert res.n_channels == 8  # 16·sqrt(≈0.25) = 8
   student = registry.build_model("edsr_baseline", scale=2, **res.model_kwargs)
-  assert registry.count_params(registry.init_params(student, jax.random.PRNGKey(1))) > 0
+  assert pytrees.count_params(registry.init_params(student, jax.random.PRNGKey(1))) > 0
+
+
+def test_rule_on_the_densities_of_a_real_prune_run(sample_image):
+  """A real run of the prune stage's optimizer (Charbonnier + SGD with the L1 prox step) on a
+  photo, with λ large enough to sparsify in 60 steps; the rule reads the densities it produced."""
+  kw = {"n_feats": 16, "n_resblocks": 4}
+  model = registry.build_model("edsr_baseline", scale=2, **kw)
+  params = registry.init_params(model, jax.random.PRNGKey(0))
+  mask = prox.select_leaves(params)
+  tx = prox.sgd_l1_prox(5e-3, l1=0.2, prune_mask=mask)  # ≈ 30 % density after 60 steps
+  hr = jnp.asarray(sample_image[:128, :128], jnp.float32)[None]
+  lr = jnp.asarray(bicubic.imresize_np(sample_image[:128, :128], scale=0.5), jnp.float32)[None]
+
+  @jax.jit
+  def step(p, s):
+    loss = lambda p: losses.charbonnier(model.apply({"params": p}, lr) / 255, hr / 255, 1e-6)
+    updates, s = tx.update(jax.grad(loss)(p), s, p)
+    return optax.apply_updates(p, updates), s
+
+  state = tx.init(params)
+  for _ in range(60):
+    params, state = step(params, state)
+  dens = prox.densities(params, mask)
+  assert 0.0 < dens["total"] < 0.9  # the run really pruned, and not everything
+  res = shrink.shrink_model("edsr_baseline", kw, params, mask)
+  # The rule's answer follows from the measured densities (steps 3 and 5 of shrink_rule).
+  assert res.total_density == pytest.approx(dens["total"], abs=1e-6)
+  alive = [b for b, d in res.block_density.items() if d >= 0.05]
+  assert res.n_blocks == max(len(alive), 1)
+  assert res.n_channels == min(16, max(4, 4 * math.ceil(16 * math.sqrt(res.kept_density) / 4)))
+  assert res.n_channels < 16  # a real run's densities shrink the model
+  student = registry.build_model("edsr_baseline", scale=2, **res.model_kwargs)
+  out = student.apply({"params": registry.init_params(student, jax.random.PRNGKey(1))}, lr)
+  assert out.shape == hr.shape
 
 
 def test_unknown_family_and_mismatched_pattern():

@@ -3,8 +3,8 @@ import struct
 import zlib
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from memsr_jax.deploy import png_stream
 

@@ -1,4 +1,5 @@
-"""The evaluation protocol over folders, the results table, and eval.py's model selection."""
+"""The evaluation protocol over folders, the results table, and eval.py's model selection
+(including the method hooks it consults)."""
 import json
 import math
 import pathlib
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from memsr_jax import evaluation
+from memsr_jax.evaluation import hooks
 from memsr_jax.image import bicubic
 from memsr_jax.image import io as image_io
 from memsr_jax.image import metrics
@@ -18,8 +20,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 def _eval_module():
   sys.path.insert(0, str(REPO))
   try:
-    import eval as eval_module  # pylint: disable=g-import-not-at-top
     from configs import eval as eval_config  # pylint: disable=g-import-not-at-top
+    import eval as eval_module  # pylint: disable=g-import-not-at-top
   finally:
     sys.path.remove(str(REPO))
   return eval_module, eval_config
@@ -111,10 +113,10 @@ def test_eval_cli_rejects_unusable_model_configs(tmp_path):
     eval_module.build_predictors(c)
   c.model.level = 3
   with pytest.raises(ValueError, match="holds no MSSR level map"):
-    eval_module._maybe_select_level({}, {}, c)
+    hooks.select_params({}, {}, c)
   c.model.level = -1
   params = {"w": np.ones(2)}
-  assert eval_module._maybe_select_level(params, {}, c) is params
+  assert hooks.select_params(params, {}, c) is params
 
 
 def test_eval_cli_checkpoint_scale_mismatch(tmp_path, monkeypatch):

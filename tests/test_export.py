@@ -11,7 +11,7 @@ onnx = pytest.importorskip("onnx", reason="onnx not installed (requirements-expo
 
 from memsr_jax import export  # noqa: E402
 from memsr_jax.deploy import ort_backend  # noqa: E402
-from memsr_jax.deploy.memory import random_params  # noqa: E402
+from memsr_jax.measure.memory import random_params  # noqa: E402
 from memsr_jax.models import registry  # noqa: E402
 
 logging.getLogger("onnx_ir").setLevel(logging.ERROR)  # jax2onnx's serializer chatter

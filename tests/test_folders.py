@@ -14,7 +14,8 @@ def _write(path, h=12, w=18, seed=0):
 
 
 @pytest.mark.parametrize("name,layout", [
-    ("set5", "Set5"), ("set5", "set5/HR"), ("set5", "SET5/GTmod12"), ("set14", "benchmark/Set14/HR"),
+    ("set5", "Set5"), ("set5", "set5/HR"), ("set5", "SET5/GTmod12"),
+    ("set14", "benchmark/Set14/HR"),
     ("b100", "BSD100"), ("b100", "B100/HR"), ("urban100", "urban100"), ("manga109", "Manga109/HR"),
     ("div2k", "DIV2K/DIV2K_train_HR"), ("div2k", "DIV2K_train_HR"),
     ("div2k_val", "DIV2K/DIV2K_valid_HR"), ("flickr2k", "Flickr2K/Flickr2K_HR"),
@@ -25,7 +26,8 @@ def test_resolve_common_layouts(tmp_path, name, layout):
   assert folders.resolve(name.upper(), str(tmp_path)) == tmp_path / layout
 
 
-def test_resolve_a_path_and_errors(tmp_path):
+def test_resolve_a_path_and_errors(tmp_path, monkeypatch):
+  monkeypatch.delenv(folders.DATA_DIR_ENV, raising=False)  # a machine's own data root (GPU box)
   _write(tmp_path / "mine" / "a.png")
   assert folders.resolve(str(tmp_path / "mine"), None) == tmp_path / "mine"
   assert folders.resolve("mine", str(tmp_path)) == tmp_path / "mine"

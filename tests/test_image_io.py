@@ -3,8 +3,8 @@ import struct
 import zlib
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from memsr_jax.image import io as image_io
 
@@ -53,7 +53,8 @@ def test_grayscale_palette_and_alpha(tmp_path, rng):
   pal = Image.fromarray(rgb).quantize(colors=64, method=Image.Quantize.FASTOCTREE)
   pal.save(tmp_path / "p.png")
   assert Image.open(tmp_path / "p.png").mode == "P"
-  np.testing.assert_array_equal(image_io.read_image(tmp_path / "p.png"), np.asarray(pal.convert("RGB")))
+  np.testing.assert_array_equal(image_io.read_image(tmp_path / "p.png"),
+                                np.asarray(pal.convert("RGB")))
 
 
 def test_cmyk(tmp_path):

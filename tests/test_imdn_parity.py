@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from memsr_jax import evaluation
+from memsr_jax import precision
 from memsr_jax.interop import torch_import
 from memsr_jax.models import registry
 
@@ -34,8 +35,11 @@ def test_imdn_matches_published(shared_dir, dataset, scale):
   model = registry.build_model("imdn", scale=scale)
   predict = jax.jit(lambda p, x: model.apply({"params": p}, x))
 
-  result = evaluation.evaluate_dataset(lambda lr: np.asarray(predict(params, jnp.asarray(lr))),
-                                       dataset, scale, str(shared_dir), use_lr_files=False)
+  def run(lr):
+    with precision.exact():  # the protocol's numbers: no TF32 on GPUs
+      return np.asarray(predict(params, jnp.asarray(lr)))
+
+  result = evaluation.evaluate_dataset(run, dataset, scale, str(shared_dir), use_lr_files=False)
   assert not result["errors"], result["errors"]
   assert result["n_images"] == N_IMAGES[dataset]
   psnr, ssim = PUBLISHED[(dataset, scale)]

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from memsr_jax import precision
 from memsr_jax.methods.memsr import convert
 from memsr_jax.models import registry
 from memsr_jax.models.plain import PlainNet
@@ -38,17 +39,27 @@ def test_fp32_plain_matches_residual(name, scale, hw):
   model, params = _teacher(name, scale, seed=scale)
   params = trained_like(params, seed=scale)
   x = _image((2, *hw, 3), seed=1)
-  ref = jax.jit(model.apply)({"params": params}, x)
+  # The residual reference runs under the precision policy too: with the backend default a GPU
+  # computes it in TF32 (~1e-3 relative), which no fp32 bound covers.
+  with precision.exact():
+    ref = jax.jit(model.apply)({"params": params}, x)
   assert 30.0 < float(ref.min()) and float(ref.max()) < 230.0  # realistic output range
   plain_model, plain_params = convert.convert(model, params)
-  out = jax.jit(plain_model.apply)({"params": plain_params}, x)
-  # Literal plain net: the +C (1000) copies cost fp32 bits in every conv sum (measured ~1e-3).
-  assert float(jnp.max(jnp.abs(out - ref))) <= 2e-3
-  # The same network with C folded analytically (never forms values near ±C): exact to fp32.
+  out = jax.jit(plain_model.apply)({"params": plain_params}, x)  # HIGHEST: the model carries it
+  # Both sides are IEEE fp32 sums now (any summation order), so what is measured here holds on any
+  # backend. The worst-case bound of memsr_jax.numerics is vacuous for these 10–34-layer chains
+  # (|W| products: ~1e11), so the tolerances stay measured ones, with headroom stated:
+  # literal plain net (sums the +C = 1000 copies in every conv): measured ≤ 1.2e-3 on CPU.
+  assert float(jnp.max(jnp.abs(out - ref))) <= 4e-3
+  # The same network with C folded analytically (never forms values near ±C): measured 1.5e-5
+  # (one ulp at 128).
   spec = convert.teacher_spec(model)
   folded = convert.fold_offsets(spec, convert.convert_params(spec, params))
-  folded_out = jax.jit(lambda q, xx: convert.apply_folded(spec, q, xx))(folded, x)
-  assert float(jnp.max(jnp.abs(folded_out - ref))) <= 1e-4
+  fold_fn = jax.jit(lambda q, xx: convert.apply_folded(spec, q, xx))
+  assert float(jnp.max(jnp.abs(fold_fn(folded, x) - ref))) <= 2e-4
+  # Both still catch a real mistake by orders of magnitude: one block's bias dropped.
+  bad = dict(folded, conv_2=dict(folded["conv_2"], bias_map=folded["conv_2"]["bias_map"] * 0))
+  assert float(jnp.max(jnp.abs(fold_fn(bad, x) - ref))) > 0.05
 
 
 @pytest.mark.parametrize("name,scale,weights,offset", [

@@ -8,6 +8,7 @@ from memsr_jax.methods.memsr import convert
 from memsr_jax.methods.memsr import distill
 from memsr_jax.methods.memsr import winning_init as wi
 from memsr_jax.models import registry
+
 from test_memsr_convert import trained_like  # tests/ is on sys.path under pytest
 
 

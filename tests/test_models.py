@@ -4,7 +4,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memsr_jax.models import layers, registry
+from memsr_jax import pytrees
+from memsr_jax.models import layers
+from memsr_jax.models import plain
+from memsr_jax.models import registry
 from memsr_jax.models.plain import PlainNet
 
 
@@ -54,14 +57,14 @@ def test_pixel_shuffle_rejects_bad_channels():
 def test_param_counts(name, scale, count):
   model = registry.build_model(name, scale=scale)
   shapes = jax.eval_shape(lambda: registry.init_params(model, jax.random.key(0)))
-  assert registry.count_params(shapes) == count
+  assert pytrees.count_params(shapes) == count
 
 
 def test_full_edsr_count():
   # EDSR (256 ch, 32 blocks) ×2: 40.7M parameters as published (40,729,603 without the mean shifts).
   model = registry.build_model("edsr", scale=2)
   shapes = jax.eval_shape(lambda: registry.init_params(model, jax.random.key(0)))
-  assert registry.count_params(shapes) == 40_729_603
+  assert pytrees.count_params(shapes) == 40_729_603
 
 
 def test_registry_errors():
@@ -124,3 +127,15 @@ def test_init_params_cached_compile_matches_plain_jit():
   assert not np.array_equal(a["head"]["kernel"], b["head"]["kernel"])
   shapes = jax.eval_shape(lambda: registry.init_params(model, jax.random.key(0)))
   assert jax.tree.map(lambda s: s.shape, shapes) == jax.tree.map(lambda x: x.shape, a)
+
+
+def test_plain_param_counts_both_readings():
+  """MemSR's Plain-M ×4: 1,223,536 params with vector biases (the paper's "1.22M"); the converted
+  or winning-initialized student stores 3×3 bias maps: 1,240,944."""
+  model = registry.build_model("plain_m", scale=4, bias_mode="map")
+  shapes = jax.eval_shape(lambda: registry.init_params(model, jax.random.key(0)))
+  counts = plain.param_counts(shapes)
+  assert counts == {"n_params": 1_240_944, "n_params_vector_bias": 1_223_536}
+  vector = jax.eval_shape(lambda: registry.init_params(
+      registry.build_model("plain_m", scale=4), jax.random.key(0)))
+  assert plain.param_counts(vector) == {"n_params": 1_223_536, "n_params_vector_bias": 1_223_536}

@@ -1,4 +1,5 @@
-"""eval.py with MSSR checkpoints: pick a level / sparsity, sweep every level of one checkpoint."""
+"""eval.py with MSSR checkpoints (the MSSR evaluation hook): pick a level / sparsity, sweep every
+level of one checkpoint."""
 import importlib.util
 import json
 import pathlib
@@ -7,8 +8,13 @@ import jax
 import numpy as np
 import pytest
 
-from memsr_jax.methods.mssr import imp, masks, scalable
-from memsr_jax.models.registry import build_model, init_params
+from memsr_jax.evaluation import hooks
+from memsr_jax.methods.mssr import evaluate
+from memsr_jax.methods.mssr import imp
+from memsr_jax.methods.mssr import masks
+from memsr_jax.methods.mssr import scalable
+from memsr_jax.models.registry import build_model
+from memsr_jax.models.registry import init_params
 from memsr_jax.train import checkpoint as ckpt_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -42,31 +48,30 @@ def mssr_ckpt(tmp_path_factory):
 
 def test_select_level_and_sparsity(mssr_ckpt):
   path, p, lm = mssr_ckpt
-  ev = load_module("eval")
+  assert hooks.registered()["mssr"] is evaluate.EVAL_HOOK
   _, params, meta = ckpt_lib.load_model_checkpoint(path)
-  got = ev._maybe_select_level(params, meta, eval_config(checkpoint=str(path), level=2))
+  got = hooks.select_params(params, meta, eval_config(checkpoint=str(path), level=2))
   for a, b in zip(jax.tree_util.tree_leaves(got),
                   jax.tree_util.tree_leaves(masks.params_at_level(p, lm, 2))):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   assert meta["mssr_level"]["level"] == 2
-  ev._maybe_select_level(params, meta, eval_config(checkpoint=str(path), sparsity=0.45))
+  hooks.select_params(params, meta, eval_config(checkpoint=str(path), sparsity=0.45))
   assert meta["mssr_level"]["level"] == 1
-  same = ev._maybe_select_level(params, meta, eval_config(checkpoint=str(path)))
+  same = hooks.select_params(params, meta, eval_config(checkpoint=str(path)))
   assert same is params
   with pytest.raises(ValueError, match="levels 0..2"):
-    ev._maybe_select_level(params, meta, eval_config(checkpoint=str(path), level=5))
+    hooks.select_params(params, meta, eval_config(checkpoint=str(path), level=5))
   with pytest.raises(ValueError, match="both"):
-    ev._maybe_select_level(params, meta, eval_config(checkpoint=str(path), level=1,
-                                                     sparsity=0.5))
+    hooks.select_params(params, meta, eval_config(checkpoint=str(path), level=1,
+                                                  sparsity=0.5))
 
 
 def test_level_on_a_single_size_checkpoint_is_an_error(tmp_path, mssr_ckpt):
   _, p, _ = mssr_ckpt
   path = ckpt_lib.save_model_checkpoint(tmp_path / "plain", "edsr_mini", KW, p)
-  ev = load_module("eval")
   _, params, meta = ckpt_lib.load_model_checkpoint(path)
   with pytest.raises(ValueError, match="no MSSR level map"):
-    ev._maybe_select_level(params, meta, eval_config(checkpoint=str(path), level=1))
+    hooks.select_params(params, meta, eval_config(checkpoint=str(path), level=1))
 
 
 @pytest.mark.slow
@@ -84,7 +89,10 @@ def test_sweep_levels_prints_every_level(tmp_path, mssr_ckpt, sample_image, caps
   cfg.output_dir = str(tmp_path / "out")
   rows = ev.run(cfg)
   assert [r["level"] for r in rows] == [0, 1, 2]
-  assert [r["nonzero_params"] for r in rows] == [s["nonzero_params"] for s in masks.level_stats(lm)]
+  stats = masks.level_stats(lm)
+  assert [r["nonzero_params"] for r in rows] == [s["nonzero_params"] for s in stats]
+  assert [r["network_sparsity"] for r in rows] == [s["network_sparsity"] for s in stats]
   saved = json.loads((tmp_path / "out" / "levels.json").read_text())
   assert len(saved) == 3 and all(np.isfinite(r["results"][str(data)]["x2"]["psnr"]) for r in saved)
-  assert "MSSR levels" in capsys.readouterr().out
+  out = capsys.readouterr().out
+  assert "MSSR levels" in out and "pruned-set" in out and "network" in out

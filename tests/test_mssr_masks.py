@@ -4,8 +4,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memsr_jax.methods.mssr import expand, imp, masks, scalable, ssd
-from memsr_jax.models.registry import build_model, init_params
+from memsr_jax import numerics
+from memsr_jax import precision
+from memsr_jax import pytrees
+from memsr_jax.methods.mssr import expand
+from memsr_jax.methods.mssr import imp
+from memsr_jax.methods.mssr import masks
+from memsr_jax.methods.mssr import scalable
+from memsr_jax.methods.mssr import ssd
+from memsr_jax.models.registry import build_model
+from memsr_jax.models.registry import init_params
 
 
 def tiny_model(scale=2):
@@ -37,7 +45,7 @@ def random_like(params, seed):
 def test_default_selection_is_body_kernels(model_params):
   _, p = model_params
   flags = masks.prunable_tree(p)
-  flat = {masks.path_to_str(k): v for k, v in jax.tree_util.tree_flatten_with_path(flags)[0]}
+  flat = {pytrees.path_str(k): v for k, v in jax.tree_util.tree_flatten_with_path(flags)[0]}
   assert {k for k, v in flat.items() if v} == {
       "body_0/conv1/kernel", "body_0/conv2/kernel", "body_1/conv1/kernel", "body_1/conv2/kernel",
       "body_2/conv1/kernel", "body_2/conv2/kernel", "body_conv/kernel"}
@@ -176,8 +184,12 @@ def test_scalable_switches_levels_in_memory(model_params):
   x = jax.random.uniform(jax.random.PRNGKey(2), (1, 8, 8, 3)) * 255
   assert sr.num_levels == 2
   for k in range(3):
-    want = m.apply({"params": masks.params_at_level(p, maps[-1], k)}, x)
-    np.testing.assert_allclose(sr.at_level(k)(x), want, rtol=1e-6, atol=1e-4)
+    pk = masks.params_at_level(p, maps[-1], k)
+    with precision.exact():  # the policy ScalableSR runs under (else TF32 on GPUs, ~1e-3 rel.)
+      want = m.apply({"params": pk}, x)
+    # Jitted (level traced) vs eager: fp32 sums in different orders, within the rounding bound.
+    numerics.assert_within_bound(sr.at_level(k)(x), want, numerics.rounding_tolerance(m, pk, x),
+                                 f"level {k}")
   assert sr.at_sparsity(0.74).level == 2
   assert not np.allclose(sr.at_level(0)(x), sr.at_level(2)(x))
   assert sr.at_level(2).stats()["sparsity"] == pytest.approx(0.75, abs=1e-3)

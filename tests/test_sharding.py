@@ -41,7 +41,9 @@ json.dump({"devices": jax.device_count(), "batch_error": err}, open(f"{out}/resu
 
 
 def run_with_devices(script: str, n_devices: int, *args, timeout: int = 240):
-  env = dict(os.environ, PYTHONPATH=str(REPO),
+  # Fake host devices exist only on the CPU platform: on a GPU/TPU machine jax.devices() would
+  # list the accelerator(s) instead, and devices[:4] would be one GPU (JAX_PLATFORMS pins CPU).
+  env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu",
              XLA_FLAGS=f"--xla_force_host_platform_device_count={n_devices}")
   return subprocess.run([sys.executable, "-c", script, *map(str, args)], cwd=REPO, env=env,
                         capture_output=True, text=True, timeout=timeout)

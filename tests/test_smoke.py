@@ -9,6 +9,7 @@ def test_every_config_file_builds():
   """Each configs/**/*.py gives a ConfigDict from get_config() with its default argument."""
   import importlib.util
   import pathlib
+
   import ml_collections
   files = sorted((pathlib.Path(__file__).resolve().parents[1] / "configs").rglob("*.py"))
   assert len(files) >= 15

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from memsr_jax import pytrees
 from memsr_jax.models import registry
 from memsr_jax.models import swinir
 
@@ -14,7 +15,7 @@ def _count(name, scale):
   model = registry.build_model(name, scale=scale)
   x = jnp.zeros((1, 16, 16, 3), jnp.float32)
   params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), x))["params"]
-  return registry.count_params(params)
+  return pytrees.count_params(params)
 
 
 # SwinIR-S from the SwinIR paper; SwinIRmini from the compression paper (METHODS.md §2).

@@ -7,7 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from memsr_jax.data import folders, pipeline, tfds_sr
+from memsr_jax.data import folders
+from memsr_jax.data import pipeline
+from memsr_jax.data import tfds_sr
 from memsr_jax.image.io import write_png
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

@@ -13,11 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from memsr_jax import import_weights
 from memsr_jax.interop import torch_import
 from memsr_jax.models import registry
 
 torch = pytest.importorskip("torch")
-import torch_refs  # pylint: disable=wrong-import-position  (needs torch)
+import torch_refs  # noqa: E402  (needs torch, imported just above)
 
 ATOL = 1e-4  # on 0..255, float64 on both sides
 F32_RTOL = 5e-6  # float32 runs: max diff relative to max |output|
@@ -80,7 +81,8 @@ def test_edsr_official_res_scale(rng):
 
 @pytest.mark.parametrize("scale,wrapper", [(2, None), (4, "params_ema")])
 def test_edsr_basicsr_layout(rng, scale, wrapper):
-  net = torch_refs.randomize_(torch_refs.EDSRBasicSR(scale, 8, 2), seed=scale).eval()
+  # res_scale 2: the released EDSRmini (the edsr_mini preset), so a mismatch would show here.
+  net = torch_refs.randomize_(torch_refs.EDSRBasicSR(scale, 8, 2, res_scale=2.0), seed=scale).eval()
   sd = net.state_dict()
   assert "conv_first.weight" in sd and not any("mean" in k for k in sd)
   ckpt = sd if wrapper is None else {wrapper: sd}
@@ -192,11 +194,11 @@ def test_cli_writes_loadable_checkpoint(tmp_path, rng):
   src = tmp_path / "imdn.pth"
   torch.save({f"module.{k}": v for k, v in net.state_dict().items()}, src)
   out = tmp_path / "ckpt"
-  torch_import.main(["--weights", str(src), "--model", "imdn", "--scale", "2", "--out", str(out),
-                     "--set", "n_feats=16", "--set", "n_blocks=2"])
+  import_weights.main(["--weights", str(src), "--model", "imdn", "--scale", "2", "--out", str(out),
+                       "--set", "n_feats=16", "--set", "n_blocks=2"])
   model, params, meta = checkpoint.load_model_checkpoint(out)
   assert meta["architecture"] == "imdn" and meta["scale"] == 2
-  assert meta["source_md5"] == torch_import.file_md5(src)
+  assert meta["source_md5"] == import_weights.file_md5(src)
   assert meta["model_kwargs"]["n_feats"] == 16
   x = _lr(rng, 8, 8)
   with jax.default_matmul_precision("highest"):

@@ -10,9 +10,10 @@ from memsr_jax.train import config_lib
 from memsr_jax.train import losses
 from memsr_jax.train import optim
 from memsr_jax.train import state as state_lib
+from memsr_jax.train.task import Task
 
 
-class QuadraticTask:
+class QuadraticTask(Task):
   """loss = mean((w - target)²) per leaf; optional update mask from extras["mask"]."""
   name = "quadratic"
 
@@ -163,3 +164,20 @@ def test_config_validation():
   c.method = "magic"
   with pytest.raises(ValueError, match="config.method='magic'"):
     config_lib.validate(c)
+
+
+def test_task_defaults_and_task_optimizers():
+  """The base Task's optional hooks change nothing; a task's own optimizer is found by name."""
+  task = Task()
+  params = {"w": jnp.ones(3)}
+  assert task.update_mask(params, {}) is None
+  assert task.post_update(params, {}) is params
+  assert task.metadata(params, {}) == {} and task.optimizers() == {}
+  assert task.display_name() == "Task"
+  c = _config(name="constant", lr=0.5)
+  c.optim.name = "task_sgd"
+  with pytest.raises(ValueError, match="unknown optimizer 'task_sgd'"):
+    optim.make_optimizer(c)
+  tx, _ = optim.make_optimizer(c, {"task_sgd": lambda oc, s: optax.sgd(s)})
+  upd, _ = tx.update({"w": jnp.ones(3)}, tx.init(params), params)
+  np.testing.assert_allclose(upd["w"], -0.5 * np.ones(3))

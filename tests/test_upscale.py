@@ -1,11 +1,12 @@
 """The upscale CLI: folders, bad input, budgets, checkpoints, exactness of its output."""
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from memsr_jax import upscale
-from memsr_jax.deploy import memory
+from memsr_jax.image import io as image_io
+from memsr_jax.measure import memory
 from memsr_jax.models import registry
 
 TINY_PLAIN = dict(widths=(3, 4, 4, 4), relu=(True, False, False), bias_mode="map",
@@ -37,7 +38,6 @@ def test_folder_with_a_bad_file(tmp_path, inputs, capsys):
   assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
   model = registry.build_model("plain_s", scale=2)
   params = memory.random_params(model, 0)
-  from memsr_jax.image import io as image_io
   for name in ("a", "b"):
     lr = image_io.read_image(next(inputs.glob(name + ".*")))
     got = np.asarray(Image.open(out / f"{name}.png"))

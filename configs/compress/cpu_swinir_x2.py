@@ -11,7 +11,8 @@ The no-teacher baseline (same fixed student, steps, data and seed; no prune stag
   ... --config.compress.stages=distill --config.compress.distill.teacher.source=none \
       --workdir runs/cpu_swinir_scratch
 """
-from memsr_jax.methods.compress.config import compress_config, cpu_imdn_distill
+from memsr_jax.methods.compress.config import compress_config
+from memsr_jax.methods.compress.config import cpu_imdn_distill
 
 
 def get_config():

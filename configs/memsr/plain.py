@@ -6,8 +6,8 @@ Argument tokens: size s | m | l | x0.14 | x0.05 (Plain-X, adaptive widths), scal
 and for the ablation `random` (random init) and/or `nodistill` (L1 only).
 Stages: teacher (or --config.teacher_checkpoint=<trained teacher>) → convert → init → student.
 """
-from memsr_jax.methods.memsr import recipes
+from memsr_jax.methods.memsr import config as memsr_config
 
 
 def get_config(arg: str = "m,x4"):
-  return recipes.paper(**recipes.parse_arg(arg))
+  return memsr_config.paper(**memsr_config.parse_arg(arg))

@@ -3,12 +3,12 @@
   python train.py --config configs/memsr/quick.py --workdir runs/memsr_quick
 Same stages as configs/memsr/plain.py; `quick.py:random` / `quick.py:nodistill` for the ablation.
 """
-from memsr_jax.methods.memsr import recipes
+from memsr_jax.methods.memsr import config as memsr_config
 
 
 def get_config(arg: str = ""):
-  kw = recipes.parse_arg(arg)
-  c = recipes.paper(size="s", scale=kw.pop("scale", 2), **kw)
+  kw = memsr_config.parse_arg(arg)
+  c = memsr_config.paper(size="s", scale=kw.pop("scale", 2), **kw)
   c.data.dataset = "skimage_train"
   c.data.lr_patch = 24
   c.data.batch_size = 8

@@ -3,10 +3,10 @@
   python train.py --config configs/memsr/teacher_s.py:x2 --workdir runs/teacher_s_x2 \
       --config.data.root=/data/DIV2K --config.val.root=/data/benchmark
 
-The recipe (METHODS.md §1) is `memsr_jax.methods.memsr.recipes.teacher_config`.
+The recipe (METHODS.md §1) is `memsr_jax.methods.memsr.config.teacher_config`.
 """
-from memsr_jax.methods.memsr import recipes
+from memsr_jax.methods.memsr import config as memsr_config
 
 
 def get_config(arg: str = "x2"):
-  return recipes.teacher_config("memsr_teacher_s", arg)
+  return memsr_config.teacher_config("memsr_teacher_s", arg)

@@ -5,8 +5,8 @@
 Ablations: --config.mssr.rewind_to=init (reset to init), --config.mssr.ssd_weight=0 (no SSD),
 --config.mssr.expand=False (forward stage only).
 """
-from memsr_jax.methods.mssr import recipes
+from memsr_jax.methods.mssr import config as mssr_config
 
 
 def get_config():
-  return recipes.edsr_cpu(scale=2)
+  return mssr_config.edsr_cpu(scale=2)

@@ -20,7 +20,10 @@ from typing import Optional, Sequence
 import numpy as np
 
 from memsr_jax.image.bicubic import bicubic_downscale
-from memsr_jax.image.io import IMAGE_EXTENSIONS, ImageReadError, mod_crop, read_image
+from memsr_jax.image.io import IMAGE_EXTENSIONS
+from memsr_jax.image.io import ImageReadError
+from memsr_jax.image.io import mod_crop
+from memsr_jax.image.io import read_image
 
 DATA_DIR_ENV = "MEMSR_DATA_DIR"
 
@@ -65,7 +68,8 @@ class ImagePair:
 
 
 def _is_image(path: pathlib.Path) -> bool:
-  return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+  return (path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
+          and not path.name.startswith("."))
 
 
 def _image_files(folder: pathlib.Path) -> list[pathlib.Path]:
@@ -95,6 +99,7 @@ def _find_ci(root: pathlib.Path, relative: str) -> Optional[pathlib.Path]:
 
 
 def _skimage_dir() -> pathlib.Path:
+  # Lazy: scikit-image is slow to import and only the bundled skimage_* sets need it.
   import skimage.data  # pylint: disable=g-import-not-at-top
   return pathlib.Path(skimage.data.__file__).parent
 

@@ -19,12 +19,16 @@ Batches: `{"lr": uint8 [B, p, p, 3], "hr": uint8 [B, p·s, p·s, 3]}` (NumPy), a
 """
 import concurrent.futures
 import os
-import warnings
 from typing import Any, Optional, Sequence
+import warnings
 
-import numpy as np
-
+from absl import flags
 import grain
+import numpy as np
+from PIL import Image
+
+from memsr_jax.data import folders
+from memsr_jax.data import tfds_sr
 
 PathLike = str | os.PathLike
 STATE_VERSION = 1
@@ -34,7 +38,6 @@ class FolderSource:
   """Random access to `folders.list_pairs(...)`, decoding (and downscaling) on every access."""
 
   def __init__(self, dataset: str, data_root: Optional[PathLike], scale: int):
-    from memsr_jax.data import folders  # pylint: disable=g-import-not-at-top
     self.scale = scale
     self.pairs = list(folders.list_pairs(dataset, data_root, scale))
     if not self.pairs:
@@ -46,7 +49,6 @@ class FolderSource:
     return len(self.pairs)
 
   def __getitem__(self, index: int) -> dict[str, Any]:
-    from memsr_jax.data import folders  # pylint: disable=g-import-not-at-top
     pair = self.pairs[index]
     lr, hr = folders.load_pair(pair, self.scale)
     return {"lr": lr, "hr": hr, "name": pair.name}
@@ -60,7 +62,6 @@ class FolderSource:
 
 
 def _header_lr_size(pair, scale: int) -> tuple[int, int]:
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   if pair.lr_path is not None:
     with Image.open(pair.lr_path) as img:
       w, h = img.size
@@ -267,7 +268,6 @@ class TrainLoader:
 def _ensure_flags_parsed() -> None:
   """grain's worker processes read absl flags; outside an absl app (tests, notebooks) nothing has
   parsed them, so accept their defaults."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
   if not flags.FLAGS.is_parsed():
     flags.FLAGS.mark_as_parsed()
 
@@ -301,7 +301,7 @@ def _check_sizes(source, lr_patch: int, scale: int, dataset: str, skip_small: bo
   if not skip_small:
     raise ValueError(message + ". Use a smaller lr_patch, remove these images, or set "
                      "skip_small=True to leave them out.")
-  warnings.warn(message + "; skipping them (skip_small=True).")
+  warnings.warn(message + "; skipping them (skip_small=True).", stacklevel=2)
   small_set = set(small)
   keep = [i for i in range(len(sizes)) if i not in small_set]
   if not keep:
@@ -352,7 +352,6 @@ def make_train_loader(dataset: str, data_root: Optional[PathLike], scale: int, l
     parts = [FolderSource(n, data_root, scale) for n in names]
     source = parts[0] if len(parts) == 1 else ConcatSource(parts)
   elif isinstance(source, (str, os.PathLike)):
-    from memsr_jax.data import tfds_sr  # pylint: disable=g-import-not-at-top
     parts = [tfds_sr.load_source(n, scale, source) for n in names]
     source = parts[0] if len(parts) == 1 else ConcatSource(parts)
   repeat_per_image = max(1, int(repeat_per_image))

@@ -18,12 +18,16 @@ Layout under `out_dir` (a normal tfds `data_dir`):
 sr_pairs-train.array_record-00000-of-0000N}`.
 """
 import io
+import json
 import os
 import pathlib
 import re
 from typing import Any, Iterable, Optional
 
 import numpy as np
+from PIL import Image
+
+from memsr_jax.data import folders
 
 PathLike = str | os.PathLike
 
@@ -55,7 +59,6 @@ def dataset_dir(name: str, scale: int, out_dir: PathLike) -> pathlib.Path:
 
 def encode_png(image: np.ndarray) -> bytes:
   """Lossless PNG bytes of an RGB uint8 image (Pillow; compress_level 1 favours write speed)."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   image = np.asarray(image)
   if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
     raise ValueError(f"expected an RGB uint8 [H, W, 3] image, got {image.dtype} {image.shape}")
@@ -65,6 +68,7 @@ def encode_png(image: np.ndarray) -> bytes:
 
 
 def _tfds():
+  # Lazy: tfds takes seconds to import and only prepared (tfds) sets need it.
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   return tfds
 
@@ -75,7 +79,7 @@ def _builder_class():
   if _SR_PAIRS is not None:
     return _SR_PAIRS
   tfds = _tfds()
-  from etils import epath  # pylint: disable=g-import-not-at-top
+  from etils import epath  # pylint: disable=g-import-not-at-top  # tfds's dependency, lazy with it
 
   class SrPairsConfig(tfds.core.BuilderConfig):
     """One image set at one scale."""
@@ -113,7 +117,6 @@ def _builder_class():
 
     def _split_generators(self, dl_manager):
       del dl_manager  # nothing to download: pairs come from local folders
-      from memsr_jax.data import folders  # pylint: disable=g-import-not-at-top
       cfg = self.builder_config
       pairs = list(folders.list_pairs(cfg.dataset, self._data_root, cfg.scale))
       if not pairs:
@@ -121,7 +124,6 @@ def _builder_class():
       return {SPLIT: self._generate_examples(pairs)}
 
     def _generate_examples(self, pairs):
-      from memsr_jax.data import folders  # pylint: disable=g-import-not-at-top
       scale = self.builder_config.scale
       names, lr_sizes = [], []
       for i, pair in enumerate(pairs):
@@ -182,7 +184,6 @@ class SrSource:
       raise FileNotFoundError(
           f"no prepared SR set at {self.builder_dir}; run "
           "memsr_jax.data.tfds_sr.prepare(name, data_root, scales, out_dir) first")
-    import json  # pylint: disable=g-import-not-at-top
     meta = json.loads(meta_path.read_text())
     self.scale = int(meta["scale"])
     self.dataset = meta["dataset"]
@@ -223,7 +224,6 @@ class SrSource:
 
 
 def _decode_png(data) -> np.ndarray:
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   if isinstance(data, np.ndarray):
     data = data.item() if data.ndim == 0 else data.tobytes()
   with Image.open(io.BytesIO(data)) as img:

@@ -4,8 +4,9 @@ Estimate = XLA_FACTOR × XLA's memory analysis of the compiled tile function (pa
 input/mask + output + temporaries; the runtime needs somewhat more than its buffer assignment)
 + the host buffers of `tiling.run_tiled` (LR row window, output band, PNG filter buffers, one tile's
 output copy) + the whole decoded input when the input is not streamed + the RSS growth measured
-across the first compile of the tile function (LLVM's memory, which stays resident). The runtime's fixed overhead (the Python/JAX/XLA process itself, ~hundreds of MB)
-is not part of the budget; benchmarks/upscale_100mp.py measures both.
+across the first compile of the tile function (LLVM's memory, which stays resident). The
+runtime's fixed overhead (the Python/JAX/XLA process itself, ~hundreds of MB) is not part of the
+budget; benchmarks/upscale_100mp.py measures both.
 """
 import re
 

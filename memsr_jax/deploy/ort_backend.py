@@ -4,12 +4,12 @@ The ONNX file carries its scale, layout and receptive radius in metadata_props, 
 needs JAX or the model's code. Tiling reuses `deploy.tiling` unchanged: "exact" mode (windows
 shifted inward, cores kept) for models with a finite receptive field — plain nets included, as it
 needs no validity-mask input — and "feather" otherwise. PNG streaming and budgets are the JAX
-backend's (`deploy.pipeline.Upscaler.upscale_file`, `deploy.budget`).
+backend's (`deploy.upscaler.Upscaler.upscale_file`, `deploy.budget`).
 
 Memory: ONNX Runtime has no buffer-assignment analysis like XLA's, so a tile's memory is measured.
 The session runs without its CPU arena and memory-pattern cache (freed tensors leave RSS); the
 peak RSS growth of one call (VmHWM reset through /proc/self/clear_refs, as in
-`deploy/torch_bench.py`) is measured at two probe tile sizes and fitted as a + b·h·w, and never
+`measure/torch_bench.py`) is measured at two probe tile sizes and fitted as a + b·h·w, and never
 taken below a floor of what must coexist (float32 input + output + two maps of the widest conv:
 small probes can reuse freed heap and read low). The RSS the session itself holds (weights,
 prepacked kernels) is measured across its creation and plays the role of the JAX backend's
@@ -21,8 +21,8 @@ import types
 import numpy as np
 
 from memsr_jax.deploy import budget as budget_lib
-from memsr_jax.deploy import pipeline
 from memsr_jax.deploy import tiling
+from memsr_jax.deploy import upscaler as pipeline
 
 META = "memsr_jax."
 PROBE_SIDES = (64, 160)
@@ -171,7 +171,7 @@ def _fallback_bytes(session: Session) -> tuple[float, float]:
 
 
 class OrtUpscaler(pipeline.Upscaler):
-  """`pipeline.Upscaler` driven by an ONNX Runtime session instead of a JAX model."""
+  """`deploy.upscaler.Upscaler` driven by an ONNX Runtime session instead of a JAX model."""
 
   def __init__(self, onnx_path, mode: str | None = None, max_memory: int | str | None = None,
                tile: int | None = None, overlap: int = 32, stream_input: str = "auto",

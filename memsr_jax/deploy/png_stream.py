@@ -3,13 +3,15 @@
 The writer emits one IDAT chunk per ~256 KiB of compressed data, so a 100-megapixel output never
 exists in memory. The reader decodes non-interlaced 8/16-bit PNGs (gray, gray+alpha, RGB, RGBA,
 palette) row by row and returns RGB uint8 rows with the conversion rules of `image.io.read_image`
-(gray replicated, alpha dropped, 16-bit scaled by round(v / 257)). Other PNGs (interlaced, 1/2/4-bit)
+(gray replicated, alpha dropped, 16-bit scaled by round(v / 257)). Other PNGs (interlaced,
+1/2/4-bit)
 raise `UnsupportedPNG` so callers can fall back to decoding the whole image once.
 """
+import os
 import pathlib
 import struct
-import zlib
 from typing import BinaryIO
+import zlib
 
 import numpy as np
 
@@ -33,13 +35,17 @@ class PNGRowWriter:
 
   Rows use PNG filter 1 (Sub): a cheap per-row difference that compresses photos far better than
   no filter. Use as a context manager; `close()` checks that exactly `height` rows were written.
+  The data goes to a hidden temporary file renamed to `path` by a successful `close()`: a killed
+  run never leaves a partial PNG under the final name.
   """
 
   def __init__(self, path, width: int, height: int, level: int = 6):
+    from memsr_jax import safe_io
     self.path = pathlib.Path(path)
     self.width, self.height = int(width), int(height)
     self.rows_written = 0
-    self._file = open(self.path, "wb")
+    self._tmp = safe_io.partial_path(self.path)
+    self._file = open(self._tmp, "wb")
     self._zlib = zlib.compressobj(level)
     self._pending = []
     self._pending_bytes = 0
@@ -80,19 +86,23 @@ class PNGRowWriter:
       return
     try:
       if self.rows_written != self.height:
-        raise ValueError(f"PNG {self.path}: {self.rows_written} rows written, {self.height} expected")
+        raise ValueError(f"PNG {self.path}: {self.rows_written} rows written, "
+                         f"{self.height} expected")
       self._pending.append(self._zlib.flush())
       self._pending_bytes += len(self._pending[-1])
       self._flush_idat()
       _chunk(self._file, b"IEND", b"")
+      self._file.close()
+      os.replace(self._tmp, self.path)
     finally:
       self._file.close()
+      self._tmp.unlink(missing_ok=True)
 
   def abort(self) -> None:
-    """Closes and deletes a partial file (after an error)."""
+    """Closes and deletes the partial file (after an error); `path` is never touched."""
     if not self._file.closed:
       self._file.close()
-    self.path.unlink(missing_ok=True)
+    self._tmp.unlink(missing_ok=True)
 
   def __enter__(self):
     return self
@@ -246,9 +256,13 @@ class PNGRowReader:
   def read(self, n: int) -> np.ndarray:
     n = min(n, self.height - self.rows_read)
     out = np.empty((n, self.width, 3), np.uint8)
-    for i in range(n):
-      out[i] = self._to_rgb(self._raw_row())
-      self.rows_read += 1
+    try:
+      for i in range(n):
+        out[i] = self._to_rgb(self._raw_row())
+        self.rows_read += 1
+    except (zlib.error, IndexError, struct.error) as e:  # damaged data: a per-image error
+      raise ValueError(f"corrupt PNG {self.path} at row {self.rows_read} "
+                       f"({type(e).__name__}: {e})") from e
     return out
 
   def close(self) -> None:

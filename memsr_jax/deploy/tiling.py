@@ -22,9 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import precision as precision_lib
 from memsr_jax.deploy.receptive_field import receptive_radius
-from memsr_jax.models.layers import pixel_shuffle
-from memsr_jax.models.plain import PlainNet, rect_ones_conv
+from memsr_jax.models.plain import PlainNet
 
 MODES = ("masked", "exact", "feather")
 
@@ -38,58 +38,30 @@ def choose_mode(model) -> str:
 # ----------------------------------------------------------------------------------------------
 # Tile functions.
 
-def _conv(x, kernel):
-  return jax.lax.conv_general_dilated(x, kernel.astype(x.dtype), (1, 1), "SAME",
-                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-
-def plain_masked_forward(model: PlainNet, params, x, mask):
-  """PlainNet on a tile whose pixels outside the true image are marked by mask == 0.
-
-  Equals `model.apply` on the whole image, restricted to the tile, at every pixel at least
-  `receptive_radius(model)` inside the tile (or at a true image border): features outside the image
-  are re-zeroed after every conv, exactly as whole-image zero padding sees them, and 'map' biases
-  are conv(mask, bias_map) (the whole-image ones image, restricted to the tile).
-  """
-  mean = jnp.asarray(model.rgb_mean, x.dtype)
-  h = (x - mean) * mask if model.sub_mean else x * mask
-  for i, r in enumerate(model.relu_flags()):
-    p = params[f"conv_{i}"]
-    y = _conv(h, p["kernel"])
-    if model.bias_mode == "map":
-      # The tile's in-image region is a rectangle: rows × columns, the same arithmetic as the
-      # whole-image bias map, so tiles reproduce it bit for bit.
-      y = y + rect_ones_conv(mask[0, :, :, 0].max(axis=1), mask[0, :, :, 0].max(axis=0),
-                             p["bias_map"], y.dtype)
-    else:
-      y = y + p["bias"].astype(y.dtype)
-    if r:
-      y = jax.nn.relu(y)
-    h = y * mask
-  y = _conv(h, params["tail"]["kernel"]) + params["tail"]["bias"].astype(h.dtype)
-  y = pixel_shuffle(y, model.scale)
-  return y + mean if model.sub_mean else y
-
-
-def make_tile_fn(model, params, mode: str, dtype=jnp.float32) -> "TileFn":
-  return TileFn(model, params, mode, dtype)
+def make_tile_fn(model, params, mode: str, dtype=jnp.float32,
+                 precision: str | None = "highest") -> "TileFn":
+  return TileFn(model, params, mode, dtype, precision)
 
 
 class TileFn:
   """`fn(x[, mask]) -> sr` on one [1, h, w, 3] tile (float32 0..255 in and out), compiled once per
   tile shape; params are an argument (not constants baked into the executable), so
-  `memory_bytes(h, w)` accounts for them through XLA's own memory analysis."""
+  `memory_bytes(h, w)` accounts for them through XLA's own memory analysis. `precision` is the
+  policy the tiles are traced under (memsr_jax.precision; "highest": exact tiling on any
+  backend)."""
 
-  def __init__(self, model, params, mode: str, dtype=jnp.float32):
-    self.model, self.mode, self.dtype = model, mode, dtype
+  def __init__(self, model, params, mode: str, dtype=jnp.float32,
+               precision: str | None = "highest"):
+    self.model, self.mode, self.dtype, self.precision = model, mode, dtype, precision
     self.params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
+    out_dtype = jnp.promote_types(dtype, jnp.float32)  # float64 tiles (exactness checks) stay so
     if mode == "masked":
-      def fn(p, x, mask):
-        return plain_masked_forward(model, p, x.astype(dtype), mask.astype(dtype)).astype(
-            jnp.float32)
+      def fn(p, x, mask):  # the plain net's own forward with its validity-mask hook
+        return model.apply({"params": p}, x.astype(dtype), valid=mask.astype(dtype)).astype(
+            out_dtype)
     else:
       def fn(p, x):
-        return model.apply({"params": p}, x.astype(dtype)).astype(jnp.float32)
+        return model.apply({"params": p}, x.astype(dtype)).astype(out_dtype)
     self._jit = jax.jit(fn)
     self._compiled = {}
     self.compile_rss = None  # RSS growth across the first compile (set by budget.plan_bytes)
@@ -99,7 +71,8 @@ class TileFn:
       x = jax.ShapeDtypeStruct((1, h, w, 3), jnp.float32)
       args = (self.params, x) + ((jax.ShapeDtypeStruct((1, h, w, 1), jnp.float32),)
                                  if self.mode == "masked" else ())
-      self._compiled[(h, w)] = self._jit.lower(*args).compile()
+      with precision_lib.maybe(self.precision):  # lowering is where the precision is fixed
+        self._compiled[(h, w)] = self._jit.lower(*args).compile()
     return self._compiled[(h, w)]
 
   def forget(self, keep: int | None = None) -> None:
@@ -336,8 +309,9 @@ def upscale_array(model, params, image: np.ndarray, tile: int | None = None,
                   tile_fn: Callable | None = None, as_float: bool = False) -> np.ndarray:
   """Tiled SR of an in-memory uint8 image → uint8 [H*s, W*s, 3] (convenience for small images).
 
-  With `as_float=True` it returns the unrounded float32 output (exactness checks); this keeps the
-  full float output in memory, unlike `run_tiled` with a streaming sink.
+  With `as_float=True` it returns the unrounded output (float32, or float64 for float64 tiles;
+  exactness checks); this keeps the full float output in memory, unlike `run_tiled` with a
+  streaming sink.
   """
   mode = mode or choose_mode(model)
   halo = receptive_radius(model) if mode != "feather" else overlap
@@ -356,6 +330,7 @@ def _float_tiled(source, fn, plan) -> np.ndarray:
   s = plan.scale
   img = np.zeros((source.height * s, source.width * s, 3), np.float64)
   wsum = np.zeros(img.shape[:2], np.float64)
+  out_dtype = np.float32
   rows_all = source.rows(-plan.tile, source.height + plan.tile)
   for yw in axis_windows(source.height, plan.tile, plan.halo, s, plan.mode, plan.halo):
     rows = rows_all[yw.start + plan.tile:yw.start + plan.tile + yw.size]
@@ -367,6 +342,7 @@ def _float_tiled(source, fn, plan) -> np.ndarray:
         out = np.asarray(fn(x, m[None, :, :, None]))[0]
       else:
         out = np.asarray(fn(x))[0]
+      out_dtype = np.result_type(out_dtype, out.dtype)
       wgt = yw.weight[:, None] * xw.weight[None, :]
       y0, x0 = yw.start * s, xw.start * s
       a, b = max(y0, 0), min(y0 + wgt.shape[0], img.shape[0])
@@ -374,4 +350,4 @@ def _float_tiled(source, fn, plan) -> np.ndarray:
       ww = wgt[a - y0:b - y0, c - x0:d - x0]
       img[a:b, c:d] += out[a - y0:b - y0, c - x0:d - x0] * ww[..., None]
       wsum[a:b, c:d] += ww
-  return (img / wsum[..., None]).astype(np.float32)
+  return (img / wsum[..., None]).astype(out_dtype)

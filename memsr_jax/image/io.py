@@ -10,11 +10,19 @@ import sys
 from typing import Union
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image
+from PIL import ImageFile
+from PIL import UnidentifiedImageError
 
 PathLike = Union[str, os.PathLike]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+# Pillow refuses images over ~179 megapixels (a "decompression bomb" guard for untrusted web
+# input). Ours are the user's own files and the docs promise any size, so our reader allows up to
+# 4 gigapixels (12 GB decoded); set MAX_PIXELS = None for no limit.
+MAX_PIXELS = 1 << 32
 
 
 class ImageReadError(ValueError):
@@ -41,7 +49,7 @@ def _same_endianness(rawmode: str) -> str:
 
 
 def _is_16bit_multichannel(img: Image.Image) -> bool:
-  """Pillow opens 16-bit RGB(A) PNG/TIFF as 8-bit RGB(A), keeping only the high byte of each value."""
+  """Pillow opens 16-bit RGB(A) PNG/TIFF as 8-bit RGB(A), keeping only each value's high byte."""
   if img.mode not in ("RGB", "RGBA") or not img.tile:
     return False
   return all(";16" in _tile_rawmode(t) for t in img.tile)
@@ -117,7 +125,9 @@ def read_image(path: PathLike) -> np.ndarray:
   if not path.is_file():
     raise ImageReadError(f"image file not found: {path} (check the path / data_dir)")
   previous = ImageFile.LOAD_TRUNCATED_IMAGES
+  previous_max = Image.MAX_IMAGE_PIXELS
   ImageFile.LOAD_TRUNCATED_IMAGES = False
+  Image.MAX_IMAGE_PIXELS = MAX_PIXELS
   try:
     with Image.open(path) as img:
       if _is_16bit_multichannel(img):
@@ -128,11 +138,14 @@ def read_image(path: PathLike) -> np.ndarray:
   except UnidentifiedImageError as e:
     raise ImageReadError(f"{path} is not an image Pillow can read (expected PNG/JPEG/BMP/TIFF); "
                          "remove it from the folder or re-save it as PNG") from e
+  except Image.DecompressionBombError as e:
+    raise ImageReadError(f"{path}: {e} (memsr_jax.image.io.MAX_PIXELS)") from e
   except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt data, unsupported modes
     raise ImageReadError(f"cannot decode {path}: {e}. The file is truncated or corrupt; "
                          "re-download or re-save it (e.g. as PNG)") from e
   finally:
     ImageFile.LOAD_TRUNCATED_IMAGES = previous
+    Image.MAX_IMAGE_PIXELS = previous_max
   rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
   if rgb.ndim != 3 or rgb.shape[-1] != 3 or min(rgb.shape[:2]) == 0:
     raise ImageReadError(f"{path}: decoded to an unexpected shape {rgb.shape}")

@@ -84,7 +84,8 @@ def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
   var_a = _filter_valid(a * a, g) - mu_a**2
   var_b = _filter_valid(b * b, g) - mu_b**2
   cov = _filter_valid(a * b, g) - mu_a * mu_b
-  return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+  return (((2 * mu_a * mu_b + c1) * (2 * cov + c2))
+          / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)))
 
 
 def ssim(sr: np.ndarray, hr: np.ndarray, crop: int, y_only: bool = True) -> float:

@@ -12,15 +12,10 @@ Checkpoints wrapped as {"params": …} / {"params_ema": …} (BasicSR, SwinIR) a
 Conv weights OIHW → HWIO; Linear (out, in) → (in, out); LayerNorm weight → scale.
 Any unknown key, missing key or shape mismatch raises a ValueError that names them.
 
-torch is optional for the library: it is imported only inside `load_torch_weights` and the CLI.
+torch is optional for the library: it is imported only inside `load_torch_weights`.
 
-CLI:
-  python -m memsr_jax.interop.torch_import --weights IMDN_x2.pth --model imdn --scale 2 \
-      --out runs/imdn_x2
+CLI (writes an Orbax model checkpoint): `python -m memsr_jax.import_weights --help`.
 """
-import argparse
-import hashlib
-import json
 import pathlib
 from typing import Any, Callable, Iterator, Mapping
 
@@ -28,7 +23,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import cli
 from memsr_jax.models import registry
+from memsr_jax.models.edsr import EDSR
+from memsr_jax.models.imdn import IMDN
+from memsr_jax.models.layers import upsample_stages
+from memsr_jax.models.swinir import SwinIR
+from memsr_jax.models.swinir import relative_position_index
 
 # How a torch tensor becomes a Flax leaf.
 _CONV, _DENSE, _VECTOR, _TABLE = "conv", "dense", "vector", "table"
@@ -39,12 +40,15 @@ Layer = tuple[str, tuple[str, ...], str]
 BufferChecks = dict[str, Callable[[np.ndarray], str | None]]
 
 
+class TorchWeightsError(cli.UserError, ValueError):
+  """A .pth file that cannot be read, or whose weights do not fit the model asked for."""
+
+
 # --------------------------------------------------------------------------------------------
 # Layer tables: every parameterised torch layer of an architecture and its Flax module path.
 # --------------------------------------------------------------------------------------------
 
 def _edsr_layers(model, fmt: str) -> tuple[list[Layer], BufferChecks]:
-  from memsr_jax.models.layers import upsample_stages
   if model.tail != "upsampler":
     raise ValueError(f"EDSR with tail={model.tail!r} has no PyTorch EDSR counterpart; only "
                      "tail='upsampler' models (edsr, edsr_baseline, edsr_mini) can be imported")
@@ -100,8 +104,6 @@ def _imdn_layers(model) -> tuple[list[Layer], BufferChecks]:
 
 
 def _swinir_layers(model) -> tuple[list[Layer], BufferChecks]:
-  from memsr_jax.models.layers import upsample_stages
-  from memsr_jax.models.swinir import relative_position_index
   ws = model.window_size
   n_tok = ws * ws
   index = relative_position_index(ws)
@@ -220,9 +222,6 @@ def unwrap_state_dict(checkpoint: Mapping[str, Any], param_key: str | None = Non
 
 
 def _layer_table(model, state_dict: Mapping[str, np.ndarray], model_name: str):
-  from memsr_jax.models.edsr import EDSR
-  from memsr_jax.models.imdn import IMDN
-  from memsr_jax.models.swinir import SwinIR
   if isinstance(model, IMDN):
     return _imdn_layers(model)
   if isinstance(model, SwinIR):
@@ -318,64 +317,13 @@ def load_torch_weights(path: str | pathlib.Path, model_name: str, scale: int,
   path = pathlib.Path(path)
   if not path.is_file():
     raise FileNotFoundError(f"weights file not found: {path}")
-  checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
-  return convert_state_dict(checkpoint, model_name, scale, param_key=param_key,
-                            **model_overrides)
-
-
-def file_md5(path: str | pathlib.Path) -> str:
-  digest = hashlib.md5()
-  with open(path, "rb") as f:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-      digest.update(chunk)
-  return digest.hexdigest()
-
-
-def _parse_overrides(items: list[str]) -> dict[str, Any]:
-  out = {}
-  for item in items:
-    if "=" not in item:
-      raise ValueError(f"--set expects key=value (value in JSON, e.g. depths=[4,4,4]), "
-                       f"got {item!r}")
-    k, v = item.split("=", 1)
-    try:
-      out[k] = json.loads(v)
-    except json.JSONDecodeError:
-      out[k] = v
-  return out
-
-
-def main(argv: list[str] | None = None) -> None:
-  parser = argparse.ArgumentParser(
-      description="Convert PyTorch SR weights (.pth) into a memsr_jax Orbax checkpoint.")
-  parser.add_argument("--weights", required=True, help="the .pth file")
-  parser.add_argument("--model", required=True, help="registry preset, e.g. imdn, swinir_s")
-  parser.add_argument("--scale", type=int, required=True)
-  parser.add_argument("--out", required=True, help="checkpoint directory to write")
-  parser.add_argument("--param_key", default=None,
-                      help="entry holding the weights (default: params, then params_ema)")
-  parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                      help="model hyperparameter override (repeatable), e.g. n_feats=16")
-  args = parser.parse_args(argv)
-
-  overrides = _parse_overrides(args.set)
-  params = load_torch_weights(args.weights, args.model, args.scale, param_key=args.param_key,
-                              **overrides)
-  model_kwargs = registry.model_kwargs(args.model, scale=args.scale, **overrides)
-  meta = {
-      "architecture": args.model,
-      "model_kwargs": model_kwargs,
-      "scale": args.scale,
-      "source_file": str(pathlib.Path(args.weights).resolve()),
-      "source_md5": file_md5(args.weights),
-      "n_params": registry.count_params(params),
-  }
-  # The training engine owns the checkpoint format; imported here so the library never needs it.
-  from memsr_jax.train.checkpoint import save_model_checkpoint  # pylint: disable=g-import-not-at-top
-  out = pathlib.Path(args.out).resolve()
-  save_model_checkpoint(str(out), args.model, model_kwargs, params, meta)
-  print(json.dumps({"out": str(out), **meta}, default=str))
-
-
-if __name__ == "__main__":
-  main()
+  try:
+    checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
+  except Exception as e:  # pylint: disable=broad-except  (a text file raises KeyError: 101…)
+    raise TorchWeightsError(f"cannot read {path} as PyTorch weights ({type(e).__name__}: "
+                            f"{cli.one_line(e)[:200]}); give a .pth state dict") from e
+  try:
+    return convert_state_dict(checkpoint, model_name, scale, param_key=param_key,
+                              **model_overrides)
+  except ValueError as e:  # unknown model/hyperparameter, missing/extra keys, shapes
+    raise TorchWeightsError(f"{path}: {e}") from e

@@ -6,7 +6,10 @@ followed by pixel shuffle instead of EDSR's 3×3 upsampler (METHODS.md §1).
 import flax.linen as nn
 import jax.numpy as jnp
 
-from memsr_jax.models.layers import DIV2K_RGB_MEAN, conv, pixel_shuffle, upsample_stages
+from memsr_jax.models.layers import DIV2K_RGB_MEAN
+from memsr_jax.models.layers import conv
+from memsr_jax.models.layers import pixel_shuffle
+from memsr_jax.models.layers import upsample_stages
 
 
 class ResBlock(nn.Module):

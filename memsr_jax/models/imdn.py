@@ -14,8 +14,8 @@ IMDN works on 0..1 images without mean shift; this module takes and returns 0..2
 import flax.linen as nn
 import jax.numpy as jnp
 
-from memsr_jax.models import registry
-from memsr_jax.models.layers import conv, pixel_shuffle
+from memsr_jax.models.layers import conv
+from memsr_jax.models.layers import pixel_shuffle
 
 
 class ContrastChannelAttention(nn.Module):
@@ -80,5 +80,3 @@ class IMDN(nn.Module):
     y = conv(self.n_colors * self.scale ** 2, name="upsampler")(h)
     return pixel_shuffle(y, self.scale) * 255.0
 
-
-registry.register("imdn", IMDN, n_feats=64, n_blocks=6)

@@ -1,8 +1,8 @@
 """Small building blocks shared by the model zoo."""
 from typing import Sequence
 
-import jax.numpy as jnp
 import flax.linen as nn
+import jax.numpy as jnp
 
 # DIV2K RGB mean on the 0..255 scale, as in EDSR / BasicSR.
 DIV2K_RGB_MEAN = (0.4488 * 255.0, 0.4371 * 255.0, 0.4040 * 255.0)

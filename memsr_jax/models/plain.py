@@ -9,16 +9,14 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from memsr_jax.models.layers import DIV2K_RGB_MEAN, pixel_shuffle
+from memsr_jax.models.layers import DIV2K_RGB_MEAN
+from memsr_jax.models.layers import pixel_shuffle
 
 
-def ones_conv(shape_hw, bias_map: jnp.ndarray, dtype, precision=None) -> jnp.ndarray:
-  """conv(ones[H, W], bias_map) with zero padding → [1, H, W, C] (see `rect_ones_conv`).
-
-  `precision` is accepted for call compatibility; no matmul remains.
-  """
-  del precision
+def ones_conv(shape_hw, bias_map: jnp.ndarray, dtype) -> jnp.ndarray:
+  """conv(ones[H, W], bias_map) with zero padding → [1, H, W, C] (see `rect_ones_conv`)."""
   h, w = shape_hw
   return rect_ones_conv(jnp.ones((h,), dtype), jnp.ones((w,), dtype), bias_map, dtype)
 
@@ -56,7 +54,9 @@ class PlainConv(nn.Module):
   precision: str | None = None  # e.g. "highest": needed where ±C offset channels pass through
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, valid=None):
+    """conv(x) + bias; `valid` ([1, H, W, 1], 0/1, a rectangle) marks the true image inside a
+    zero-padded tile, where a 'map' bias is the whole image's ones-image bias restricted to it."""
     k = self.kernel_size
     kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
     y = jax.lax.conv_general_dilated(x, kernel.astype(x.dtype), (1, 1), "SAME",
@@ -66,14 +66,23 @@ class PlainConv(nn.Module):
       y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(x.dtype)
     elif self.bias_mode == "map":
       bmap = self.param("bias_map", nn.initializers.zeros, (k, k, 1, self.features))
-      y = y + ones_conv(x.shape[1:3], bmap, x.dtype, self.precision)
+      if valid is None:
+        y = y + ones_conv(x.shape[1:3], bmap, x.dtype)
+      else:  # the same separable arithmetic on the tile's in-image rows × columns: bit-identical
+        y = y + rect_ones_conv(valid[0, :, :, 0].max(axis=1), valid[0, :, :, 0].max(axis=0),
+                               bmap, x.dtype)
     else:
       raise ValueError(f"bias_mode must be 'vector' or 'map', got {self.bias_mode!r}")
     return y
 
 
 class PlainNet(nn.Module):
-  """widths = (3, c_1, …, c_L): L 3×3 convs; relu[i] says whether conv i is followed by ReLU."""
+  """widths = (3, c_1, …, c_L): L 3×3 convs; relu[i] says whether conv i is followed by ReLU.
+
+  One forward, `layer(h, i, valid)`, serves every use: `__call__` chains layers 0 … L (L = the
+  tail), the layer-wise memory profile jits them one at a time, and tiled inference passes a
+  validity mask (the per-layer hook that re-zeroes features outside the true image).
+  """
   scale: int = 2
   widths: Sequence[int] = (3, 64, 64, 64)
   relu: Sequence[bool] | None = None  # default: ReLU after every body conv but the last
@@ -86,6 +95,12 @@ class PlainNet(nn.Module):
   # lose the skip values under TF32/bf16 matmuls).
   precision: str | None = None
 
+  def setup(self):
+    self.convs = [PlainConv(cout, self.bias_mode, 3, self.kernel_init, self.precision,
+                            name=f"conv_{i}") for i, cout in enumerate(self.widths[1:])]
+    self.tail_conv = PlainConv(3 * self.scale ** 2, "vector", self.tail_kernel, self.kernel_init,
+                               self.precision, name="tail")
+
   @property
   def n_layers(self) -> int:
     return len(self.widths) - 1
@@ -97,22 +112,51 @@ class PlainNet(nn.Module):
       raise ValueError(f"PlainNet: {len(self.relu)} relu flags for {self.n_layers} conv layers")
     return tuple(bool(r) for r in self.relu)
 
-  @nn.compact
-  def __call__(self, x, capture: bool = False):
-    if x.shape[-1] != self.widths[0]:
-      raise ValueError(f"PlainNet expects {self.widths[0]} input channels, got {x.shape[-1]}")
-    mean = jnp.asarray(self.rgb_mean, x.dtype)
-    h = x - mean if self.sub_mean else x
-    feats = []
-    for i, (cout, r) in enumerate(zip(self.widths[1:], self.relu_flags())):
-      h = PlainConv(cout, self.bias_mode, 3, self.kernel_init, self.precision,
-                    name=f"conv_{i}")(h)
-      if r:
-        h = nn.relu(h)
+  def layer(self, h, i: int, valid=None):
+    """Layer i: conv_i (+ ReLU) for i < n_layers, the tail + pixel shuffle for i = n_layers.
+
+    Mean handling belongs to the first and last layer. With `valid` ([1, H, W, 1], 1 inside the
+    true image, 0 in a tile's padding) the input and every conv output are multiplied by it, so
+    zero padding happens at the true border only (exact tiling, docs/DEPLOY.md).
+    """
+    mean = jnp.asarray(self.rgb_mean, h.dtype)
+    if i == 0:
+      if h.shape[-1] != self.widths[0]:
+        raise ValueError(f"PlainNet expects {self.widths[0]} input channels, got {h.shape[-1]}")
+      if self.sub_mean:
+        h = h - mean
+      if valid is not None:
+        h = h * valid
+    if i == self.n_layers:
+      y = pixel_shuffle(self.tail_conv(h), self.scale)
+      return y + mean if self.sub_mean else y
+    y = self.convs[i](h, valid)
+    if self.relu_flags()[i]:
+      y = nn.relu(y)
+    return y if valid is None else y * valid
+
+  def __call__(self, x, capture: bool = False, valid=None):
+    """SR of x; `capture=True` also returns the features after each conv_i; `valid`: see `layer`."""
+    h, feats = x, []
+    for i in range(self.n_layers):
+      h = self.layer(h, i, valid)
       feats.append(h)
-    y = PlainConv(3 * self.scale ** 2, "vector", self.tail_kernel, self.kernel_init,
-                  self.precision, name="tail")(h)
-    y = pixel_shuffle(y, self.scale)
-    if self.sub_mean:
-      y = y + mean
+    y = self.layer(h, self.n_layers)
     return (y, feats) if capture else y
+
+
+def param_counts(params) -> dict[str, int]:
+  """{"n_params": what the network stores, "n_params_vector_bias": the same with every 3×3 bias map
+  counted as the vector bias it equals away from the borders}.
+
+  MemSR's paper counts the second (Plain-M ×4: 1,223,536 ≈ "1.22M"); a converted or
+  winning-initialized student stores and exports bias maps (1,240,944), the first.
+  """
+  total = vector = 0
+  for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+    n = int(np.prod(np.shape(leaf)))
+    total += n
+    name = str(getattr(path[-1], "key", path[-1]))
+    vector += int(np.shape(leaf)[-1]) if name == "bias_map" else n
+  return {"n_params": total, "n_params_vector_bias": vector}
+

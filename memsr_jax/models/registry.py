@@ -1,4 +1,7 @@
-"""Model registry: a config names a preset and overrides its hyperparameters."""
+"""Model registry: a config names a preset and overrides its hyperparameters.
+
+Every preset of the zoo is registered here, in one table; model modules only define modules.
+"""
 import dataclasses
 import functools
 from typing import Any, Callable
@@ -8,7 +11,9 @@ import jax
 import jax.numpy as jnp
 
 from memsr_jax.models.edsr import EDSR
+from memsr_jax.models.imdn import IMDN
 from memsr_jax.models.plain import PlainNet
+from memsr_jax.models.swinir import SwinIR
 
 # name -> (constructor, default kwargs)
 MODEL_PRESETS: dict[str, tuple[Callable[..., nn.Module], dict[str, Any]]] = {}
@@ -29,7 +34,8 @@ def plain_widths(width: int, n_layers: int) -> tuple:
 
 register("edsr", EDSR, n_feats=256, n_resblocks=32, res_scale=0.1, tail="upsampler")
 register("edsr_baseline", EDSR, n_feats=64, n_resblocks=16, res_scale=1.0, tail="upsampler")
-register("edsr_mini", EDSR, n_feats=16, n_resblocks=8, res_scale=1.0, tail="upsampler")
+# EDSRmini as the compression paper released it (train and test configs): residual scale 2.
+register("edsr_mini", EDSR, n_feats=16, n_resblocks=8, res_scale=2.0, tail="upsampler")
 register("memsr_teacher_s", EDSR, n_feats=64, n_resblocks=8, tail="conv1x1")
 register("memsr_teacher_m", EDSR, n_feats=64, n_resblocks=16, tail="conv1x1")
 register("memsr_teacher_l", EDSR, n_feats=100, n_resblocks=16, tail="conv1x1")
@@ -40,22 +46,18 @@ register("plain_l", PlainNet, widths=plain_widths(100, 34), relu=memsr_plain_rel
          tail_kernel=1)
 # A generic plain net (e.g. the 35-layer 64-wide net of the throughput benchmark).
 register("plain", PlainNet, widths=plain_widths(64, 8), relu=None, tail_kernel=3)
-
-
-def _register_optional():
-  """Models in their own modules register themselves on import; missing ones are skipped."""
-  import importlib
-  for mod in ("memsr_jax.models.imdn", "memsr_jax.models.swinir"):
-    try:
-      importlib.import_module(mod)
-    except ModuleNotFoundError as e:
-      if e.name != mod:
-        raise
+register("imdn", IMDN, n_feats=64, n_blocks=6)
+register("swinir", SwinIR, embed_dim=180, depths=(6,) * 6, num_heads=(6,) * 6,
+         window_size=8, mlp_ratio=2.0, upsampler="pixelshuffle")
+# SwinIR-S, the lightweight release, and SwinIRmini, the compression paper's student.
+register("swinir_s", SwinIR, embed_dim=60, depths=(6, 6, 6, 6), num_heads=(6, 6, 6, 6),
+         window_size=8, mlp_ratio=2.0, upsampler="pixelshuffledirect")
+register("swinir_mini", SwinIR, embed_dim=24, depths=(4, 4, 4), num_heads=(6, 6, 6),
+         window_size=8, mlp_ratio=2.0, upsampler="pixelshuffledirect")
 
 
 def model_kwargs(name: str, **overrides) -> dict[str, Any]:
   """The full constructor kwargs of a preset with overrides applied (what checkpoints record)."""
-  _register_optional()
   if name not in MODEL_PRESETS:
     raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODEL_PRESETS))}")
   cls, defaults = MODEL_PRESETS[name]
@@ -112,6 +114,3 @@ def _compiled_init(model: nn.Module, lr_shape: tuple, rng_shape: tuple, rng_dtyp
     return lowered.compile(compiler_options={"xla_backend_optimization_level": 0})
   return lowered.compile()
 
-
-def count_params(params) -> int:
-  return int(sum(x.size for x in jax.tree_util.tree_leaves(params)))

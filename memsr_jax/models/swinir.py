@@ -13,8 +13,9 @@ constant relative-position index (a buffer in PyTorch, a NumPy constant here, ne
 The input is padded (reflect, bottom/right) to a multiple of the window and the output cropped
 back, as the `check_image_size` of SwinIR-style PyTorch networks; the shift mask is computed for
 the padded size at trace time. (The official test script instead pads by mirror-concatenation,
-which repeats the edge pixel, so its border pixels can differ slightly from this model's.) (Inputs smaller than the padding, e.g. 3×3 with window 8, are reflected repeatedly as
-NumPy does, where PyTorch's reflect pad would refuse them.)
+which repeats the edge pixel, so its border pixels can differ slightly from this model's.)
+(Inputs smaller than the padding, e.g. 3×3 with window 8, are reflected repeatedly as NumPy does,
+where PyTorch's reflect pad would refuse them.)
 
 Stochastic depth (linearly increasing to `drop_path_rate`) is active only with
 `deterministic=False` and then needs the "dropout" rng.
@@ -28,8 +29,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memsr_jax.models import registry
-from memsr_jax.models.layers import conv, pixel_shuffle, upsample_stages
+from memsr_jax.models.layers import conv
+from memsr_jax.models.layers import pixel_shuffle
+from memsr_jax.models.layers import upsample_stages
 
 SWINIR_RGB_MEAN = (0.4488, 0.4371, 0.4040)  # DIV2K mean in 0..1, subtracted before img_range.
 _MASK_VALUE = -100.0  # The official code adds −100 (not −inf) across shifted-window regions.
@@ -252,10 +254,3 @@ class SwinIR(nn.Module):
     y = y[:, :h * self.scale, :w * self.scale]
     return (y / self.img_range + mean) * 255.0
 
-
-registry.register("swinir", SwinIR, embed_dim=180, depths=(6,) * 6, num_heads=(6,) * 6,
-                  window_size=8, mlp_ratio=2.0, upsampler="pixelshuffle")
-registry.register("swinir_s", SwinIR, embed_dim=60, depths=(6, 6, 6, 6), num_heads=(6, 6, 6, 6),
-                  window_size=8, mlp_ratio=2.0, upsampler="pixelshuffledirect")
-registry.register("swinir_mini", SwinIR, embed_dim=24, depths=(4, 4, 4), num_heads=(6, 6, 6),
-                  window_size=8, mlp_ratio=2.0, upsampler="pixelshuffledirect")

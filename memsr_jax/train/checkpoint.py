@@ -15,18 +15,31 @@ previous one is used instead (with a warning).
 Deployable model checkpoints (`save_model_checkpoint`) are a folder with items `params` and `meta`;
 `load_model_checkpoint` reads those and training workdirs alike.
 """
+import base64
 import json
 import logging
 import os
 import pathlib
 import shutil
+import sys
 import time
 from typing import Any
 
+import flax
 import jax
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec
 import numpy as np
+import optax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as ocm
+
+import memsr_jax
+from memsr_jax import pytrees
+from memsr_jax.cli import UserError
+from memsr_jax.models import registry
 
 PyTree = Any
 log = logging.getLogger(__name__)
@@ -37,18 +50,64 @@ MODEL_DIR = "model"  # a workdir's exported deployable model (written by methods
 EXTRAS_PREFIX = "extras_"
 
 
-# What a damaged or half-written step raises on read (tensorstore reports as ValueError).
-_READ_ERRORS = (OSError, ValueError, KeyError, RuntimeError, EOFError)
-
-
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserError, ValueError):
   """The checkpoint's tree does not fit the model/state it is restored into."""
 
 
+class CheckpointUnreadableError(UserError, OSError):
+  """No readable checkpoint where one was asked for (damaged files, not a checkpoint)."""
+
+
+class CheckpointNotFoundError(UserError, FileNotFoundError):
+  """No checkpoint at the path given."""
+
+
+class CheckpointSaveError(UserError, OSError):
+  """A checkpoint could not be written (disk full, permissions); training stops at once."""
+
+
+class _QuietOrbaxThreadErrors(logging.Filter):
+  """Orbax logs a failed background save from each of its threads and asyncio tasks, with
+  tracebacks (~100-300 lines for one full disk); the failure reaches us too and is reported once,
+  as CheckpointSaveError. Those records are dropped."""
+
+  def filter(self, record):
+    if record.levelno < logging.ERROR:
+      return True
+    msg = record.getMessage()
+    if "/orbax/" in record.pathname.replace("\\", "/") and "raised an exception" in msg:
+      return False
+    return not (record.name == "asyncio" and "never retrieved" in msg and "orbax" in msg)
+
+
+_QUIET = _QuietOrbaxThreadErrors()
+
+
+def _save_error(directory, step, err: BaseException) -> CheckpointSaveError:
+  _quiet_abandoned_reads()  # the failed writes' callbacks may find their event loop closed
+  why = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+  return CheckpointSaveError(
+      f"saving the checkpoint{'' if step is None else f' at step {step}'} in {directory} failed "
+      f"({why[:300]}); training stopped. Free disk space (or fix permissions) and rerun the same "
+      "command: it resumes from the last complete checkpoint")
+
+
+def _quiet_abandoned_reads() -> None:
+  """After a failed restore, tensorstore may still call back into the event loop Orbax closed;
+  Python then prints "Event loop is closed" tracebacks that mean nothing. Those are dropped."""
+  prev = sys.unraisablehook
+  if getattr(prev, "_memsr_quiet", False):
+    return
+
+  def hook(u):
+    if isinstance(u.exc_value, RuntimeError) and str(u.exc_value) == "Event loop is closed":
+      return
+    prev(u)
+  hook._memsr_quiet = True
+  sys.unraisablehook = hook
+
+
 def versions() -> dict[str, str]:
-  import flax
-  import optax
-  import memsr_jax
   return {"memsr_jax": memsr_jax.__version__, "jax": jax.__version__, "flax": flax.__version__,
           "optax": optax.__version__, "orbax": ocp.__version__ if hasattr(ocp, "__version__")
           else "?"}
@@ -65,7 +124,6 @@ def to_jsonable(x):
   if isinstance(x, (np.generic, np.ndarray)):
     return x.tolist()
   if isinstance(x, bytes):
-    import base64
     return {"__bytes__": base64.b64encode(x).decode("ascii")}
   if x is None or isinstance(x, (bool, int, float, str)):
     return x
@@ -76,7 +134,6 @@ def from_jsonable(x):
   """Undoes the bytes encoding of `to_jsonable` (data iterator states may be bytes)."""
   if isinstance(x, dict):
     if set(x) == {"__bytes__"}:
-      import base64
       return base64.b64decode(x["__bytes__"])
     return {k: from_jsonable(v) for k, v in x.items()}
   if isinstance(x, list):
@@ -87,15 +144,11 @@ def from_jsonable(x):
 # ----------------------------------------------------------------------------- tree checks
 
 
-def _path_str(path) -> str:
-  return jax.tree_util.keystr(path, simple=True, separator="/")
-
-
 def _leaf_shapes(tree) -> dict[str, tuple[tuple, str]]:
   flat, _ = jax.tree_util.tree_flatten_with_path(tree)
   out = {}
   for path, leaf in flat:
-    out[_path_str(path)] = (tuple(leaf.shape), str(np.dtype(leaf.dtype)))
+    out[pytrees.path_str(path)] = (tuple(leaf.shape), str(np.dtype(leaf.dtype)))
   return out
 
 
@@ -127,8 +180,9 @@ def check_tree_matches(item: str, saved_meta: PyTree, target: PyTree, where: str
         + "; ".join(problems))
 
 
-def _abstract(tree, sharding=None):
-  """ShapeDtypeStructs for a tree; `sharding` (one sharding for all leaves) overrides theirs."""
+def abstract_tree(tree, sharding=None):
+  """ShapeDtypeStructs for a tree (the restore target of its like); `sharding` (one sharding for
+  all leaves) overrides theirs."""
   def one(x):
     s = sharding if sharding is not None else getattr(x, "sharding", None)
     return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s)
@@ -157,7 +211,6 @@ def _with_sharding(tree):
 
 def _default_sharding():
   """Restores without a caller-given target land replicated on this process's devices."""
-  from jax.sharding import Mesh, NamedSharding, PartitionSpec
   mesh = Mesh(np.asarray(jax.local_devices()[:1]), ("d",))
   return NamedSharding(mesh, PartitionSpec())
 
@@ -187,6 +240,10 @@ class TrainCheckpointer:
         enable_async_checkpointing=async_save, cleanup_tmp_directories=not read_only,
         read_only=read_only, create=not read_only)
     self._mgr = None
+    for name in ("absl", "asyncio"):
+      if _QUIET not in logging.getLogger(name).filters:
+        logging.getLogger(name).addFilter(_QUIET)
+    _quiet_abandoned_reads()  # before any restore: a damaged step's reads fail in other threads
 
   @property
   def manager(self) -> ocp.CheckpointManager:
@@ -231,16 +288,33 @@ class TrainCheckpointer:
     for k, v in extras.items():
       items[EXTRAS_PREFIX + k] = ocp.args.StandardSave(v)
     metrics = None if val_psnr is None else {"val_psnr": float(val_psnr)}
-    self.manager.save(int(step), args=ocp.args.Composite(**items), metrics=metrics, force=True)
+    try:
+      self.manager.save(int(step), args=ocp.args.Composite(**items), metrics=metrics, force=True)
+    except Exception as e:  # incl. an earlier async save's failure, reported here by Orbax
+      raise _save_error(self.directory, step, e) from e
+
+  def check_errors(self) -> None:
+    """Raises CheckpointSaveError when a background (async) save has failed."""
+    if self._mgr is not None:
+      try:
+        self._mgr.check_for_errors()
+      except Exception as e:
+        raise _save_error(self.directory, None, e) from e
 
   def wait(self) -> None:
     if self._mgr is not None:
-      self._mgr.wait_until_finished()
+      try:
+        self._mgr.wait_until_finished()
+      except Exception as e:
+        raise _save_error(self.directory, None, e) from e
 
   def close(self) -> None:
     if self._mgr is not None:
-      self._mgr.close()
-      self._mgr = None
+      mgr, self._mgr = self._mgr, None
+      try:
+        mgr.close()
+      except Exception as e:  # pylint: disable=broad-except  (already reported by save/wait)
+        log.warning("closing the checkpoint manager of %s: %s", self.directory, e)
 
   def _check(self, step: int, item: str, target: PyTree) -> None:
     saved_tree = saved_tree_metadata(self.directory / str(step) / item)
@@ -284,7 +358,10 @@ class TrainCheckpointer:
         return self.restore_step(step, abstract_state, abstract_extras)
       except CheckpointMismatchError:
         raise
-      except _READ_ERRORS as e:  # the files of this step are missing or damaged
+      except Exception as e:  # pylint: disable=broad-except
+        # Damaged files raise anything (Orbax/tensorstore: bare Exception, ValueError, OSError…);
+        # the step is moved aside, not deleted, so nothing is lost if this was not corruption.
+        _quiet_abandoned_reads()
         self._set_aside(step, e)
     return None
 
@@ -304,23 +381,58 @@ class TrainCheckpointer:
 
   def restore_export(self, step: int | None = None) -> tuple[PyTree, dict]:
     """(deployable params, meta) of `step` (default: best by validation PSNR, else latest)."""
-    if step is None:
-      step = self.best_step()
-      if step is None:
-        step = self.latest_step()
-    if step is None:
-      raise FileNotFoundError(f"no checkpoints in {self.directory}")
+    if step is not None:
+      return self._restore_export_step(step)
+    steps = self.all_steps()
+    if not steps:
+      raise CheckpointNotFoundError(f"no checkpoints in {self.directory}")
+    best = self.best_step()
+    order = ([best] if best is not None else []) + [s for s in reversed(steps) if s != best]
+    for s in order:  # a damaged step is skipped (read-only here: nothing is moved)
+      try:
+        return self._restore_export_step(s)
+      except Exception as e:  # pylint: disable=broad-except
+        _quiet_abandoned_reads()
+        msg = (f"checkpoint at step {s} in {self.directory} is unreadable ({type(e).__name__}: "
+               f"{str(e).splitlines()[0][:200] if str(e) else ''}); trying the previous one")
+        log.warning(msg)
+        print(f"WARNING: {msg}", file=sys.stderr, flush=True)
+    raise CheckpointUnreadableError(
+        f"no readable checkpoint in {self.directory}: all {len(steps)} step(s) are damaged; "
+        "retrain, or point to another checkpoint")
+
+  def _restore_export_step(self, step: int) -> tuple[PyTree, dict]:
     meta = from_jsonable(self.read_meta(step))
-    target = _abstract(saved_tree_metadata(self.directory / str(step) / "export"),
+    target = abstract_tree(saved_tree_metadata(self.directory / str(step) / "export"),
                        _default_sharding())
     out = self.manager.restore(step, args=ocp.args.Composite(
         export=ocp.args.StandardRestore(target)))
     return out["export"], meta
 
 
+def restore_train_state(workdir: str | os.PathLike, abstract_state: PyTree,
+                        step: int | None = None) -> tuple[PyTree, dict]:
+  """(train state, meta) of a training workdir at `step` (default: the latest), read-only.
+
+  The raw state (params, optimizer state, EMA), not the exported weights: e.g. the exact zeros a
+  proximal optimizer left, which the EMA export smooths away. `abstract_state` is the state's
+  structure (`jax.eval_shape` of its creation); leaves without a sharding land on this process's
+  first device.
+  """
+  ck = TrainCheckpointer(workdir, read_only=True)
+  try:
+    if step is None:
+      step = ck.latest_step()
+    if step is None:
+      raise FileNotFoundError(f"no checkpoint in {ck.directory}")
+    state, _, meta = ck.restore_step(step, abstract_state, None)
+  finally:
+    ck.close()
+  return state, meta
+
+
 def _sync(name: str) -> None:
   if jax.process_count() > 1:
-    from jax.experimental import multihost_utils
     multihost_utils.sync_global_devices(name)
 
 
@@ -337,7 +449,6 @@ def save_model_checkpoint(path: str | os.PathLike, model_name: str, model_kwargs
   level map); read them with `load_model_item`. Load the model back with `load_model_checkpoint`.
   """
   path = pathlib.Path(path).absolute()
-  from memsr_jax.models import registry
   full_kwargs = registry.model_kwargs(model_name, **dict(model_kwargs))  # validates the name/keys
   meta = dict(meta or {})
   extra_items = dict(extra_items or {})
@@ -369,7 +480,7 @@ def load_model_item(path: str | os.PathLike, item: str) -> PyTree | None:
   folder = _model_folder(path) / item
   if not folder.is_dir():
     return None
-  target = _abstract(saved_tree_metadata(folder), _default_sharding())
+  target = abstract_tree(saved_tree_metadata(folder), _default_sharding())
   with ocp.StandardCheckpointer() as ck:
     return jax.device_get(ck.restore(folder, target))
 
@@ -386,29 +497,35 @@ def load_model_checkpoint(path: str | os.PathLike, step: int | None = None):
   `step`). The model is rebuilt with `registry.build_model(meta["model"], **meta["model_kwargs"])`
   and the params are checked against it (a mismatch names the leaf).
   """
-  from memsr_jax.models import registry
+  _quiet_abandoned_reads()
   path = pathlib.Path(path).absolute()
   if not path.exists():
-    raise FileNotFoundError(f"no checkpoint at {path}")
+    raise CheckpointNotFoundError(f"no checkpoint at {path}")
   if (path / MODEL_DIR / "meta").is_dir() and step is None:
     path = path / MODEL_DIR
   if (path / "params").is_dir() and (path / "meta").is_dir():
-    meta = from_jsonable(json.loads((path / "meta" / "metadata").read_text()))
-    target = _abstract(saved_tree_metadata(path / "params"), _default_sharding())
-    with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckptr:
-      params = ckptr.restore(path, args=ocp.args.Composite(
-          params=ocp.args.StandardRestore(target)))["params"]
+    try:
+      meta = from_jsonable(json.loads((path / "meta" / "metadata").read_text()))
+      target = abstract_tree(saved_tree_metadata(path / "params"), _default_sharding())
+      with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckptr:
+        params = ckptr.restore(path, args=ocp.args.Composite(
+            params=ocp.args.StandardRestore(target)))["params"]
+    except Exception as e:  # pylint: disable=broad-except  (damaged files raise anything)
+      _quiet_abandoned_reads()
+      raise CheckpointUnreadableError(
+          f"model checkpoint {path} is unreadable ({type(e).__name__}: "
+          f"{str(e).splitlines()[0][:200] if str(e) else ''}); re-export or re-import it") from e
   elif (path / CKPT_DIR).is_dir() or path.name == CKPT_DIR:
     workdir = path.parent if path.name == CKPT_DIR else path
     ck = TrainCheckpointer(workdir, read_only=True)
     params, meta = ck.restore_export(step)
     ck.close()
   else:
-    raise FileNotFoundError(
+    raise CheckpointNotFoundError(
         f"{path} is neither a model checkpoint (params/ + meta/) nor a training workdir "
         f"({CKPT_DIR}/ inside)")
   if "model" not in meta or "model_kwargs" not in meta:
-    raise ValueError(f"checkpoint {path} has no model name/kwargs in its metadata")
+    raise CheckpointUnreadableError(f"checkpoint {path} has no model name/kwargs in its metadata")
   model = registry.build_model(meta["model"], **_kwargs_for_build(meta["model_kwargs"]))
   expected = jax.eval_shape(lambda: registry.init_params(model, jax.random.key(0)))
   check_tree_matches("params", params, expected, str(path))

@@ -4,6 +4,8 @@ A config file does `config = config_lib.base_config()` and then changes what it 
 engine reads are listed here and validated by `validate()`; config_flags already rejects unknown
 keys given on the command line (`--config.typo=1`).
 """
+import json
+
 import ml_collections
 
 LOSSES = ("l1", "charbonnier", "mse")
@@ -17,6 +19,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.seed = 0
   c.scale = 2
   c.total_steps = 1000
+  # Compute dtype of the training step: "float32", or "bfloat16" for mixed precision (params,
+  # optimizer state, EMA, loss, metrics and checkpoints stay float32; see memsr_jax.precision).
+  c.dtype = "float32"
 
   # The network (a registry preset; `kwargs` overrides its hyperparameters).
   c.model = ml_collections.ConfigDict()
@@ -113,8 +118,57 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"config.data.batch_size must be positive, got {config.data.batch_size}")
   if not 0.0 <= config.optim.ema_decay < 1.0:
     raise ValueError(f"config.optim.ema_decay must be in [0, 1), got {config.optim.ema_decay}")
+  if config.get("dtype", "float32") not in ("float32", "bfloat16"):
+    raise ValueError(f"config.dtype={config.dtype!r}; expected 'float32' or 'bfloat16'")
   if config.scale not in (2, 3, 4, 8):
     raise ValueError(f"config.scale must be 2, 3, 4 or 8, got {config.scale}")
+  for key in ("log_every", "ckpt_every", "keep_ckpts"):  # periods: 0 would divide by zero
+    if key in config and config[key] < 1:
+      raise ValueError(f"config.{key} must be at least 1, got {config[key]}")
+  if config.get("nan_check_every") is not None and config.nan_check_every < 0:
+    raise ValueError(f"config.nan_check_every must be >= 0 (0: every log step), got "
+                     f"{config.nan_check_every}")
+
+
+def as_dict(section) -> dict:
+  """A config section (ConfigDict, mapping or None) as a plain dict, e.g. model kwargs."""
+  if section is None:
+    return {}
+  return dict(section.to_dict()) if hasattr(section, "to_dict") else dict(section)
+
+
+def to_json_dict(config: ml_collections.ConfigDict) -> dict:
+  """The whole config as JSON types (what checkpoint metadata records)."""
+  return json.loads(config.to_json_best_effort())
+
+
+def edsr_baseline_config(arg: str = "x2") -> ml_collections.ConfigDict:
+  """EDSR-baseline (64 ch, 16 res blocks) on DIV2K by the EDSR paper's recipe, at x2, x3 or x4.
+
+  Batch 16, LR patch 48, L1, Adam (0.9, 0.999, eps 1e-8), lr 1e-4 halved every 200k of 1M
+  iterations; validation on Set5 every 10k steps.
+  """
+  scale = {"x2": 2, "x3": 3, "x4": 4}.get(arg)
+  if scale is None:
+    raise ValueError(f"the EDSR-baseline recipe takes x2, x3 or x4, got {arg!r}")
+  c = base_config()
+  c.scale = scale
+  c.model.name = "edsr_baseline"
+  c.data.dataset = "div2k"
+  c.data.lr_patch = 48
+  c.data.batch_size = 16
+  c.val.dataset = "set5"
+  c.val.every_steps = 10_000
+  c.loss.name = "l1"
+  c.optim.name = "adam"
+  c.schedule.name = "multistep"
+  c.schedule.lr = 1e-4
+  c.schedule.milestones = (200_000, 400_000, 600_000, 800_000)
+  c.schedule.gamma = 0.5
+  c.total_steps = 1_000_000
+  c.log_every = 100
+  c.ckpt_every = 10_000
+  return c
 
 
 def tiny_config() -> ml_collections.ConfigDict:

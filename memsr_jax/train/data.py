@@ -1,20 +1,22 @@
 """Training batch sources for the engine.
 
-The real source is helper code in `memsr_jax.data.pipeline.make_train_loader` (imported lazily so
-the engine works while it is absent). "synthetic" gives reproducible random patches (smooth
-images, LR = box-downscaled HR) for tests and benchmarks. Every source has `next()`,
-`get_state()` (JSON-able) and `set_state(state)`; resuming sets the saved state.
+The real source is the input pipeline, `memsr_jax.data.pipeline.make_train_loader`. "synthetic"
+gives reproducible random patches (smooth images, LR = box-downscaled HR) for tests and
+benchmarks. Every source has `next()`, `get_state()` (JSON-able) and `set_state(state)`; resuming
+sets the saved state.
 """
 import pathlib
 
 import numpy as np
+
+from memsr_jax.data import pipeline
 
 
 class SyntheticSource:
   """Deterministic batches: global batch i depends only on (seed, i).
 
   Process p of P gets rows p, p + P, … of the global batch of `batch_size · P` (the layout of the
-  real pipeline), so the global batch is the same whatever the process count.
+  input pipeline), so the global batch is the same whatever the process count.
   """
 
   def __init__(self, scale: int, lr_patch: int, batch_size: int, seed: int,
@@ -54,15 +56,6 @@ def make_source(config, *, local_batch_size: int, process_index: int, process_co
   if d.dataset == "synthetic":
     return SyntheticSource(config.scale, d.lr_patch, local_batch_size, config.seed,
                            process_index, process_count)
-  try:
-    from memsr_jax.data import pipeline
-  except ModuleNotFoundError as e:
-    if e.name not in ("memsr_jax.data.pipeline",):
-      raise
-    raise RuntimeError(
-        f"config.data.dataset={d.dataset!r} needs memsr_jax.data.pipeline (the training data "
-        "pipeline), which is not installed in this checkout; use config.data.dataset='synthetic' "
-        "for a smoke run") from e
   if d.root and not pathlib.Path(d.root).expanduser().is_dir():
     raise FileNotFoundError(
         f"config.data.root={d.root!r} is not a folder; point it at the folder of HR training "

@@ -19,15 +19,19 @@ import time
 from typing import Any
 
 import jax
+from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 
+from memsr_jax import precision
+from memsr_jax.evaluation import validation
 from memsr_jax.train import checkpoint as ckpt_lib
 from memsr_jax.train import config_lib
 from memsr_jax.train import data as data_lib
 from memsr_jax.train import optim
 from memsr_jax.train import sharding
 from memsr_jax.train import state as state_lib
+from memsr_jax.train.task import Task
 
 log = logging.getLogger(__name__)
 PyTree = Any
@@ -50,15 +54,22 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class MetricsWriter:
-  """metrics.jsonl (one JSON object per logged step) and TensorBoard events; process 0 only."""
+  """metrics.jsonl (one JSON object per logged step) and TensorBoard events; process 0 only.
 
-  def __init__(self, workdir: pathlib.Path, enabled: bool, tensorboard: bool):
+  `start_step`: the step training (re)starts from. Rows after it (logged after the checkpoint that
+  was restored, so about to be logged again) and a torn last line are dropped, so a resumed run's
+  metrics.jsonl has each step once.
+  """
+
+  def __init__(self, workdir: pathlib.Path, enabled: bool, tensorboard: bool,
+               start_step: int = 0):
     self.enabled = enabled
     self._jsonl = None
     self._tb = None
     if not enabled:
       return
     workdir.mkdir(parents=True, exist_ok=True)
+    _truncate_metrics(workdir / "metrics.jsonl", start_step)
     self._jsonl = open(workdir / "metrics.jsonl", "a")
     if tensorboard:
       try:
@@ -83,6 +94,24 @@ class MetricsWriter:
       self._jsonl.close()
     if self._tb is not None:
       self._tb.close()
+
+
+def _truncate_metrics(path: pathlib.Path, start_step: int) -> None:
+  """Keeps the rows of metrics.jsonl up to `start_step` (rewritten atomically)."""
+  if not path.is_file():
+    return
+  keep, changed = [], False
+  for line in path.read_text().splitlines():
+    try:
+      ok = int(json.loads(line)["step"]) <= start_step
+    except (ValueError, KeyError, TypeError):  # a line torn by a kill
+      ok = False
+    if ok:
+      keep.append(line)
+    changed |= not ok
+  if changed:
+    from memsr_jax import safe_io
+    safe_io.atomic_write_text(path, "".join(l + "\n" for l in keep))
 
 
 class _SignalCatcher:
@@ -115,7 +144,6 @@ def _all_processes_agree(flag: bool) -> bool:
   """True when `flag` holds on any process (collective: every process must call it)."""
   if jax.process_count() == 1:
     return flag
-  from jax.experimental import multihost_utils
   return bool(np.any(multihost_utils.process_allgather(np.asarray(flag, np.int32))))
 
 
@@ -135,17 +163,17 @@ def _progress_bar(total: int, initial: int, enabled: bool):
 def _meta(config, task, eval_params, extras, step: int, data_state, stage_name, finished: bool,
           val: dict | None) -> tuple[dict, PyTree]:
   model_name, model_kwargs, export_params = task.export(eval_params, extras)
-  method_meta = task.metadata(eval_params, extras) if hasattr(task, "metadata") else {}
-  meta = {"kind": "train", "config": json.loads(config.to_json_best_effort()),
+  method_meta = task.metadata(eval_params, extras)
+  meta = {"kind": "train", "config": config_lib.to_json_dict(config),
           "model": model_name, "model_kwargs": ckpt_lib.to_jsonable(dict(model_kwargs)),
           "scale": int(config.scale), "data_state": ckpt_lib.to_jsonable(data_state),
-          "task": getattr(task, "name", type(task).__name__), "stage": stage_name,
+          "task": task.display_name(), "stage": stage_name,
           "method": ckpt_lib.to_jsonable(method_meta), "finished": finished,
           "total_steps": int(config.total_steps), "val": val or {}}
   return meta, export_params
 
 
-def train(config: ml_collections.ConfigDict, workdir, task, *, stage_name: str | None = None,
+def train(config: ml_collections.ConfigDict, workdir, task: Task, *, stage_name: str | None = None,
           data_source=None, mesh=None) -> tuple[PyTree, dict[str, PyTree]]:
   """Trains `task` and returns (final params, extras) as host NumPy pytrees.
 
@@ -167,7 +195,7 @@ def train(config: ml_collections.ConfigDict, workdir, task, *, stage_name: str |
   if mesh is None:
     mesh = sharding.make_mesh(config.mesh.data, config.mesh.model)
   sharding.check_batch_size(config.data.batch_size, mesh)
-  tx, schedule = optim.make_optimizer(config)
+  tx, schedule = optim.make_optimizer(config, task.optimizers())
   ema_decay = float(config.optim.ema_decay)
 
   root_rng = jax.random.key(config.seed)
@@ -181,7 +209,7 @@ def train(config: ml_collections.ConfigDict, workdir, task, *, stage_name: str |
 
   ckpt = ckpt_lib.TrainCheckpointer(workdir, keep=config.keep_ckpts, keep_best=config.keep_best,
                                     async_save=config.async_ckpt)
-  restored = ckpt.restore_latest(ckpt_lib._abstract(state), ckpt_lib._abstract(extras))
+  restored = ckpt.restore_latest(ckpt_lib.abstract_tree(state), ckpt_lib.abstract_tree(extras))
   data_state = None
   if restored is not None:
     state, extras, meta = restored
@@ -207,21 +235,21 @@ def train(config: ml_collections.ConfigDict, workdir, task, *, stage_name: str |
 
   validator = None
   if config.val.dataset:
-    from memsr_jax.train import validation
     pairs = validation.load_val_pairs(config.val.dataset, config.val.root, config.scale,
                                       config.val.max_images)
     validator = validation.Validator(task.predict, pairs, config.scale)
 
   state_sh = jax.tree.map(lambda _: repl, state)
   extras_sh = jax.tree.map(lambda _: repl, extras)
-  train_step = state_lib.make_train_step(task, tx, schedule, ema_decay)
+  train_step = state_lib.make_train_step(task, tx, schedule, ema_decay,
+                                         precision.compute_dtype(config.get("dtype", "float32")))
   # The rng travels as raw key data: a host array that every process can place replicated.
   step_fn = jax.jit(lambda st, ex, b, kd: train_step(st, ex, b, jax.random.wrap_key_data(kd)),
                     in_shardings=(state_sh, extras_sh, sharding.batch_sharding(mesh), repl),
                     out_shardings=(state_sh, repl), donate_argnums=(0,))
   train_rng = sharding.replicate(np.asarray(jax.random.key_data(train_rng)), mesh)
 
-  writer = MetricsWriter(workdir, is_main, config.tensorboard)
+  writer = MetricsWriter(workdir, is_main, config.tensorboard, start_step)
   bar = _progress_bar(config.total_steps, start_step, is_main and config.progress)
   last_saved = ckpt.latest_step()
   last_val: dict | None = None
@@ -256,6 +284,7 @@ def train(config: ml_collections.ConfigDict, workdir, task, *, stage_name: str |
     with _SignalCatcher() as signals:
       step = start_step
       while step < config.total_steps:
+        ckpt.check_errors()  # a failed background save stops training now, not steps later
         batch = sharding.shard_batch(next(data_source), mesh)
         state, metrics = step_fn(state, extras, batch, train_rng)
         step += 1

@@ -1,10 +1,12 @@
 """Optimizers and learning-rate schedules from the config, plus update masking.
 
-Methods may plug in their own optimizer by name (e.g. the compression paper's SGD + L1 proximal
-step): `register_optimizer("prox_sgd", factory)` where `factory(optim_config, schedule)` returns an
-`optax.GradientTransformation`; then `config.optim.name = "prox_sgd"`.
+Optimizers are built by name from a table: `factory(optim_config, schedule)` returns an
+`optax.GradientTransformation`. A task brings its own (e.g. the compression paper's SGD + L1
+proximal step) through `Task.optimizers()`, which the engine passes to `make_optimizer`; a user may
+also add one for every run with `register_optimizer("prox_sgd", factory)`. Either way
+`config.optim.name = "prox_sgd"` picks it.
 """
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -46,15 +48,21 @@ def make_schedule(sc: ml_collections.ConfigDict, total_steps: int) -> optax.Sche
                    "cosine")
 
 
-def make_optimizer(config: ml_collections.ConfigDict
+def make_optimizer(config: ml_collections.ConfigDict,
+                   factories: Mapping[str, OptimizerFactory] | None = None
                    ) -> tuple[optax.GradientTransformation, optax.Schedule]:
-  """(optimizer with optional gradient clipping, schedule) from config.optim / config.schedule."""
+  """(optimizer with optional gradient clipping, schedule) from config.optim / config.schedule.
+
+  `factories`: more optimizers by name besides the registered ones (a task's `optimizers()`).
+  """
   schedule = make_schedule(config.schedule, config.total_steps)
   name = config.optim.name
-  if name not in _OPTIMIZERS:
-    raise ValueError(f"unknown optimizer {name!r}; registered: {sorted(_OPTIMIZERS)} "
-                     "(methods add theirs with memsr_jax.train.optim.register_optimizer)")
-  tx = _OPTIMIZERS[name](config.optim, schedule)
+  table = {**_OPTIMIZERS, **(factories or {})}
+  if name not in table:
+    raise ValueError(f"unknown optimizer {name!r}; known: {sorted(table)} (a task brings its own "
+                     "with Task.optimizers(), or add one with "
+                     "memsr_jax.train.optim.register_optimizer)")
+  tx = table[name](config.optim, schedule)
   if config.optim.grad_clip_norm and config.optim.grad_clip_norm > 0:
     tx = optax.chain(optax.clip_by_global_norm(config.optim.grad_clip_norm), tx)
   return tx, schedule

@@ -4,8 +4,10 @@ One mesh over every device of every process, axes ("data", "model"). The "model"
 later model parallelism; today params are replicated over it and the batch is replicated across it.
 """
 import jax
+from jax.sharding import Mesh
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 DATA_AXIS = "data"
 MODEL_AXIS = "model"

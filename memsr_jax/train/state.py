@@ -11,7 +11,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from memsr_jax import precision
 from memsr_jax.train import optim
+from memsr_jax.train.task import Task
 
 PyTree = Any
 
@@ -39,26 +41,27 @@ def batch_to_float(batch: dict) -> dict:
   return {k: v.astype(jnp.float32) for k, v in batch.items()}
 
 
-def make_train_step(task, tx: optax.GradientTransformation, schedule: optax.Schedule,
-                    ema_decay: float = 0.0) -> Callable:
+def make_train_step(task: Task, tx: optax.GradientTransformation, schedule: optax.Schedule,
+                    ema_decay: float = 0.0, compute_dtype=None) -> Callable:
   """Returns train_step(state, extras, batch, rng) -> (state, metrics); pure, ready for jit.
 
   The step's rng is `fold_in(rng, step)`, so a resumed run draws the same randomness as an
   uninterrupted one. Update masks (task.update_mask) freeze weights without optimizer-state drift;
   task.post_update (e.g. re-applying pruning masks) runs after the optimizer step.
+  `compute_dtype` (config.dtype; e.g. bf16): the loss is computed in it, everything else stays
+  float32 (memsr_jax.precision.mixed_precision_loss), for every task alike.
   """
-  update_mask = getattr(task, "update_mask", None)
-  post_update = getattr(task, "post_update", None)
+  task_loss = precision.mixed_precision_loss(task.loss_fn, compute_dtype)
 
   def train_step(state: TrainState, extras: dict, batch: dict, rng: jax.Array):
     step_rng = jax.random.fold_in(rng, state.step)
     batch = batch_to_float(batch)
 
     def loss_fn(params):
-      return task.loss_fn(params, extras, batch, step_rng, state.step)
+      return task_loss(params, extras, batch, step_rng, state.step)
 
     (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    mask = update_mask(state.params, extras) if update_mask is not None else None
+    mask = task.update_mask(state.params, extras)
     if mask is not None:  # frozen gradients must not count in clipping norms either
       grads = jax.tree.map(lambda m, g: jnp.where(m, g, jnp.zeros_like(g)), mask, grads)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -66,8 +69,7 @@ def make_train_step(task, tx: optax.GradientTransformation, schedule: optax.Sche
       updates, opt_state = optim.apply_update_mask(mask, state.params, updates, state.opt_state,
                                                    opt_state)
     params = optax.apply_updates(state.params, updates)
-    if post_update is not None:
-      params = post_update(params, extras)
+    params = task.post_update(params, extras)
     ema_params = state.ema_params
     if ema_params is not None:
       ema_params = optim.ema_update(ema_params, params, ema_decay)

@@ -1,11 +1,14 @@
 """SupervisedTask: train any registry model on (LR, HR) pairs with a pixel loss."""
 import ml_collections
 
+from memsr_jax import pytrees
 from memsr_jax.models import registry
+from memsr_jax.train import config_lib
 from memsr_jax.train import losses
+from memsr_jax.train.task import Task
 
 
-class ModelTask:
+class ModelTask(Task):
   """predict / export / metadata for tasks that train one registry model: self.model, built from
   self.model_name and self.model_kwargs, with params as the model's own params."""
 
@@ -19,7 +22,7 @@ class ModelTask:
 
   def metadata(self, params, extras):
     del extras
-    return {"n_params": registry.count_params(params)}
+    return {"n_params": pytrees.count_params(params)}
 
 
 class SupervisedTask(ModelTask):
@@ -28,8 +31,7 @@ class SupervisedTask(ModelTask):
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.model_name = config.model.name
-    self.model_kwargs = dict(config.model.kwargs.to_dict()) if hasattr(
-        config.model.kwargs, "to_dict") else dict(config.model.kwargs)
+    self.model_kwargs = config_lib.as_dict(config.model.kwargs)
     self.model_kwargs["scale"] = config.scale
     self.model = registry.build_model(self.model_name, **self.model_kwargs)
     self.pixel_loss = losses.get_pixel_loss(config.loss.name, config.loss.charbonnier_eps)

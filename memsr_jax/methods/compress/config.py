@@ -1,7 +1,7 @@
-"""The compression pipeline's config section, on top of the engine's base config.
+"""The compression method's config section, on top of the engine's base config.
 
 configs/compress/*.py call `compress_config(...)` and change what they need. Every stage key is
-explained in pipeline.py's docstring and docs/COMPRESS.md.
+explained in stages.py's docstring and docs/COMPRESS.md.
 """
 import ml_collections
 
@@ -63,7 +63,8 @@ def compress_config(model: str = "edsr_baseline", student: str = "edsr_mini", sc
 
 
 def cpu_imdn_distill(c: ml_collections.ConfigDict,
-                     weights: str = "../shared/weights/imdn/IMDN_x2.pth") -> ml_collections.ConfigDict:
+                     weights: str = "../shared/weights/imdn/IMDN_x2.pth"
+                     ) -> ml_collections.ConfigDict:
   """The CPU-scale distill stage: the official IMDN ×2 (PyTorch release) as teacher, Adam 1e-3
   with cosine decay, and equal pyramid level weights.
 

@@ -6,8 +6,10 @@ proximal operator of lr·λ‖·‖₁ (soft-thresholding), which sets small wei
   z = w − lr·g;   w ← sign(z)·max(|z| − lr·λ, 0)
 
 optax transformations return *updates* that the caller adds to the params, so the prox is expressed
-as `updates = w_new − w`; adding them gives exactly w_new (0 stays exactly 0: w + (−w) == 0 in IEEE).
+as `updates = w_new − w`; adding them gives exactly w_new (0 stays exactly 0: w + (−w) == 0 in
+IEEE).
 Only the leaves selected by `prune_mask` are thresholded; the others take the plain SGD step.
+The prune task brings it to the engine by name (`PRUNE_OPTIMIZER`, built by `optimizer_factory`).
 """
 import re
 from typing import Any, Callable, NamedTuple
@@ -17,32 +19,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from memsr_jax.pytrees import leaf_paths
+from memsr_jax.pytrees import path_str
+
 PyTree = Any
 
 # Default selection: every conv / dense kernel. Biases, norms, and SwinIR's relative position bias
 # tables are excluded: they are few, and pruning them says nothing about channels/layers/blocks.
 DEFAULT_INCLUDE = r"(^|/)kernel$"
 DEFAULT_EXCLUDE = r"relative_position_bias_table"
-
-
-def leaf_paths(tree: PyTree) -> list[str]:
-  """'a/b/kernel' style names of the leaves, in tree_leaves order."""
-  flat, _ = jax.tree_util.tree_flatten_with_path(tree)
-  return [path_str(p) for p, _ in flat]
-
-
-def path_str(path) -> str:
-  parts = []
-  for k in path:
-    if isinstance(k, jax.tree_util.DictKey):
-      parts.append(str(k.key))
-    elif isinstance(k, jax.tree_util.GetAttrKey):
-      parts.append(k.name)
-    elif isinstance(k, jax.tree_util.SequenceKey):
-      parts.append(str(k.idx))
-    else:
-      parts.append(str(k))
-  return "/".join(parts)
+PRUNE_OPTIMIZER = "sgd_l1_prox"  # its config.optim.name
 
 
 def select_leaves(params: PyTree, include: str = DEFAULT_INCLUDE,
@@ -117,6 +103,15 @@ def sgd_l1_prox(learning_rate: float | optax.Schedule, l1: float = 1e-4,
     return new_updates, ProxSGDState(count=optax.safe_increment(state.count))
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def optimizer_factory(optim_config, schedule) -> optax.GradientTransformationExtraArgs:
+  """`config.optim.name = "sgd_l1_prox"`: l1, include, exclude from config.optim.extra."""
+  extra = optim_config.extra
+  l1 = float(extra.get("l1", 1e-4))
+  include = extra.get("include", DEFAULT_INCLUDE)
+  exclude = extra.get("exclude", DEFAULT_EXCLUDE)
+  return sgd_l1_prox(schedule, l1, prune_mask=lambda p: select_leaves(p, include, exclude))
 
 
 def densities(params: PyTree, mask: PyTree | None = None) -> dict[str, float]:

@@ -17,7 +17,7 @@ Each of N_b', N_l' is at least 1. An architecture whose block depth is fixed (ED
 exactly two convs) reports N_l' but keeps its depth.
 
 The paper's own choices are the fixed presets `PAPER_MINIS` (edsr_baseline → edsr_mini,
-swinir_s → swinir_mini); the pipeline uses them with `compress.mode = "fixed"`.
+swinir_s → swinir_mini); the stages use them with `compress.shrink.mode = "fixed"`.
 """
 import dataclasses
 import math
@@ -27,7 +27,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from memsr_jax.methods.compress import prox
+from memsr_jax import pytrees
 from memsr_jax.models import registry
 
 # The paper's compact models, keyed by the model they compress.
@@ -82,7 +82,7 @@ def kernel_stats(params, mask) -> dict[str, tuple[int, int]]:
   for (path, leaf), m in zip(flat, jax.tree_util.tree_leaves(mask)):
     if m:
       a = np.asarray(leaf)
-      out[prox.path_str(path)] = (int(np.count_nonzero(a)), int(a.size))
+      out[pytrees.path_str(path)] = (int(np.count_nonzero(a)), int(a.size))
   return out
 
 

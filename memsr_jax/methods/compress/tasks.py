@@ -1,4 +1,4 @@
-"""Engine tasks of the compression pipeline: prune (Charbonnier + L1 prox) and distill.
+"""Engine tasks of the compression method: prune (Charbonnier + L1 prox) and distill.
 
 Losses are computed on the 0..1 scale (the engine's batches are 0..255): the paper's optimizer
 settings (SGD lr 5e-3, λ = 1e-4; Adam 1e-4) were tuned for BasicSR, which trains on 0..1 images,
@@ -8,18 +8,15 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from memsr_jax import pytrees
 from memsr_jax.methods.compress import lap_loss
 from memsr_jax.methods.compress import prox
 from memsr_jax.models import registry
+from memsr_jax.train import losses
 from memsr_jax.train.supervised import ModelTask
 
 PyTree = Any
-
-
-def charbonnier(pred, target, eps: float):
-  return jnp.mean(jnp.sqrt(jnp.square(pred - target) + eps * eps))
 
 
 class PruneTask(ModelTask):
@@ -44,13 +41,16 @@ class PruneTask(ModelTask):
       params = registry.init_params(self.model, rng, self.init_shape)
     return params, {}
 
+  def optimizers(self):
+    return {prox.PRUNE_OPTIMIZER: prox.optimizer_factory}
+
   def prune_mask(self, params) -> PyTree:
     return prox.select_leaves(params, self.include, self.exclude)
 
   def loss_fn(self, params, extras, batch, rng, step):
     del extras, rng, step
     sr = self.model.apply({"params": params}, batch["lr"])
-    loss = charbonnier(sr / 255.0, batch["hr"] / 255.0, self.eps)
+    loss = losses.charbonnier(sr / 255.0, batch["hr"] / 255.0, self.eps)
     return loss, self.density_metrics(params)
 
   def density_metrics(self, params) -> dict:
@@ -61,7 +61,7 @@ class PruneTask(ModelTask):
     for (path, w), m in zip(flat, mask):
       if m:
         k = jnp.count_nonzero(w)
-        out[f"density/{prox.path_str(path)}"] = k / w.size
+        out[f"density/{pytrees.path_str(path)}"] = k / w.size
         nnz, size = nnz + k, size + w.size
     out["density/total"] = nnz / size
     return out
@@ -101,20 +101,16 @@ class DistillTask(ModelTask):
 
   def loss_fn(self, params, extras, batch, rng, step):
     del rng, step
-    sr = self.model.apply({"params": params}, batch["lr"]) / 255.0
+    sr = self.model.apply({"params": params}, batch["lr"]).astype(jnp.float32) / 255.0
     hr = batch["hr"] / 255.0
     l1 = jnp.mean(jnp.abs(sr - hr))
     if self.teacher is None:
       return l1, {"l1": l1}
     t = jax.lax.stop_gradient(self.teacher.apply({"params": extras["teacher"]}, batch["lr"]))
-    t = t / 255.0
+    t = t.astype(jnp.float32) / 255.0  # bf16 teachers too: the loss is float32
     dis = self.dis_loss(sr, t, self.levels, self.level_weight_base)
     return dis + self.alpha * l1, {"l1": l1, "lap": dis,
                                    "teacher_l1": jnp.mean(jnp.abs(t - hr))}
 
   def metadata(self, params, extras):
     return {**super().metadata(params, extras), "distilled": self.teacher is not None}
-
-
-def to_host(tree):
-  return jax.tree.map(np.asarray, tree)

@@ -25,6 +25,7 @@ import numpy as np
 from memsr_jax.models.edsr import EDSR
 from memsr_jax.models.layers import pixel_shuffle
 from memsr_jax.models.plain import PlainNet
+from memsr_jax.models.plain import ones_conv
 
 DEFAULT_OFFSET = 1000.0
 
@@ -45,7 +46,8 @@ class TeacherSpec:
 
 
 def teacher_spec(model: Any) -> TeacherSpec:
-  """Validates that `model` is convertible and returns its spec; raises ValueError naming the part."""
+  """Validates that `model` is convertible and returns its spec; raises ValueError naming the
+  part."""
   if not isinstance(model, EDSR):
     raise ValueError(f"MemSR conversion supports EDSR-family teachers (memsr_jax.models.edsr.EDSR) "
                      f"with a 1×1 tail; got {type(model).__name__}. Train a memsr_teacher_s/m/l "
@@ -237,7 +239,6 @@ def fold_offsets(spec: TeacherSpec, plain_params: dict, offset: float = DEFAULT_
 def apply_folded(spec: TeacherSpec, folded_params: dict, x, offset: float = DEFAULT_OFFSET,
                  precision="highest", capture: bool = False):
   """Runs the offset-folded plain teacher (see `fold_offsets`): same output as the plain net."""
-  from memsr_jax.models.plain import ones_conv
   relu, masks = plain_relu(spec), offset_masks(spec)
   h, feats = x, []
   for i, (r, mask) in enumerate(zip(relu, masks)):
@@ -245,7 +246,7 @@ def apply_folded(spec: TeacherSpec, folded_params: dict, x, offset: float = DEFA
     z = jax.lax.conv_general_dilated(h, jnp.asarray(p["kernel"], x.dtype), (1, 1), "SAME",
                                      dimension_numbers=("NHWC", "HWIO", "NHWC"),
                                      precision=precision)
-    h = z + ones_conv(x.shape[1:3], jnp.asarray(p["bias_map"], x.dtype), x.dtype, precision)
+    h = z + ones_conv(x.shape[1:3], jnp.asarray(p["bias_map"], x.dtype), x.dtype)
     if r:
       h = jnp.maximum(h, jnp.asarray(-offset * mask, x.dtype))
     feats.append(h)

@@ -17,6 +17,8 @@ import numpy as np
 
 from memsr_jax.methods.memsr import convert
 from memsr_jax.models import registry
+from memsr_jax.models.plain import param_counts
+from memsr_jax.train.task import Task
 
 PyTree = Any
 
@@ -32,7 +34,8 @@ def _mse_parts(pred, parts):
   total, count, start = 0.0, 0, 0
   for p in parts:
     c = p.shape[-1]
-    total = total + jnp.sum(jnp.square(pred[..., start:start + c] - p))
+    d = pred[..., start:start + c].astype(jnp.float32) - p.astype(jnp.float32)  # bf16 runs
+    total = total + jnp.sum(jnp.square(d))
     count += p.size
     start += c
   return total / count
@@ -50,7 +53,7 @@ def distill_loss(student_feats, sr_student, teacher_feats, sr_teacher, bridges) 
   terms = [_mse_parts(bridge_apply(b, f), t)
            for b, f, t in zip(bridges, student_feats[:-1], teacher_feats[:-1])]
   terms.append(_mse_parts(student_feats[-1], teacher_feats[-1]))
-  terms.append(jnp.mean(jnp.square(sr_student - sr_teacher)))
+  terms.append(jnp.mean(jnp.square(sr_student.astype(jnp.float32) - sr_teacher)))
   return sum(terms) / len(terms)
 
 
@@ -93,7 +96,7 @@ def xavier_relu_init(rng, params):
   return jax.tree_util.tree_unflatten(treedef, out)
 
 
-class MemSRDistillTask:
+class MemSRDistillTask(Task):
   """Trains a plain student (winning or random init) with L1 + optional bridged distillation.
 
   Params: {"student": PlainNet params, "bridges": {"b00": …}} (bridges only when distilling).
@@ -118,7 +121,7 @@ class MemSRDistillTask:
     self._metadata = dict(metadata or {})
 
   def init(self, rng):
-    del rng  # the student's initialization is given (winning or random, made by the pipeline)
+    del rng  # the student's initialization is given (winning or random, made by the stages)
     to32 = lambda t: jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), t)
     params = {"student": to32(self._student_params)}
     extras = {}
@@ -154,5 +157,5 @@ class MemSRDistillTask:
 
   def metadata(self, params, extras):
     del extras
-    return dict(self._metadata, n_params=registry.count_params(params["student"]),
+    return dict(self._metadata, **param_counts(params["student"]),
                 widths=list(self.student_kwargs["widths"]))

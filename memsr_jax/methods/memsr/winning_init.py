@@ -12,7 +12,12 @@ copied exactly. Student convs carry "map" biases, so borders stay consistent wit
 """
 import dataclasses
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+
+from memsr_jax import precision
+from memsr_jax.methods.memsr import convert
 
 SHIFT_STATS = ("code", "paper")
 
@@ -21,7 +26,8 @@ SHIFT_STATS = ("code", "paper")
 class LayerInfo:
   teacher_width: int
   width: int
-  rel_error: float     # ‖Fc − U_r U_rᵀ Fc‖_F / ‖Fc‖_F on the sampled columns (0 for identity bridges)
+  # ‖Fc − U_r U_rᵀ Fc‖_F / ‖Fc‖_F on the sampled columns (0 for identity bridges)
+  rel_error: float
   shift_mean: float    # mean of γ
 
 
@@ -159,12 +165,9 @@ def teacher_feature_samples(spec, teacher_params, lr_patches, offset: float,
                             max_samples: int = 32768, seed: int = 0) -> list[np.ndarray]:
   """Plain-teacher features ([C_T, n] float64, +C offsets included) of layers 0 … L−2, computed
   from the residual teacher in float64 (jax x64) on `lr_patches` [B, h, w, 3] (0..255)."""
-  import jax
-  from memsr_jax.methods.memsr import convert
   masks = convert.offset_masks(spec)
   rng = np.random.default_rng(seed)
-  with jax.enable_x64(True):
-    import jax.numpy as jnp
+  with jax.enable_x64(True), precision.exact():
     p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a), jnp.float64), teacher_params)
     x = jnp.asarray(np.asarray(lr_patches), jnp.float64)
     _, feats = convert.residual_plain_features(spec, p64, x)

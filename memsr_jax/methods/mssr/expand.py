@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memsr_jax.methods.mssr import masks
+from memsr_jax import pytrees
 
 PyTree = Any
 
@@ -42,5 +42,5 @@ def frozen_changes(before: PyTree, after: PyTree, trainable: PyTree) -> dict[str
             != a.view(np.uint8 if a.dtype.itemsize == 1 else f"u{a.dtype.itemsize}"))
     n = int((diff & ~t).sum())
     if n:
-      out[masks.path_to_str(path)] = n
+      out[pytrees.path_str(path)] = n
   return out

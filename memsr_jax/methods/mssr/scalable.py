@@ -12,7 +12,9 @@ from typing import Any
 import flax.linen as nn
 import jax
 
+from memsr_jax import precision
 from memsr_jax.methods.mssr import masks
+from memsr_jax.train import checkpoint as ckpt_lib
 
 PyTree = Any
 
@@ -57,7 +59,8 @@ class ScalableSR:
     return masks.params_at_level(self.params, self.level_map, self.level)
 
   def __call__(self, lr):
-    return _apply_at_level(self.model, self.params, self.level_map, self.level, lr)
+    with precision.exact():  # level switching promises the per-level model's exact output
+      return _apply_at_level(self.model, self.params, self.level_map, self.level, lr)
 
 
 LEVEL_MAP_ITEM = "level_map"
@@ -70,7 +73,6 @@ def save_scalable(path, model_name: str, model_kwargs: dict, params: PyTree, lev
   The folder is a regular `save_model_checkpoint` folder, so `load_model_checkpoint` (eval.py,
   deploy) reads it as the dense model; `load_scalable` also reads its `level_map` item.
   """
-  from memsr_jax.train import checkpoint as ckpt_lib
   level_map = jax.tree_util.tree_map(lambda l: jax.numpy.asarray(l, jax.numpy.int8), level_map)
   meta = dict(meta or {})
   meta["mssr"] = {"num_levels": masks.num_levels(level_map),
@@ -81,13 +83,11 @@ def save_scalable(path, model_name: str, model_kwargs: dict, params: PyTree, lev
 
 def load_level_map(path) -> PyTree | None:
   """The level map saved with a model checkpoint (None when it has none)."""
-  from memsr_jax.train import checkpoint as ckpt_lib
   return ckpt_lib.load_model_item(path, LEVEL_MAP_ITEM)
 
 
 def load_scalable(path) -> tuple[ScalableSR, dict]:
   """(ScalableSR at level 0, meta) from an MSSR model checkpoint (or a workdir holding `model/`)."""
-  from memsr_jax.train import checkpoint as ckpt_lib
   model, params, meta = ckpt_lib.load_model_checkpoint(path)
   level_map = load_level_map(path)
   if level_map is None:

@@ -55,7 +55,8 @@ def hybrid_params(student: PyTree, teacher: PyTree, depth) -> PyTree:
       out[key] = student[key]
     elif m:
       use_student = int(m.group(1)) < depth
-      out[key] = jax.tree_util.tree_map(lambda s, t: jnp.where(use_student, s, t),
+      # tree_map calls the lambda at once, so the loop variable is the current one.
+      out[key] = jax.tree_util.tree_map(lambda s, t: jnp.where(use_student, s, t),  # noqa: B023
                                         student[key], teacher[key])
     else:
       out[key] = teacher[key]
@@ -78,4 +79,4 @@ def ssd_loss(model, student: PyTree, teacher: PyTree, lr, hr, rng, choices: Sequ
     ref = jax.lax.stop_gradient(model.apply({"params": teacher}, lr))
   else:
     raise ValueError(f"SSD target must be 'hr' or 'teacher', got {target!r}")
-  return jnp.mean(jnp.abs(out - ref)), depth
+  return jnp.mean(jnp.abs(out.astype(jnp.float32) - ref.astype(jnp.float32))), depth

@@ -10,13 +10,16 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from memsr_jax.methods.mssr import expand, masks, ssd
+from memsr_jax.methods.mssr import expand
+from memsr_jax.methods.mssr import masks
+from memsr_jax.methods.mssr import ssd
 from memsr_jax.train import losses
+from memsr_jax.train.task import Task
 
 PyTree = Any
 
 
-class _AtLevel:
+class _AtLevel(Task):
   """The level-`self.level` sub-network of the full-size params: what is evaluated and exported."""
 
   def _level_params(self, params, extras):
@@ -49,7 +52,7 @@ class LevelTask(_AtLevel):
                         else ())
 
   def init(self, rng):
-    del rng  # the pipeline prepared the params (rewound survivors) deterministically
+    del rng  # the stages prepared the params (rewound survivors) deterministically
     return self._params, self._extras
 
   def loss_fn(self, params, extras, batch, rng, step):

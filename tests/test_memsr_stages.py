@@ -1,4 +1,4 @@
-"""MemSR pipeline end to end on the quick config (teacher → convert → init → student)."""
+"""MemSR stages end to end on the quick config (teacher → convert → init → student)."""
 import importlib.util
 import json
 import pathlib
@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memsr_jax.methods.memsr import pipeline
-from memsr_jax.methods.memsr import recipes
+from memsr_jax.methods.memsr import config as memsr_config
+from memsr_jax.methods.memsr import stages
 from memsr_jax.train import checkpoint as ckpt_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -31,18 +31,18 @@ def test_paper_configs():
   assert x.memsr.init == "random" and not x.memsr.distill
   assert _config("plain.py", "l,x3").memsr.width == 100
   with pytest.raises(ValueError, match="unknown MemSR config token"):
-    recipes.parse_arg("m,x5")
+    memsr_config.parse_arg("m,x5")
 
 
 def test_unsupported_teacher_fails_before_training(tmp_path):
   c = _config("quick.py", "")
   c.memsr.teacher.name = "edsr_baseline"
   with pytest.raises(ValueError, match="upsampler"):
-    pipeline.run(c, tmp_path)
+    stages.run(c, tmp_path)
 
 
 @pytest.mark.slow
-def test_quick_pipeline_runs_resumes_and_exports(tmp_path):
+def test_quick_stages_run_resume_and_export(tmp_path):
   c = _config("quick.py", "")
   c.data.dataset = "skimage_train+skimage_val"  # exercises combined datasets
   c.val.dataset = ""
@@ -51,7 +51,7 @@ def test_quick_pipeline_runs_resumes_and_exports(tmp_path):
   c.ckpt_every = 20
   c.log_every = 10
   c.memsr.theta = 0.14  # Plain-X style adaptive widths
-  out = pipeline.run(c, tmp_path)
+  out = stages.run(c, tmp_path)
   info = json.loads((tmp_path / "init" / "init.json").read_text())
   widths = info["student_kwargs"]["widths"]
   assert widths[0] == 3 and widths[-1] == 16 and len(widths) == 7
@@ -67,6 +67,6 @@ def test_quick_pipeline_runs_resumes_and_exports(tmp_path):
   init_model, _, _ = ckpt_lib.load_model_checkpoint(tmp_path / "init" / "model")
   assert tuple(init_model.widths) == tuple(widths)
   # A rerun resumes: every stage is found finished and the result is the same.
-  again = pipeline.run(c, tmp_path)
+  again = stages.run(c, tmp_path)
   np.testing.assert_allclose(model.apply({"params": again["params"]}, x),
                              model.apply({"params": params}, x), rtol=1e-6)

@@ -6,6 +6,7 @@ import resource
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 # glibc mallopt parameters (malloc.h).
@@ -37,7 +38,6 @@ def random_params(model, seed: int = 0, lr_shape=(1, 16, 16, 3), bias_std: float
   """Random params with the shapes of `model.init`, drawn in NumPy (no XLA compile, whose memory
   would count against a small budget): kernels N(0, 1/fan_in) (LeCun), biases N(0, bias_std²)
   (non-zero on purpose, so border handling matters), other leaves N(0, 0.02²)."""
-  import jax.numpy as jnp
   shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(lr_shape)))["params"]
   rng = np.random.default_rng(seed)
 

@@ -1,13 +1,13 @@
 """How far tiled inference is from whole-image inference, on a real photo.
 
-  python -m memsr_jax.deploy.tiling_error [--models edsr_baseline,swinir_s,imdn] [--imdn_weights
+  python -m memsr_jax.tiling_error [--models edsr_baseline,swinir_s,imdn] [--imdn_weights
       ../shared/weights/imdn/IMDN_x2.pth] [--tile 96] [--overlaps 8,16,32] [--out err.json]
 
 For each model: max / mean |tiled − whole| (0..255 float output) and PSNR(tiled, whole) on the
 rounded uint8 outputs, for the feather mode at several overlaps and, where the model has a finite
 receptive field, the exact mode; plus the cost of bf16 (PSNR of bf16 whole-image vs fp32). Input:
 skimage's astronaut (512×512). Weights: IMDN's official ones when given, else random
-(`deploy.memory.random_params`), which the report must say: random nets are less smooth than
+(`measure.memory.random_params`), which the report must say: random nets are less smooth than
 trained ones, so their tiling errors are a pessimistic stand-in.
 """
 import argparse
@@ -16,18 +16,26 @@ import sys
 
 import jax.numpy as jnp
 import numpy as np
+from skimage import data
+
+from memsr_jax.deploy import tiling
+from memsr_jax.deploy.receptive_field import receptive_radius
+from memsr_jax.image import metrics
+from memsr_jax.interop.torch_import import load_torch_weights
+from memsr_jax.measure.memory import random_params
+from memsr_jax.models import registry
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-  mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-  return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+def _rgb_psnr(a: np.ndarray, b: np.ndarray) -> float:
+  """PSNR over all RGB values of two whole images (rounded 0..255 floats), no border crop."""
+  return metrics.psnr(a.astype(np.uint8), b.astype(np.uint8), crop=0, y_only=False)
 
 
 def measure(model, params, image, tile: int, overlaps, weights: str) -> dict:
-  from memsr_jax.deploy import tiling
-  from memsr_jax.deploy.receptive_field import receptive_radius
   x = jnp.asarray(image, jnp.float32)[None]
-  whole = np.asarray(model.apply({"params": params}, x))[0]
+  from memsr_jax import precision
+  with precision.exact():  # the reference the exact modes are compared with
+    whole = np.asarray(model.apply({"params": params}, x))[0]
   whole_u8 = np.clip(np.round(whole), 0, 255)
   row = {"weights": weights, "lr_size": list(image.shape[:2]), "tile": tile, "modes": []}
   runs = [("feather", ov) for ov in overlaps]
@@ -41,16 +49,17 @@ def measure(model, params, image, tile: int, overlaps, weights: str) -> dict:
     d = np.abs(out - whole)
     row["modes"].append({"mode": mode, "overlap": ov, "max_abs_diff": float(d.max()),
                          "mean_abs_diff": float(d.mean()),
-                         "psnr_vs_whole_db": psnr(np.clip(np.round(out), 0, 255), whole_u8)})
-  fn = tiling.make_tile_fn(model, params, "feather", jnp.bfloat16)
+                         "psnr_vs_whole_db": _rgb_psnr(np.clip(np.round(out), 0, 255), whole_u8)})
+  fn = tiling.make_tile_fn(model, params, "feather", jnp.bfloat16, precision="bfloat16")
   bf16 = np.asarray(fn(np.asarray(x)))[0]
-  row["bf16_psnr_vs_fp32_db"] = psnr(np.clip(np.round(bf16), 0, 255), whole_u8)
+  row["bf16_psnr_vs_fp32_db"] = _rgb_psnr(np.clip(np.round(bf16), 0, 255), whole_u8)
   row["bf16_max_abs_diff"] = float(np.abs(bf16 - whole).max())
   return row
 
 
 def main(argv=None) -> int:
-  ap = argparse.ArgumentParser()
+  ap = argparse.ArgumentParser(prog="python -m memsr_jax.tiling_error",
+                               description=__doc__.splitlines()[0])
   ap.add_argument("--models", default="edsr_baseline,swinir_s,imdn,plain_s")
   ap.add_argument("--scale", type=int, default=2)
   ap.add_argument("--imdn_weights", default=None, help="official IMDN .pth (needs torch)")
@@ -59,15 +68,11 @@ def main(argv=None) -> int:
   ap.add_argument("--crop", type=int, default=512, help="LR side (top-left crop of astronaut)")
   ap.add_argument("--out", default=None)
   args = ap.parse_args(argv)
-  from skimage import data
-  from memsr_jax.deploy.memory import random_params
-  from memsr_jax.models import registry
   image = data.astronaut()[:args.crop, :args.crop]
   results = {}
   for name in args.models.split(","):
     model = registry.build_model(name, scale=args.scale)
     if name == "imdn" and args.imdn_weights:
-      from memsr_jax.interop.torch_import import load_torch_weights
       params, weights = load_torch_weights(args.imdn_weights, "imdn", args.scale), "official"
     else:
       params, weights = random_params(model, 0), "random"
@@ -79,7 +84,3 @@ def main(argv=None) -> int:
     with open(args.out, "w") as f:
       json.dump(results, f, indent=2)
   return 0
-
-
-if __name__ == "__main__":
-  sys.exit(main())

@@ -15,10 +15,6 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def count_params(params) -> int:
-  return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(params)))
-
-
 def _subjaxprs(eqn):
   for v in eqn.params.values():
     vals = v if isinstance(v, (list, tuple)) else [v]
@@ -29,9 +25,9 @@ def _subjaxprs(eqn):
         yield x
 
 
-def jaxpr_macs(jaxpr) -> int:
-  """Multiply-adds of convs and dot products in a jaxpr (recursing into sub-jaxprs)."""
-  total = 0
+def _count(jaxpr) -> dict[str, int]:
+  """{"conv": MACs, "dot": MACs} of a jaxpr, recursing into sub-jaxprs (jit, cond, scan …)."""
+  counts = {"conv": 0, "dot": 0}
   for eqn in jaxpr.eqns:
     name = eqn.primitive.name
     if name == "conv_general_dilated":
@@ -40,23 +36,32 @@ def jaxpr_macs(jaxpr) -> int:
       dn = eqn.params["dimension_numbers"]
       k_spec = dn.rhs_spec  # (out_feature_dim, in_feature_dim, spatial...)
       per_out = rhs.shape[k_spec[1]] * int(np.prod([rhs.shape[d] for d in k_spec[2:]]))
-      total += int(np.prod(out.shape)) * per_out
+      counts["conv"] += int(np.prod(out.shape)) * per_out
     elif name == "dot_general":
       (lc, _), _ = eqn.params["dimension_numbers"]
       lhs = eqn.invars[0].aval
       contracted = int(np.prod([lhs.shape[d] for d in lc])) if lc else 1
-      total += int(np.prod(eqn.outvars[0].aval.shape)) * contracted
+      counts["dot"] += int(np.prod(eqn.outvars[0].aval.shape)) * contracted
     else:
+      # A scan body runs `length` times; other sub-programs (jit, cond branches) count once.
+      mult = eqn.params.get("length", 1) if name == "scan" else 1
       for sub in _subjaxprs(eqn):
-        mult = eqn.params.get("length", 1) if name == "scan" else 1
-        total += mult * jaxpr_macs(sub)
-  return total
+        for kind, n in _count(sub).items():
+          counts[kind] += mult * n
+  return counts
+
+
+def count_macs(fn, *args) -> dict[str, int]:
+  """{"macs", "conv_macs", "dot_macs"} of `fn(*args)` (args may be ShapeDtypeStructs)."""
+  counts = _count(jax.make_jaxpr(fn)(*args).jaxpr)
+  return {"macs": counts["conv"] + counts["dot"], "conv_macs": counts["conv"],
+          "dot_macs": counts["dot"]}
 
 
 def model_macs(model, params, lr_shape) -> int:
+  """Multiply-adds of one forward of `model` on an LR batch of `lr_shape`."""
   x = jax.ShapeDtypeStruct(lr_shape, jnp.float32)
-  closed = jax.make_jaxpr(lambda p, x: model.apply({"params": p}, x))(params, x)
-  return jaxpr_macs(closed.jaxpr)
+  return count_macs(lambda p, x: model.apply({"params": p}, x), params, x)["macs"]
 
 
 @dataclasses.dataclass
@@ -73,14 +78,28 @@ class XlaCost:
     return self.argument_bytes + self.output_bytes + self.temp_bytes - self.alias_bytes
 
 
-def xla_cost(fn, *args) -> tuple[XlaCost, object]:
-  """(cost, compiled) of `jax.jit(fn)` lowered for `args` (arrays or ShapeDtypeStructs)."""
-  compiled = jax.jit(fn).lower(*args).compile()
+def _flops(compiled) -> float:
   ca = compiled.cost_analysis()
   if isinstance(ca, (list, tuple)):
     ca = ca[0] if ca else {}
+  return float((ca or {}).get("flops", float("nan")))
+
+
+def cpu_flops(fn, *args) -> float:
+  """XLA's flop count of `fn` compiled for the CPU: the same number on every machine. GPU compilers
+  pad channels for tensor cores and turn convs into cuDNN calls, so their counts vary by backend."""
+  specs = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), args)
+  with jax.default_device(jax.devices("cpu")[0]):
+    return _flops(jax.jit(fn).lower(*specs).compile())
+
+
+def xla_cost(fn, *args) -> tuple[XlaCost, object]:
+  """(cost, compiled) of `jax.jit(fn)` lowered for `args` (arrays or ShapeDtypeStructs): memory
+  from the default device's compile, flops from the CPU compile (`cpu_flops`)."""
+  compiled = jax.jit(fn).lower(*args).compile()
+  flops = _flops(compiled) if jax.default_backend() == "cpu" else cpu_flops(fn, *args)
   m = compiled.memory_analysis()
-  return XlaCost(float((ca or {}).get("flops", float("nan"))), int(m.argument_size_in_bytes),
+  return XlaCost(flops, int(m.argument_size_in_bytes),
                  int(m.output_size_in_bytes), int(m.temp_size_in_bytes),
                  int(m.alias_size_in_bytes)), compiled
 
@@ -106,31 +125,10 @@ def device_peak_bytes() -> int | None:
 # Plain nets: how close to "two feature maps alive" does XLA get?
 
 def plain_layer_fns(model):
-  """A plain net as a list of per-layer functions `f(params, h) -> h` (mean handling folded into
+  """A plain net as its per-layer functions `f(params, h) -> h` (`PlainNet.layer`: mean handling in
   the first/last), so each can be jitted alone with its input buffer donated."""
-  from memsr_jax.deploy.tiling import _conv  # one conv definition for tiling and profiling
-  from memsr_jax.models.layers import pixel_shuffle
-  mean = jnp.asarray(model.rgb_mean, jnp.float32)
-  fns = []
-  for i, r in enumerate(model.relu_flags()):
-    def layer(p, h, i=i, r=r):
-      if i == 0 and model.sub_mean:
-        h = h - mean
-      pi = p[f"conv_{i}"]
-      y = _conv(h, pi["kernel"])
-      if model.bias_mode == "map":
-        ones = jnp.ones(h.shape[:3] + (1,), h.dtype)
-        y = y + _conv(ones, pi["bias_map"])
-      else:
-        y = y + pi["bias"]
-      return jax.nn.relu(y) if r else y
-    fns.append(layer)
-
-  def tail(p, h):
-    y = pixel_shuffle(_conv(h, p["tail"]["kernel"]) + p["tail"]["bias"], model.scale)
-    return y + mean if model.sub_mean else y
-  fns.append(tail)
-  return fns
+  return [lambda p, h, i=i: model.apply({"params": p}, h, i, method=type(model).layer)
+          for i in range(model.n_layers + 1)]
 
 
 def plain_layerwise_peak(model, params, lr_shape) -> dict:

@@ -1,4 +1,4 @@
-"""The compression pipeline end to end on a tiny model (prune → compress → distill), and its tasks."""
+"""The compression stages end to end on a tiny model (prune → compress → distill), and its tasks."""
 import json
 
 import jax
@@ -6,9 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from memsr_jax import pytrees
 from memsr_jax.methods.compress import config as compress_config
 from memsr_jax.methods.compress import lap_loss
-from memsr_jax.methods.compress import pipeline
+from memsr_jax.methods.compress import stages
 from memsr_jax.methods.compress import tasks
 from memsr_jax.models import registry
 
@@ -32,9 +33,9 @@ def _tiny_config(stages="prune,compress,distill"):
 
 
 @pytest.mark.slow
-def test_tiny_pipeline_end_to_end_and_resume(tmp_path, capsys):
+def test_tiny_stages_end_to_end_and_resume(tmp_path, capsys):
   c = _tiny_config()
-  summary = pipeline.run(c, tmp_path)
+  summary = stages.run(c, tmp_path)
   dens = json.loads((tmp_path / "prune" / "densities.json").read_text())
   assert 0.0 < dens["density"]["total"] < 1.0
   assert "body_0/conv1/kernel" in dens["density"]
@@ -49,13 +50,13 @@ def test_tiny_pipeline_end_to_end_and_resume(tmp_path, capsys):
   # The distilled student is a loadable deployable model of the chosen size.
   from memsr_jax.train import checkpoint as ckpt_lib
   model, params, meta = ckpt_lib.load_model_checkpoint(tmp_path / "distill")
-  assert meta["model"] == "edsr_baseline" and registry.count_params(params) == result[
+  assert meta["model"] == "edsr_baseline" and pytrees.count_params(params) == result[
       "student_params"]
   drows = [json.loads(l) for l in (tmp_path / "distill" / "metrics.jsonl").read_text().splitlines()]
   assert all("train/lap" in r for r in drows if "train/loss" in r)
   # Rerunning resumes: every stage is found finished.
   capsys.readouterr()
-  pipeline.run(c, tmp_path)
+  stages.run(c, tmp_path)
   out = capsys.readouterr().out
   assert out.count("already finished") == 2 and "reusing" in out
 
@@ -91,18 +92,18 @@ def test_distill_loss_uses_frozen_teacher(rng):
 
 def test_config_errors(tmp_path):
   with pytest.raises(ValueError, match="out of order"):
-    pipeline.parse_stages("distill,prune")
+    stages.parse_stages("distill,prune")
   with pytest.raises(ValueError, match="unknown or no stage"):
-    pipeline.parse_stages("prune,squash")
+    stages.parse_stages("prune,squash")
   c = _tiny_config("distill")
   c.compress.shrink.mode = "fixed"
   c.compress.distill.teacher.source = "original"
   with pytest.raises(ValueError, match="no teacher"):
-    pipeline.run(c, tmp_path / "a")
+    stages.run(c, tmp_path / "a")
   c = _tiny_config("compress")
   with pytest.raises(ValueError, match="run 'prune' first"):
-    pipeline.run(c, tmp_path / "b")
+    stages.run(c, tmp_path / "b")
   c = _tiny_config()
   c.compress.prune.optim.name = "adam"
   with pytest.raises(ValueError, match="sgd_l1_prox"):
-    pipeline.run(c, tmp_path / "c")
+    stages.run(c, tmp_path / "c")

@@ -7,8 +7,15 @@ import numpy as np
 import optax
 import pytest
 
-from memsr_jax.methods.mssr import expand, imp, masks, pipeline, recipes, scalable, tasks
-from memsr_jax.models.registry import build_model, init_params
+from memsr_jax.methods.mssr import config as mssr_config
+from memsr_jax.methods.mssr import expand
+from memsr_jax.methods.mssr import imp
+from memsr_jax.methods.mssr import masks
+from memsr_jax.methods.mssr import scalable
+from memsr_jax.methods.mssr import stages
+from memsr_jax.methods.mssr import tasks
+from memsr_jax.models.registry import build_model
+from memsr_jax.models.registry import init_params
 from memsr_jax.train import checkpoint as ckpt_lib
 from memsr_jax.train import state as state_lib
 
@@ -114,7 +121,7 @@ def test_checkpoint_round_trip_of_level_map_masks_rewind(tmp_path):
 
 
 def tiny_config():
-  c = recipes.edsr_cpu(2)
+  c = mssr_config.edsr_cpu(2)
   c.model.kwargs.n_feats = 4
   c.model.kwargs.n_resblocks = 2
   c.data.dataset = "synthetic"
@@ -135,9 +142,9 @@ def tiny_config():
 
 
 @pytest.mark.slow
-def test_pipeline_nested_result_and_mid_round_resume(tmp_path):
+def test_stages_nested_result_and_mid_round_resume(tmp_path):
   c = tiny_config()
-  pipeline.run(c, tmp_path / "a")
+  stages.run(c, tmp_path / "a")
   sr, _ = scalable.load_scalable(tmp_path / "a")
   lm = sr.level_map
   assert masks.num_levels(lm) == 2
@@ -161,7 +168,7 @@ def test_pipeline_nested_result_and_mid_round_resume(tmp_path):
   shutil.rmtree(b / "round_02" / "checkpoints" / "4")
   for d in ("expand_01", "expand_00", "model"):
     shutil.rmtree(b / d)
-  pipeline.run(c, b)
+  stages.run(c, b)
   sr_b, _ = scalable.load_scalable(b)
   for x, y in zip(jax.tree_util.tree_leaves(sr.params), jax.tree_util.tree_leaves(sr_b.params)):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
@@ -172,4 +179,4 @@ def test_config_errors():
   with c.unlocked():
     c.mssr.rewind_to = "start"
   with pytest.raises(ValueError, match="rewind_to"):
-    pipeline.run(c, "/nonexistent/never_written")
+    stages.run(c, "/nonexistent/never_written")

@@ -10,8 +10,6 @@ Stages, each a resumable engine run in `workdir/<stage>/` (rerunning skips finis
 Results: `forward_levels.json` (each round's own network at its level) and, after the backward
 stage, `levels.json` (every level of the one scalable model) on config.mssr.eval_sets.
 """
-import copy
-import json
 import pathlib
 from typing import Any
 
@@ -19,11 +17,19 @@ import jax
 import ml_collections
 import numpy as np
 
-from memsr_jax.methods.mssr import evaluate, expand, imp, masks, scalable, tasks
+from memsr_jax.methods import common
+from memsr_jax.methods.mssr import config as mssr_config
+from memsr_jax.methods.mssr import evaluate
+from memsr_jax.methods.mssr import expand
+from memsr_jax.methods.mssr import imp
+from memsr_jax.methods.mssr import masks
+from memsr_jax.methods.mssr import scalable
+from memsr_jax.methods.mssr import tasks
 from memsr_jax.models import registry
+from memsr_jax.train import config_lib
 from memsr_jax.train import data as data_lib
-from memsr_jax.train import losses
 from memsr_jax.train import loop
+from memsr_jax.train import losses
 from memsr_jax.train import sharding
 
 PyTree = Any
@@ -31,41 +37,15 @@ REWIND_CHOICES = ("rewind", "init")
 EXPAND_INITS = ("zero", "forward")
 
 
-def default_mssr_config() -> ml_collections.ConfigDict:
-  """config.mssr defaults (documented in docs/MSSR.md)."""
-  m = ml_collections.ConfigDict()
-  m.prunable = masks.DEFAULT_PRUNABLE  # regex over param paths ('body_0/conv1/kernel')
-  m.prune_fraction = 0.2  # of the remaining prunable weights, per round
-  m.rounds = 13  # K; 1 − 0.8^13 ≈ 94.5 % sparsity
-  m.sparsities = ()  # explicit level sparsities (overrides fraction/rounds)
-  m.dense_steps = 1000  # dense training, rewind step included
-  m.rewind_step = 100  # k: the rewind state is the dense params after k steps
-  m.rewind_to = "rewind"  # "rewind" (step k) | "init" (reset to the initial params; ablation)
-  m.round_steps = 1000  # retraining steps per round
-  m.expand = True  # run the backward stage
-  m.expand_steps = 500  # fine-tuning steps per level in the backward stage
-  m.expand_lr = 0.0  # 0: config.schedule.lr
-  # Start values of the re-enabled weights: "zero" (the larger network starts as exactly the
-  # smaller one, so fine-tuning can only add to it) or "forward" (their values in the
-  # forward-stage level-k network, which was trained around other shared weights).
-  m.expand_init = "zero"
-  m.ssd_weight = 1.0  # 0 disables stochastic self-distillation
-  m.ssd_target = "hr"  # "hr" | "teacher"
-  m.ssd_depths = ()  # () = uniform over 1..N−1 residual blocks
-  m.eval_sets = ("set5",)  # per-level PSNR after training; () to skip
-  m.eval_root = ""  # "" = config.val.root
-  return m
-
-
 def _check(config) -> ml_collections.ConfigDict:
   if "mssr" not in config:
     raise ValueError("config.method='mssr' needs a config.mssr block; start from "
-                     "memsr_jax.methods.mssr.pipeline.default_mssr_config()")
+                     "memsr_jax.methods.mssr.config.default_mssr_config()")
   m = config.mssr
-  unknown = sorted(set(m.keys()) - set(default_mssr_config().keys()))
+  valid = sorted(mssr_config.default_mssr_config().keys())
+  unknown = sorted(set(m.keys()) - set(valid))
   if unknown:
-    raise ValueError(f"unknown config.mssr key(s) {unknown}; valid: "
-                     f"{sorted(default_mssr_config().keys())}")
+    raise ValueError(f"unknown config.mssr key(s) {unknown}; valid: {valid}")
   if m.rewind_to not in REWIND_CHOICES:
     raise ValueError(f"config.mssr.rewind_to must be one of {REWIND_CHOICES}, got {m.rewind_to!r}")
   if not 0 <= m.rewind_step < m.dense_steps:
@@ -81,18 +61,9 @@ def _check(config) -> ml_collections.ConfigDict:
   return m
 
 
-def stage_config(config, steps: int, lr: float | None = None) -> ml_collections.ConfigDict:
-  c = copy.deepcopy(config)
-  with c.unlocked():
-    c.total_steps = int(steps)
-    if lr:
-      c.schedule.lr = float(lr)
-  return c
-
-
 class _RestartingSource:
   """One data loader for all stages (images are decoded once); every stage starts its stream
-  from the same position, so a resumed pipeline sees exactly the batches of an uninterrupted one
+  from the same position, so a resumed run sees exactly the batches of an uninterrupted one
   (the engine restores a stage's own position from its checkpoint)."""
 
   def __init__(self, source):
@@ -108,7 +79,7 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
   """Runs every MSSR stage; returns {"levels": [...], "forward_levels": [...]} (also as JSON)."""
   m = _check(config)
   workdir = pathlib.Path(workdir)
-  model_kwargs = dict(config.model.kwargs.to_dict())
+  model_kwargs = config_lib.as_dict(config.model.kwargs)
   model_kwargs["scale"] = config.scale
   model = registry.build_model(config.model.name, **model_kwargs)
   pixel_loss = losses.get_pixel_loss(config.loss.name, config.loss.charbonnier_eps)
@@ -120,22 +91,23 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
   source = _RestartingSource(data_lib.make_source(
       config, local_batch_size=sharding.local_batch_size(config.data.batch_size),
       process_index=jax.process_index(), process_count=jax.process_count()))
-  common = dict(model=model, model_name=config.model.name, model_kwargs=model_kwargs,
-                pixel_loss=pixel_loss)
+  task_kwargs = dict(model=model, model_name=config.model.name, model_kwargs=model_kwargs,
+                     pixel_loss=pixel_loss)
 
   def train(task, steps, lr=None):
-    return loop.train(stage_config(config, steps, lr), workdir, task, stage_name=task.name,
-                      data_source=source.restart())
+    overrides = {"total_steps": int(steps), **({"schedule.lr": float(lr)} if lr else {})}
+    return loop.train(common.stage_config(config, overrides), workdir, task,
+                      stage_name=task.name, data_source=source.restart())
 
   # Dense training, split at the rewind step so the rewind state is a stage's final params.
   extras0 = {"level_map": lm0}
   params = init_params
   if m.rewind_step > 0:
     params, _ = train(tasks.LevelTask("dense_rewind", level=0, params=params, extras=extras0,
-                                      **common), m.rewind_step)
+                                      **task_kwargs), m.rewind_step)
   rewind_state = params if m.rewind_to == "rewind" else init_params
-  trained, _ = train(tasks.LevelTask("dense", level=0, params=params, extras=extras0, **common),
-                     m.dense_steps - m.rewind_step)
+  trained, _ = train(tasks.LevelTask("dense", level=0, params=params, extras=extras0,
+                                     **task_kwargs), m.dense_steps - m.rewind_step)
 
   # Forward stage: IMP with rewinding (+ SSD). per_level[k] = trained level-k params (masked).
   per_level = [trained]
@@ -147,7 +119,7 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
       extras["teacher"] = jax.device_get(imp.teacher(per_level[-1], lm, k - 1))
     task = tasks.LevelTask(f"round_{k:02d}", level=k, params=jax.device_get(
         imp.rewind(rewind_state, lm, k)), extras=extras, ssd_weight=m.ssd_weight,
-        ssd_target=m.ssd_target, ssd_depths=tuple(m.ssd_depths), **common)
+        ssd_target=m.ssd_target, ssd_depths=tuple(m.ssd_depths), **task_kwargs)
     trained, _ = train(task, m.round_steps)
     per_level.append(trained)
 
@@ -160,7 +132,7 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
     for k, p in enumerate(per_level):
       rows.extend(evaluate.sweep_levels(model, p, lm, sets, config.scale, levels=[k]))
     results["forward_levels"] = rows
-    _dump(workdir / "forward_levels.json", rows)
+    common.write_json(workdir / "forward_levels.json", rows)
     print("MSSR forward stage (each round's own network):\n" + evaluate.format_table(rows),
           flush=True)
   if not m.expand:
@@ -172,25 +144,22 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
     values = per_level[k] if m.expand_init == "forward" else jax.tree_util.tree_map(
         np.zeros_like, merged)
     start = jax.device_get(expand.start_expand(merged, values, lm, k))
-    task = tasks.ExpandTask(f"expand_{k:02d}", level=k, params=start, level_map=lm, **common)
+    task = tasks.ExpandTask(f"expand_{k:02d}", level=k, params=start, level_map=lm,
+                            **task_kwargs)
     merged, _ = train(task, m.expand_steps, m.expand_lr or None)
     changed = expand.frozen_changes(start, merged, expand.restored_mask(lm, k))
     if changed:
       raise RuntimeError(f"backward stage {task.name}: frozen weights changed: {changed}")
   merged = jax.device_get(masks.params_at_level(merged, lm, 0))
-  meta = {"method": "mssr", "config": json.loads(config.to_json_best_effort())}
-  path = scalable.save_scalable(workdir / "model", config.model.name, model_kwargs, merged, lm, meta)
+  meta = {"method": "mssr", "config": config_lib.to_json_dict(config)}
+  path = scalable.save_scalable(workdir / "model", config.model.name, model_kwargs, merged, lm,
+                                meta)
   print(f"MSSR scalable model ({n_levels + 1} levels) saved to {path}", flush=True)
   if sets:
     rows = evaluate.sweep_levels(model, merged, lm, sets, config.scale)
     results["levels"] = rows
-    _dump(workdir / "levels.json", rows)
+    common.write_json(workdir / "levels.json", rows)
     print("MSSR scalable model (one checkpoint, every level):\n" + evaluate.format_table(rows),
           flush=True)
   return results
 
-
-def _dump(path: pathlib.Path, rows) -> None:
-  if jax.process_index() == 0:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rows, indent=1))

@@ -63,7 +63,7 @@ def evaluate_dataset(predict_fn: PredictFn, dataset: str, scale: int, data_root:
   for pair in pairs:
     try:
       lr, hr = folders.load_pair(pair, scale)
-    except ValueError as e:  # ImageReadError included
+    except (ValueError, OSError) as e:  # ImageReadError included; one bad file never ends a run
       errors[pair.name] = str(e)
       continue
     sr = _predict_image(predict_fn, lr, scale)

@@ -11,11 +11,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import precision
+from memsr_jax.data import folders
+from memsr_jax.image import metrics
+
 
 def load_val_pairs(dataset: str, root: str, scale: int, max_images: int = 0
                    ) -> list[tuple[str, np.ndarray, np.ndarray]]:
   """[(name, lr uint8, hr uint8)] of a benchmark set (a name or a folder)."""
-  from memsr_jax.data import folders
   try:
     pairs = folders.list_pairs(dataset, root or None, scale)
   except FileNotFoundError as e:
@@ -41,11 +44,11 @@ class Validator:
     self._predict = jax.jit(predict)
 
   def __call__(self, params, extras) -> dict[str, float]:
-    from memsr_jax.image import metrics
     params, extras = jax.device_put((params, extras), self.device)
     psnrs = []
     for _, lr, hr in self.pairs:
       x = jax.device_put(jnp.asarray(lr[None], jnp.float32), self.device)
-      sr = np.asarray(self._predict(params, extras, x))[0]
+      with precision.exact():  # the protocol's numbers (memsr_jax.precision)
+        sr = np.asarray(self._predict(params, extras, x))[0]
       psnrs.append(metrics.psnr(metrics.to_uint8(sr), hr, crop=self.scale))
     return {"val_psnr": float(np.mean(psnrs))}

@@ -1,4 +1,4 @@
-"""File-to-file tiled super-resolution under a memory budget (the API behind `memsr_jax.upscale`)."""
+"""File-to-file tiled super-resolution under a memory budget (behind `memsr_jax.upscale`)."""
 import dataclasses
 import pathlib
 import time
@@ -10,6 +10,8 @@ from memsr_jax.deploy import budget as budget_lib
 from memsr_jax.deploy import png_stream
 from memsr_jax.deploy import tiling
 from memsr_jax.deploy.receptive_field import receptive_radius
+from memsr_jax.image import io as image_io
+from memsr_jax.models.plain import PlainNet
 
 
 @dataclasses.dataclass
@@ -31,14 +33,15 @@ class Upscaler:
 
   def __init__(self, model, params, mode: str | None = None, dtype=jnp.float32,
                max_memory: int | str | None = None, tile: int | None = None,
-               overlap: int = 32, stream_input: str = "auto", png_level: int = 6):
+               overlap: int = 32, stream_input: str = "auto", png_level: int = 6,
+               precision: str | None = "highest"):
     self.model = model
     self.mode = mode or tiling.choose_mode(model)
     if self.mode not in tiling.MODES:
       raise ValueError(f"mode must be one of {tiling.MODES}, got {self.mode!r}")
     if self.mode != "feather" and receptive_radius(model) is None:
       raise ValueError(f"{type(model).__name__} has no finite receptive field: use mode='feather'")
-    if self.mode == "masked" and not isinstance(model, tiling.PlainNet):
+    if self.mode == "masked" and not isinstance(model, PlainNet):
       raise ValueError("mode 'masked' is for plain nets only")
     self.halo = receptive_radius(model) if self.mode != "feather" else overlap
     self.budget = None if max_memory is None else budget_lib.parse_memory(max_memory)
@@ -47,15 +50,14 @@ class Upscaler:
       raise ValueError(f"stream_input must be auto|always|never, got {stream_input!r}")
     self.stream_input = stream_input
     self.png_level = png_level
-    self.fn = tiling.make_tile_fn(model, params, self.mode, dtype)
+    self.fn = tiling.make_tile_fn(model, params, self.mode, dtype, precision)
 
   def _open_input(self, path: pathlib.Path):
     """(source, streamed): a row-streaming PNG reader when asked/needed, else the decoded image."""
-    from memsr_jax.image import io as image_io
     if self.stream_input != "never" and path.suffix.lower() == ".png":
       try:
         reader = png_stream.PNGRowReader(path)
-      except Exception:  # not streamable (or not a PNG at all): read_image decides, with a clear error
+      except Exception:  # not streamable (or not a PNG): read_image decides, with a clear error
         reader = None
       if reader is not None:
         big = (self.budget is not None and
@@ -68,6 +70,9 @@ class Upscaler:
   def upscale_file(self, src, dst, progress: Callable[[int, int], None] | None = None
                    ) -> UpscaleResult:
     src, dst = pathlib.Path(src), pathlib.Path(dst)
+    from memsr_jax import safe_io
+    if safe_io.same_file(src, dst):  # an input is never opened for writing
+      raise ValueError(f"output {dst} is the input file itself: choose another output folder")
     t0 = time.perf_counter()
     source, streamed = self._open_input(src)
     try:

@@ -1,4 +1,5 @@
-"""MemSR configs: the paper's recipe for Plain-S/M/L/X at ×2/×3/×4, and a CPU-sized variant."""
+"""MemSR config: the `config.memsr` section, the paper's recipe for Plain-S/M/L/X at ×2/×3/×4 and
+the teacher recipe (configs/memsr/*.py call these)."""
 import ml_collections
 
 from memsr_jax.train import config_lib

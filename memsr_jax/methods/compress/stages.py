@@ -1,4 +1,4 @@
-"""The compression pipeline (METHODS.md §2): prune → compress → distill, from one config.
+"""The compression method's stages (METHODS.md §2): prune → compress → distill, from one config.
 
 `run(config, workdir)` is what `train.py` calls when `config.method == "compress"`. Stages run in
 `workdir/prune`, `workdir/compress`, `workdir/distill`; each is resumable (the engine resumes and
@@ -19,7 +19,6 @@ Config (see configs/compress/*.py for complete examples):
                                 "none" (baseline: plain L1, no teacher); model/model_kwargs/path.
 `config.data.dataset` may join several training sets with "+" (e.g. "t91+bsd200").
 """
-import copy
 import json
 import pathlib
 from typing import Any
@@ -28,31 +27,24 @@ import jax
 import ml_collections
 import numpy as np
 
+from memsr_jax import pytrees
+from memsr_jax.interop import torch_import
+from memsr_jax.methods import common
 from memsr_jax.methods.compress import prox
 from memsr_jax.methods.compress import shrink
 from memsr_jax.methods.compress import tasks
 from memsr_jax.models import registry
+from memsr_jax.train import checkpoint as ckpt_lib
+from memsr_jax.train import config_lib
+from memsr_jax.train import loop
 from memsr_jax.train import optim
+from memsr_jax.train import state as state_lib
 
 PyTree = Any
 STAGES = ("prune", "compress", "distill")
 TEACHER_SOURCES = ("original", "pruned", "checkpoint", "torch", "none")
 _STAGE_GROUPS = ("optim", "schedule", "data", "val", "loss")
 _STAGE_SCALARS = ("total_steps", "log_every", "ckpt_every", "seed", "keep_ckpts")
-PRUNE_OPTIMIZER = "sgd_l1_prox"
-
-
-def _prox_factory(c: ml_collections.ConfigDict, schedule) -> Any:
-  """`config.optim.name = "sgd_l1_prox"`: l1, include, exclude from config.optim.extra."""
-  extra = c.extra
-  l1 = float(extra.get("l1", 1e-4))
-  include = extra.get("include", prox.DEFAULT_INCLUDE)
-  exclude = extra.get("exclude", prox.DEFAULT_EXCLUDE)
-  return prox.sgd_l1_prox(schedule, l1,
-                          prune_mask=lambda p: prox.select_leaves(p, include, exclude))
-
-
-optim.register_optimizer(PRUNE_OPTIMIZER, _prox_factory)
 
 
 # ----------------------------------------------------------------------------- config helpers
@@ -72,30 +64,17 @@ def parse_stages(stages) -> list[str]:
 
 def stage_config(config: ml_collections.ConfigDict, stage: ml_collections.ConfigDict
                  ) -> ml_collections.ConfigDict:
-  """The engine config of one stage: the base config with the stage's overrides applied."""
-  c = copy.deepcopy(config)
-  with c.unlocked():
-    for k in _STAGE_SCALARS:
-      if k in stage:
-        c[k] = stage[k]
-    for group in _STAGE_GROUPS:
-      if group in stage:
-        for k, v in stage[group].items():
-          if k not in c[group]:
-            raise ValueError(f"stage override {group}.{k} is not an engine config key; valid: "
-                             f"{sorted(c[group].keys())}")
-          c[group][k] = v
-  return c
-
-
-def _kwargs(x) -> dict:
-  if x is None:
-    return {}
-  return dict(x.to_dict()) if hasattr(x, "to_dict") else dict(x)
+  """The engine config of one stage: the base config with the stage's overrides applied (its
+  engine scalars, e.g. total_steps, and its optim/schedule/data/val/loss groups)."""
+  overrides = {k: stage[k] for k in _STAGE_SCALARS if k in stage}
+  for group in _STAGE_GROUPS:
+    if group in stage:
+      overrides.update({f"{group}.{k}": v for k, v in stage[group].items()})
+  return common.stage_config(config, overrides)
 
 
 def model_spec(config) -> tuple[str, dict]:
-  kw = _kwargs(config.model.get("kwargs"))
+  kw = config_lib.as_dict(config.model.get("kwargs"))
   kw["scale"] = config.scale
   return config.model.name, kw
 
@@ -107,14 +86,12 @@ def load_weights(kind: str, path: str, model_name: str, model_kwargs: dict) -> P
   if not path:
     raise ValueError(f"weights kind {kind!r} needs a path")
   if kind == "checkpoint":
-    from memsr_jax.train import checkpoint as ckpt_lib
     _, params, meta = ckpt_lib.load_model_checkpoint(path)
     if meta.get("model") != model_name:
       raise ValueError(f"checkpoint {path} holds a {meta.get('model')!r} model, not "
                        f"{model_name!r}: set the model name to match")
     return params
   if kind == "torch":
-    from memsr_jax.interop import torch_import
     kw = dict(model_kwargs)
     scale = kw.pop("scale")
     return torch_import.load_torch_weights(path, model_name, scale, **kw)
@@ -124,59 +101,29 @@ def load_weights(kind: str, path: str, model_name: str, model_kwargs: dict) -> P
 # ----------------------------------------------------------------------------- stages
 
 
-def _write_json(path: pathlib.Path, obj) -> None:
-  if jax.process_index() == 0:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=_json_default))
-    tmp.replace(path)
-
-
-def _json_default(x):
-  if isinstance(x, (np.integer,)):
-    return int(x)
-  if isinstance(x, (np.floating,)):
-    return float(x)
-  if isinstance(x, tuple):
-    return list(x)
-  raise TypeError(f"not JSON serializable: {type(x)}")
-
-
 def _raw_params_of_stage(cfg, workdir: pathlib.Path, task) -> PyTree:
   """The final raw (non-EMA) params of a finished stage, from its last checkpoint's state item.
 
   The engine returns and exports the EMA weights, which are never exactly sparse; densities must
   come from the weights the proximal step actually zeroed.
   """
-  import orbax.checkpoint as ocp
-  from memsr_jax.train import checkpoint as ckpt_lib
-  from memsr_jax.train import state as state_lib
-  tx, _ = optim.make_optimizer(cfg)
+  tx, _ = optim.make_optimizer(cfg, task.optimizers())
   params, _ = jax.eval_shape(task.init, jax.random.key(0))
   abstract = jax.eval_shape(
       lambda p: state_lib.create_train_state(p, tx, ema=cfg.optim.ema_decay > 0), params)
-  ckpt_dir = workdir / ckpt_lib.CKPT_DIR
-  steps = sorted(int(p.name) for p in ckpt_dir.glob("*") if p.name.isdigit()) if (
-      ckpt_dir.is_dir()) else []
-  if not steps:
-    raise FileNotFoundError(f"no checkpoint in {ckpt_dir}: run the prune stage first")
-  sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
-                        abstract)
-  state = ocp.StandardCheckpointer().restore(ckpt_dir / str(steps[-1]) / "state", target)
-  return jax.tree.map(np.asarray, state.params if hasattr(state, "params") else state["params"])
+  state, _ = ckpt_lib.restore_train_state(workdir, abstract)
+  return jax.tree.map(np.asarray, state.params)
 
 
 def run_prune(config, workdir: pathlib.Path, init_params) -> dict:
   """Trains M with the L1-proximal optimizer; writes prune/densities.json; returns it."""
-  from memsr_jax.train import loop
   pc = config.compress.prune
   cfg = stage_config(config, pc)
   include = pc.get("include", prox.DEFAULT_INCLUDE)
   exclude = pc.get("exclude", prox.DEFAULT_EXCLUDE)
   with cfg.unlocked():
-    if cfg.optim.name != PRUNE_OPTIMIZER:
-      raise ValueError(f"the prune stage needs compress.prune.optim.name={PRUNE_OPTIMIZER!r} "
+    if cfg.optim.name != prox.PRUNE_OPTIMIZER:
+      raise ValueError(f"the prune stage needs compress.prune.optim.name={prox.PRUNE_OPTIMIZER!r} "
                        f"(got {cfg.optim.name!r}): sparsity comes from its proximal step")
     cfg.optim.extra.l1 = float(pc.get("l1", 1e-4))
     cfg.optim.extra.include = include
@@ -191,9 +138,9 @@ def run_prune(config, workdir: pathlib.Path, init_params) -> dict:
   stats = shrink.kernel_stats(raw, mask)
   out = {"model": name, "model_kwargs": kw, "l1": cfg.optim.extra.l1, "steps": cfg.total_steps,
          "include": include, "exclude": exclude, "density": dens, "kernel_stats": stats,
-         "n_params": registry.count_params(raw),
+         "n_params": pytrees.count_params(raw),
          "n_nonzero": int(sum(np.count_nonzero(x) for x in jax.tree.leaves(raw)))}
-  _write_json(workdir / "prune" / "densities.json", out)
+  common.write_json(workdir / "prune" / "densities.json", out)
   print(f"[prune] total density of pruned kernels: {dens['total']:.4f}", flush=True)
   return out
 
@@ -234,16 +181,16 @@ def run_compress(config, workdir: pathlib.Path, pruned: dict | None) -> dict:
     if not student:
       raise ValueError(f"compress.shrink.student is empty and {name!r} has no paper mini model "
                        f"({shrink.PAPER_MINIS}); name the student preset")
-    student_kwargs = _kwargs(sc.get("student_kwargs"))
+    student_kwargs = config_lib.as_dict(sc.get("student_kwargs"))
   else:
     raise ValueError(f"compress.shrink.mode={sc.mode!r}; expected 'fixed' or 'rule'")
   student_kwargs["scale"] = config.scale
   student_kwargs = registry.model_kwargs(student, **student_kwargs)  # validates, fills defaults
   sm = registry.build_model(student, **student_kwargs)
-  n = registry.count_params(jax.eval_shape(lambda: registry.init_params(sm, jax.random.key(0))))
+  n = pytrees.count_params(jax.eval_shape(lambda: registry.init_params(sm, jax.random.key(0))))
   out = {"student": student, "student_kwargs": student_kwargs, "student_params": n,
          "mode": sc.mode, "rule": rule.to_json() if rule is not None else None}
-  _write_json(path, out)
+  common.write_json(path, out)
   print(f"[compress] student {student} {student_kwargs}: {n:,} params", flush=True)
   return out
 
@@ -265,21 +212,18 @@ def build_teacher(config, workdir: pathlib.Path, original_params, pruned_dir: pa
                          "or 'torch'); a randomly initialized model is no teacher")
       params = original_params
     else:
-      from memsr_jax.train import checkpoint as ckpt_lib
       _, params, _ = ckpt_lib.load_model_checkpoint(pruned_dir)
     return registry.build_model(name, **kw), params
   name = t.model or config.model.name
-  kw = _kwargs(t.get("model_kwargs"))
+  kw = config_lib.as_dict(t.get("model_kwargs"))
   kw["scale"] = config.scale
   if source == "checkpoint":
-    from memsr_jax.train import checkpoint as ckpt_lib
     model, params, _ = ckpt_lib.load_model_checkpoint(t.path)
     return model, params
   return registry.build_model(name, **kw), load_weights("torch", t.path, name, kw)
 
 
 def run_distill(config, workdir: pathlib.Path, student: dict, original_params) -> PyTree:
-  from memsr_jax.train import loop
   dc = config.compress.distill
   cfg = stage_config(config, dc)
   teacher, teacher_params = build_teacher(config, workdir, original_params, workdir / "prune")
@@ -325,5 +269,5 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
   if student is not None:
     summary.update(student=student["student"], student_kwargs=student["student_kwargs"],
                    student_params=student["student_params"])
-  _write_json(workdir / "summary.json", summary)
+  common.write_json(workdir / "summary.json", summary)
   return summary

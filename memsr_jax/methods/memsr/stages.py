@@ -13,36 +13,26 @@
   student   the engine trains the student (L1 + λ·ε^α·distillation when config.memsr.distill).
 The deployable student ends in `workdir/model` (load with load_model_checkpoint(workdir)).
 """
-import copy
 import json
 import pathlib
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
+from memsr_jax.methods import common
 from memsr_jax.methods.memsr import convert
 from memsr_jax.methods.memsr import distill as distill_lib
 from memsr_jax.methods.memsr import winning_init as wi
 from memsr_jax.models import registry
+from memsr_jax.models.plain import param_counts
 from memsr_jax.train import checkpoint as ckpt_lib
+from memsr_jax.train import config_lib
 from memsr_jax.train import data as data_lib
 from memsr_jax.train import loop
+from memsr_jax.train.supervised import SupervisedTask
 
 INITS = ("winning", "random")
-
-
-def _stage_config(config, **changes) -> ml_collections.ConfigDict:
-  c = copy.deepcopy(config.to_dict() if hasattr(config, "to_dict") else config)
-  c = ml_collections.ConfigDict(c)
-  for k, v in changes.items():
-    node = c
-    *head, last = k.split(".")
-    for h in head:
-      node = node[h]
-    node[last] = v
-  return c
 
 
 # ----------------------------------------------------------------------------- stages
@@ -59,12 +49,11 @@ def stage_teacher(config, workdir: pathlib.Path):
     convert.teacher_spec(model)  # fail early on unsupported teachers
     return model, params
   t = config.memsr.teacher
-  kwargs = dict(t.kwargs.to_dict() if hasattr(t.kwargs, "to_dict") else t.kwargs)
+  kwargs = config_lib.as_dict(t.kwargs)
   model = registry.build_model(t.name, scale=config.scale, **kwargs)
   convert.teacher_spec(model)  # before spending time on training
-  cfg = _stage_config(config, **{"model.name": t.name, "model.kwargs": kwargs,
-                                 "total_steps": int(t.total_steps), "schedule.lr": float(t.lr)})
-  from memsr_jax.train.supervised import SupervisedTask
+  cfg = common.stage_config(config, {"model.name": t.name, "model.kwargs": kwargs,
+                                     "total_steps": int(t.total_steps), "schedule.lr": float(t.lr)})
   params, _ = loop.train(cfg, workdir, SupervisedTask(cfg), stage_name="teacher")
   return model, params
 
@@ -78,33 +67,27 @@ def stage_convert(config, workdir: pathlib.Path, model, params) -> dict:
   spec = convert.teacher_spec(model)
   plain_model, plain_params = convert.convert(model, params, offset=config.memsr.offset)
   x = jnp.asarray(np.random.default_rng(0).uniform(0, 255, (1, 17, 19, 3)), jnp.float32)
-  ref = model.apply({"params": params}, x)
-  out = plain_model.apply({"params": plain_params}, x)
+  from memsr_jax import precision  # pylint: disable=g-import-not-at-top
+  with precision.exact():  # the check's reference too (else TF32 on GPUs)
+    ref = model.apply({"params": params}, x)
+    out = plain_model.apply({"params": plain_params}, x)
   info = {"widths": list(convert.plain_widths(spec)), "relu": list(convert.plain_relu(spec)),
           "offset": float(config.memsr.offset),
-          "n_params": registry.count_params(plain_params),
+          **param_counts(plain_params),
           "max_abs_diff_fp32_random_input": float(jnp.max(jnp.abs(out - ref)))}
   ckpt_lib.save_model_checkpoint(out_dir / "model", "plain",
                                  convert.plain_model_kwargs(spec), plain_params,
                                  {"method": {"memsr_stage": "convert", **info}})
-  _write_main(info_path, json.dumps(info, indent=1))
+  common.write_json(info_path, info)
   print(f"[convert] plain teacher: {len(info['widths']) - 1} 3×3 convs + 1×1 tail, "
         f"max |plain − residual| = {info['max_abs_diff_fp32_random_input']:.2e}", flush=True)
   return info
 
 
-def _write_main(path: pathlib.Path, text: str) -> None:
-  """Process 0 writes small files (Orbax saves above are collective; this is not)."""
-  if jax.process_index() == 0:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def sample_lr_patches(config, n: int) -> np.ndarray:
   """n training LR patches (the first batches of the training stream with a fixed seed)."""
   seed = int(config.seed) + 12345
-  cfg = _stage_config(config, **{"data.batch_size": n, "seed": seed})
+  cfg = common.stage_config(config, {"data.batch_size": n, "seed": seed})
   src = data_lib.make_source(cfg, local_batch_size=n, process_index=0, process_count=1)
   try:
     return np.asarray(next(src)["lr"], np.float64)
@@ -140,6 +123,7 @@ def stage_init(config, workdir: pathlib.Path, model, params):
   skw["scale"] = spec.scale
   sparams = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), sparams)
   info = {"student_kwargs": ckpt_lib.to_jsonable(skw), "n_bridges": len(bridges),
+          **param_counts(sparams),
           "layers": [vars(i) for i in infos], "n_patches": int(lr.shape[0]),
           "lr_patch": list(lr.shape[1:3]), "theta": m.theta or None,
           "width": None if m.theta else int(m.width), "beta": float(m.beta),
@@ -149,7 +133,7 @@ def stage_init(config, workdir: pathlib.Path, model, params):
   if jax.process_index() == 0:  # every process computed the same init; one writes it
     np.savez(out_dir / "bridges.npz", **{f"k{i}": b["kernel"] for i, b in enumerate(bridges)},
              **{f"b{i}": b["bias"] for i, b in enumerate(bridges)})
-  _write_main(info_path, json.dumps(info, indent=1))
+  common.write_json(info_path, info)
   print(f"[init] student widths {list(skw['widths'])}", flush=True)
   return skw, sparams, bridges, info
 

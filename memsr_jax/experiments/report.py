@@ -1,0 +1,84 @@
+"""results.json → results.md: a paper-style table with the command and budget that produced it."""
+
+_BUDGET_WORDS = {
+    "gpu8": "fits 8 minutes of one H100/H200 (compilation and evaluation included)",
+    "cpu": "the project's CPU-scale settings (2 CPU cores)",
+    "smoke": "a pipeline check only: a few steps, tiny models; the numbers mean nothing",
+}
+
+
+def _mb(b) -> str:
+  return "–" if b is None else f"{b / 2**20:.1f}"
+
+
+def _cell(r: dict | None) -> str:
+  if not r or r.get("psnr") is None:
+    return "–"
+  ssim = r.get("ssim")
+  return f"{r['psnr']:.2f}" + (f" / {ssim:.4f}" if ssim is not None else "")
+
+
+def _subset(n: int) -> str:
+  return "" if not n else ", first image only" if n == 1 else f", first {n} images only"
+
+
+def markdown(res: dict, columns: tuple = ()) -> str:
+  key = f"x{res['scale']}"
+  sets = list(res["eval"]["sets"])
+  head = ["row", "params"]
+  if "sparsity" in columns:
+    head += ["non-zeros", "sparsity (network)", "sparsity (pruned convs)"]
+  if "macs" in columns:
+    h, w = res["memory_hr"]
+    head += [f"MACs (G, {w}×{h} out)"]
+  if "memory" in columns:
+    h, w = res["memory_hr"]
+    head += [f"activations (MB, {w}×{h} out)", "XLA peak (MB)", "layer-by-layer peak (MB)"]
+  head += [f"{s} ×{res['scale']} PSNR / SSIM" for s in sets] + ["steps", "train s"]
+  lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  notes = []
+  for r in res["rows"]:
+    if r.get("skipped"):
+      notes.append(f"- {r['row']}: not run: {r['skipped']}")
+      continue
+    p = r.get("params")
+    cells = [r["row"], "–" if not p else f"{p / 1e3:,.1f}k"]
+    if "sparsity" in columns:
+      nz = r.get("nonzero_params")
+      cells += ["–" if nz is None else f"{nz / 1e3:,.1f}k",
+                "–" if nz is None else f"{100 * r['sparsity_network']:.1f} %",
+                "–" if nz is None else f"{100 * r['sparsity_prunable']:.1f} %"]
+    if "macs" in columns:
+      cells += ["–" if "macs" not in r else f"{r['macs'] / 1e9:.2f}"]
+    if "memory" in columns:
+      m = r.get("memory") or {}
+      cells += [_mb(m.get("xla_temp_bytes")), _mb(m.get("xla_peak_bytes")),
+                _mb(m.get("layerwise_peak_bytes"))]
+    cells += [_cell(r.get("results", {}).get(s, {}).get(key)) for s in sets]
+    cells += ["–" if r.get("steps") is None else f"{r['steps']:,}",
+              "–" if r.get("wall_s") is None else f"{r['wall_s']:.0f}"]
+    lines.append("| " + " | ".join(cells) + " |")
+    if r.get("note"):
+      notes.append(f"- {r['row']}: {r['note']}")
+  d = res["device"]
+  out = [f"### {res['title']}", "",
+         f"Budget `{res['budget']}`: {_BUDGET_WORDS[res['budget']]}. Device: {d['device_kind']} "
+         f"({d['platform']}), {res['precision'].split(' ')[0]}, JAX {res['jax_version']}, "
+         f"{res['date']}. Training data: {res['train_sets']}; Y-PSNR / SSIM by the protocol "
+         f"({', '.join(sets)}" + _subset(res['eval']['max_images']) + ").", "",
+         "```", res["command"], "```", "", *lines, ""]
+  if res.get("shrunk"):
+    out += ["Shrunk for this budget: " + "; ".join(res["shrunk"]) + ".", ""]
+  claim = (res.get("extra") or {}).get("claim")
+  if claim:
+    d = ", ".join(f"{s} {v:+.2f} dB" for s, v in claim["psnr_student_minus_teacher"].items())
+    out += [f"Claim ({res['claim']}): distilled Plain-S − Teacher-S = {d}; activations "
+            f"{claim['activation_memory_ratio_student_over_teacher']:.2f}× and XLA peak "
+            f"{claim['peak_memory_ratio_student_over_teacher']:.2f}× the teacher's.", ""]
+  conv = (res.get("extra") or {}).get("conversion")
+  if conv:
+    out += [f"Plain conversion of the teacher: max |plain − residual| = "
+            f"{conv['max_abs_diff_fp32_random_input']:.2e} (fp32, random input).", ""]
+  if notes:
+    out += ["Notes:", *notes, ""]
+  return "\n".join(out)

@@ -1,0 +1,134 @@
+"""Training never loses data: damaged checkpoints fall back, a failed save stops at once, resumed
+metrics have each step once, one run per workdir (tests/test_cli_safety.py: the command line)."""
+import errno
+import json
+import pathlib
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from memsr_jax.train import checkpoint as ckpt_lib
+from memsr_jax.train import config_lib
+from memsr_jax.train import loop
+from memsr_jax.train.supervised import SupervisedTask
+
+
+def _steps(workdir) -> list[int]:
+  d = pathlib.Path(workdir) / "checkpoints"
+  return sorted(int(p.name) for p in d.iterdir() if p.name.isdigit()) if d.is_dir() else []
+
+
+def truncate_arrays(step_dir: pathlib.Path) -> None:
+  """Cuts every array data file of a saved step to half its length (a torn copy / bad disk)."""
+  files = [p for p in step_dir.rglob("*") if p.is_file() and p.parent.name == "d"]
+  assert files
+  for p in files:
+    p.write_bytes(p.read_bytes()[:max(1, p.stat().st_size // 2)])
+
+
+def _logged_steps(workdir) -> list[int]:
+  return [json.loads(l)["step"] for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_truncated_latest_checkpoint_falls_back_everywhere(tmp_path, capsys):
+  cfg = config_lib.tiny_config()  # 6 steps, a checkpoint every 2, the last 3 kept
+  cfg.total_steps = 4
+  loop.train(cfg, tmp_path, SupervisedTask(cfg))
+  assert _steps(tmp_path) == [2, 4]
+  truncate_arrays(tmp_path / "checkpoints" / "4")
+  capsys.readouterr()
+
+  # eval/upscale (read-only): the damaged step is skipped with a warning and left in place.
+  _, params, meta = ckpt_lib.load_model_checkpoint(tmp_path)
+  assert meta["step"] == 2 and all(np.isfinite(p).all() for p in jax.tree.leaves(params))
+  assert "checkpoint at step 4" in capsys.readouterr().err and _steps(tmp_path) == [2, 4]
+
+  # train: the damaged step is moved to checkpoints_corrupt/ and training resumes from step 2.
+  cfg.total_steps = 6
+  loop.train(cfg, tmp_path, SupervisedTask(cfg))
+  out = capsys.readouterr().out
+  assert "checkpoint at step 4" in out and "checkpoints_corrupt" in out
+  assert "resuming from the checkpoint at step 2" in out
+  assert [p.name.split("_")[0] for p in (tmp_path / "checkpoints_corrupt").iterdir()] == ["4"]
+  assert _steps(tmp_path) == [2, 4, 6]
+  # Steps 3 and 4 were logged twice (before and after the fallback); the file has them once.
+  assert _logged_steps(tmp_path) == [1, 2, 3, 4, 5, 6]
+
+
+def test_every_step_damaged_is_one_clear_error(tmp_path):
+  cfg = config_lib.tiny_config()
+  cfg.total_steps = 2
+  loop.train(cfg, tmp_path, SupervisedTask(cfg))
+  truncate_arrays(tmp_path / "checkpoints" / "2")
+  with pytest.raises(ckpt_lib.CheckpointUnreadableError, match="all 1 step"):
+    ckpt_lib.load_model_checkpoint(tmp_path)
+
+
+def test_disk_full_stops_at_the_first_failed_save(tmp_path, monkeypatch):
+  cfg = config_lib.tiny_config()
+  real_save = ocp.CheckpointManager.save
+
+  def save(self, step, *a, **kw):
+    if step >= 4:
+      raise OSError(errno.ENOSPC, "No space left on device")
+    return real_save(self, step, *a, **kw)
+
+  monkeypatch.setattr(ocp.CheckpointManager, "save", save)
+  with pytest.raises(ckpt_lib.CheckpointSaveError,
+                     match=r"at step 4 .*No space left on device.*training stopped"):
+    loop.train(cfg, tmp_path, SupervisedTask(cfg))
+  assert _steps(tmp_path) == [2]
+  assert _logged_steps(tmp_path) == [1, 2, 3, 4]  # no step after the failed save
+
+
+def test_metrics_of_a_resume_are_truncated_to_the_restored_step(tmp_path):
+  rows = [{"step": s, "train/loss": 1.0} for s in (1, 2, 3, 4)]
+  (tmp_path / "metrics.jsonl").write_text(
+      "".join(json.dumps(r) + "\n" for r in rows) + '{"step": 5, "tra')  # torn by a kill
+  w = loop.MetricsWriter(tmp_path, True, False, start_step=2)
+  w.write(3, {"train/loss": 0.5})
+  w.close()
+  assert _logged_steps(tmp_path) == [1, 2, 3]
+
+
+def test_zero_periods_are_config_errors():
+  for key in ("log_every", "ckpt_every"):
+    cfg = config_lib.tiny_config()
+    cfg[key] = 0
+    with pytest.raises(ValueError, match=f"config.{key} must be at least 1"):
+      config_lib.validate(cfg)
+
+
+@pytest.mark.slow
+def test_commands_fall_back_from_a_truncated_checkpoint(tmp_path):
+  """The issue's probe as the user runs it: eval.py and upscale on a workdir whose newest step
+  has truncated array files use the previous step, say so, and show no traceback."""
+  import os
+  import subprocess
+  import sys
+
+  from PIL import Image
+  repo = pathlib.Path(__file__).resolve().parents[1]
+  cfg = config_lib.tiny_config()
+  cfg.total_steps = 4
+  work = tmp_path / "w"
+  loop.train(cfg, work, SupervisedTask(cfg))
+  truncate_arrays(work / "checkpoints" / "4")
+  imgs = tmp_path / "imgs"
+  imgs.mkdir()
+  for i in range(2):
+    Image.fromarray(np.full((24, 24, 3), 40 * i, np.uint8)).save(imgs / f"{i}.png")
+  env = dict(os.environ, PYTHONPATH=str(repo))
+  for cmd in (["eval.py", "--config", str(repo / "configs" / "eval.py"),
+               f"--config.model.checkpoint={work}", f"--config.datasets={imgs}",
+               f"--config.output_dir={tmp_path / 'eval'}"],
+              ["-m", "memsr_jax.upscale", "--checkpoint", str(work), "--input", str(imgs),
+               "--output", str(tmp_path / "up")]):
+    p = subprocess.run([sys.executable, *cmd], cwd=repo, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "WARNING: checkpoint at step 4" in p.stderr and "Traceback" not in p.stderr, \
+        p.stderr[-3000:]
+  assert _steps(work) == [2, 4]  # read-only: nothing moved
