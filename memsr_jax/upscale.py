@@ -2,6 +2,7 @@
 
   python -m memsr_jax.upscale --checkpoint ckpt/ --input photo.jpg --output out/ --max_memory 256MB
   python -m memsr_jax.upscale --model plain_s --scale 4 --input folder/ --output out/  # random init
+  python -m memsr_jax.upscale --backend onnxruntime --model model.onnx --input x.png --output out/
 
 Outputs are PNG (`<output>/<stem>.png`), written row band by row band. Plain nets (and EDSR-style
 nets with a finite receptive field) are tiled exactly; other models use feathered overlaps
@@ -35,7 +36,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                          formatter_class=argparse.RawDescriptionHelpFormatter)
   src = p.add_mutually_exclusive_group(required=True)
   src.add_argument("--checkpoint", help="model checkpoint (train/checkpoint.py format)")
-  src.add_argument("--model", help="a registry preset with RANDOM weights (demos, benchmarks)")
+  src.add_argument("--model", help="a registry preset with RANDOM weights (demos, benchmarks); "
+                   "with --backend onnxruntime: an .onnx file from python -m memsr_jax.export")
+  p.add_argument("--backend", choices=("jax", "onnxruntime"), default="jax",
+                 help="run the model in JAX, or an exported ONNX file in ONNX Runtime (CPU)")
   p.add_argument("--input", required=True, help="an image file or a folder of images")
   p.add_argument("--output", required=True, help="output folder (created if missing)")
   p.add_argument("--scale", type=int, help="expected scale; must match the checkpoint's")
@@ -107,12 +111,17 @@ def main(argv=None) -> int:
     for dst in outputs:  # what a killed earlier run left behind
       safe_io.remove_stale_partials(dst)
     budget = budget_lib.parse_memory(args.max_memory) if args.max_memory else None
-    model, params = load_model(args)
-    policy = "bfloat16" if args.bf16 else args.precision
-    up = upscaler.Upscaler(model, params, mode=args.mode,
-                           dtype=precision.compute_dtype(policy), max_memory=budget,
-                           tile=args.tile, overlap=args.overlap, stream_input=args.stream_input,
-                           png_level=args.png_level, precision=policy)
+    if args.backend == "onnxruntime":
+      from memsr_jax.deploy import ort_backend
+      up = ort_backend.upscaler_from_args(args)
+      policy = "onnxruntime float32"
+    else:
+      model, params = load_model(args)
+      policy = "bfloat16" if args.bf16 else args.precision
+      up = upscaler.Upscaler(model, params, mode=args.mode,
+                             dtype=precision.compute_dtype(policy), max_memory=budget,
+                             tile=args.tile, overlap=args.overlap, stream_input=args.stream_input,
+                             png_level=args.png_level, precision=policy)
   except (cli.UserError, ValueError, OSError) as e:  # incl. unreadable checkpoints
     return cli.fail(e)
   skipped = []

@@ -112,6 +112,10 @@ def test_walkthrough_runs(tmp_path, monkeypatch):
   # where float summation order flips a rounding).
   assert summary["upscale"]["n_tiles"] > 1 and summary["upscale"]["tiled_vs_whole_max_diff"] <= 1
   assert (workdir / "memsr" / "model").is_dir() and (workdir / "chelsea_sr.png").is_file()
+  if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("jax2onnx"):
+    # Section 7: verified ONNX export, and ORT's tiled upscale = JAX's whole image (±1 level).
+    assert summary["onnx"]["max_abs_diff"] <= 1e-3
+    assert summary["onnx"]["ort_tiled_vs_jax_whole_max_diff"] <= 1
 
   new = sorted(str(p.relative_to(REPO)) for p in _repo_files() - before)
   assert not new, f"running the notebook left files in the repository: {new}"

@@ -1,0 +1,124 @@
+"""`memsr_jax.upscale --backend onnxruntime`: exact tiling = whole image (uint8), streaming,
+budgets, folders, errors."""
+import logging
+
+import numpy as np
+from PIL import Image
+import pytest
+
+pytest.importorskip("onnxruntime", reason="ONNX Runtime not installed (requirements-export.txt)")
+pytest.importorskip("jax2onnx", reason="jax2onnx not installed (requirements-export.txt)")
+
+from memsr_jax import export  # noqa: E402
+from memsr_jax import upscale  # noqa: E402
+from memsr_jax.deploy import ort_backend  # noqa: E402
+from memsr_jax.measure.memory import random_params  # noqa: E402
+from memsr_jax.models import registry  # noqa: E402
+
+logging.getLogger("onnx_ir").setLevel(logging.ERROR)
+
+MODELS = {
+    "plain": dict(scale=2, widths=(3, 8, 8, 8, 8), bias_mode="map", tail_kernel=3),
+    "edsr_mini": dict(scale=3, n_feats=8, n_resblocks=2),
+}
+
+
+@pytest.fixture(scope="module")
+def onnx_files(tmp_path_factory):
+  import jax
+  d = tmp_path_factory.mktemp("onnx")
+  out = {}
+  for name, kw in MODELS.items():
+    model = registry.build_model(name, **kw)
+    params = jax.tree_util.tree_map(lambda a: a * 0.7, random_params(model, bias_std=0.05))
+    out[name] = d / f"{name}.onnx"
+    export.export_onnx(model, params, {"model": name}, out[name])
+  return out
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+  from skimage import data
+  img = data.astronaut()[120:120 + 75, 160:160 + 90]  # non-square, not a multiple of the tile
+  path = tmp_path_factory.mktemp("in") / "photo.png"
+  Image.fromarray(img).save(path)
+  return img, path
+
+
+def _whole(sess, img):
+  y = sess.run(img[None].astype(np.float32))[0]
+  return np.clip(np.round(y), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_exact_tiles_equal_whole_image(onnx_files, photo, name):
+  img, _ = photo
+  sess = ort_backend.Session(onnx_files[name])
+  whole = _whole(sess, img)
+  for tile in (2 * sess.radius + 6, 2 * sess.radius + 17):  # many tiles, ragged last ones
+    tiled = ort_backend.upscale_array(sess, img, tile=tile)
+    np.testing.assert_array_equal(tiled, whole)
+
+
+@pytest.mark.parametrize("stream", ["always", "never"])
+def test_cli_streams_and_matches(onnx_files, photo, tmp_path, stream):
+  img, path = photo
+  sess = ort_backend.Session(onnx_files["plain"])
+  rc = upscale.main(["--backend", "onnxruntime", "--model", str(onnx_files["plain"]),
+                     "--input", str(path), "--output", str(tmp_path), "--tile", "24",
+                     "--stream_input", stream, "--quiet"])
+  assert rc == 0
+  np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "photo.png")), _whole(sess, img))
+
+
+def test_cli_budget_folder_progress(onnx_files, photo, tmp_path, capsys):
+  img, path = photo
+  folder = tmp_path / "in"
+  folder.mkdir()
+  Image.fromarray(img).save(folder / "a.png")
+  Image.fromarray(img[:40, :50]).save(folder / "b.png")
+  (folder / "c.png").write_text("not an image")
+  out = tmp_path / "out"
+  rc = upscale.main(["--backend", "onnxruntime", "--model", str(onnx_files["edsr_mini"]),
+                     "--input", str(folder), "--output", str(out), "--max_memory", "2GB"])
+  err = capsys.readouterr().err
+  assert rc == 1 and "[1/3] a.png" in err and "c.png: SKIPPED" in err and "exact" in err
+  sess = ort_backend.Session(onnx_files["edsr_mini"])
+  np.testing.assert_array_equal(np.asarray(Image.open(out / "a.png")), _whole(sess, img))
+  assert np.asarray(Image.open(out / "b.png")).shape == (120, 150, 3)
+
+
+def test_budget_is_measured_and_grows(onnx_files):
+  up = ort_backend.OrtUpscaler(onnx_files["plain"])
+  small, big = up.fn.memory_bytes(32, 32), up.fn.memory_bytes(256, 256)
+  # At least the float32 tile output (×4 pixels at ×2) and two 8-channel maps; grows with the tile.
+  assert big >= 256 * 256 * 4 * (3 * 4 + 2 * 8) and big > small > 0
+
+
+@pytest.mark.parametrize("extra,msg", [
+    (["--max_memory", "20KB"], "too small"),
+    (["--scale", "4"], "×2 model"),
+    (["--bf16"], "--bf16"),
+    (["--mode", "masked"], "masked"),
+])
+def test_cli_errors(onnx_files, photo, tmp_path, capsys, extra, msg):
+  _, path = photo
+  rc = upscale.main(["--backend", "onnxruntime", "--model", str(onnx_files["plain"]),
+                     "--input", str(path), "--output", str(tmp_path / "o")] + extra)
+  err = capsys.readouterr().err
+  assert rc == 2 and msg in err and "Traceback" not in err
+
+
+def test_cli_bad_model_files(photo, tmp_path, capsys):
+  _, path = photo
+  bad = tmp_path / "bad.onnx"
+  bad.write_bytes(b"not onnx")
+  for model, msg in ((str(tmp_path / "missing.onnx"), "does not exist"),
+                     (str(bad), "not a loadable ONNX model"), ("plain_s", "not an .onnx file")):
+    rc = upscale.main(["--backend", "onnxruntime", "--model", model, "--input", str(path),
+                       "--output", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and msg in err and err.count("\n") == 1, err
+  rc = upscale.main(["--backend", "onnxruntime", "--checkpoint", str(tmp_path), "--input",
+                     str(path), "--output", str(tmp_path / "o")])
+  assert rc == 2 and "--model model.onnx" in capsys.readouterr().err
