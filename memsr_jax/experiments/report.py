@@ -43,6 +43,8 @@ def markdown(res: dict, columns: tuple = ()) -> str:
       continue
     p = r.get("params")
     cells = [r["row"], "–" if not p else f"{p / 1e3:,.1f}k"]
+    if r.get("params_vector_bias"):  # stored with 3×3 bias maps; the paper counts them as vectors
+      cells[1] += f" ({r['params_vector_bias'] / 1e3:,.1f}k as vector biases)"
     if "sparsity" in columns:
       nz = r.get("nonzero_params")
       cells += ["–" if nz is None else f"{nz / 1e3:,.1f}k",

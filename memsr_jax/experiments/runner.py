@@ -23,6 +23,7 @@ from memsr_jax import methods
 from memsr_jax.experiments import budgets
 from memsr_jax.experiments import report
 from memsr_jax.experiments import specs
+from memsr_jax.models import plain
 
 REQUIRED_SETS = ("t91", "bsd200", "set5")
 
@@ -225,6 +226,8 @@ def _row_model(row: specs.Row, exp: specs.Experiment, workdir: pathlib.Path) -> 
     raise ValueError(f"row {row.label!r}: unknown source {row.source!r}")
   n = pytrees.count_params(params)
   info = {"params": n}
+  if getattr(model, "bias_mode", None) == "map":  # MemSR's paper counts bias maps as vectors
+    info["params_vector_bias"] = plain.param_counts(params)["n_params_vector_bias"]
   if "sparsity" in exp.columns:
     info.update(nonzero_params=n, sparsity_prunable=0.0, sparsity_network=0.0)
   if "memory" in exp.columns and row.measure:
