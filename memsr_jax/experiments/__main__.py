@@ -13,11 +13,15 @@ import pathlib
 import shlex
 import sys
 
+from memsr_jax import cli
+from memsr_jax.experiments import budgets
+from memsr_jax.experiments import runner
+from memsr_jax.train import loop
+
 _REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def parse_args(argv=None):
-  from memsr_jax.experiments import budgets
   names = ("edsr_baseline_x2", "memsr_x4", "mssr_x2", "compress_x2")
   p = argparse.ArgumentParser(prog="python -m memsr_jax.experiments", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -40,16 +44,13 @@ def main(argv=None) -> int:
   argv = sys.argv[1:] if argv is None else argv
   args = parse_args(argv)
   logging.getLogger("absl").setLevel(logging.WARNING)
-  from memsr_jax.experiments import runner
-  from memsr_jax.train import loop
   command = "python -m memsr_jax.experiments " + shlex.join(argv)
   try:
     sets = tuple(x.strip().lower() for x in args.sets.split(",") if x.strip())
     runner.run(args.name, args.budget, args.workdir, args.data_dir, args.weights_dir, command,
                sets)
   except runner.UsageError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+    return cli.fail(e)
   except loop.TrainingInterrupted as e:
     print(str(e), flush=True)
     return 128 + int(e.signum)

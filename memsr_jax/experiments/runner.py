@@ -18,17 +18,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import cli
 from memsr_jax import evaluation
 from memsr_jax import methods
+from memsr_jax import pytrees
+from memsr_jax.data import folders
 from memsr_jax.experiments import budgets
 from memsr_jax.experiments import report
 from memsr_jax.experiments import specs
+from memsr_jax.image import bicubic
+from memsr_jax.interop import torch_import
+from memsr_jax.measure import cost
+from memsr_jax.methods.mssr import scalable
 from memsr_jax.models import plain
+from memsr_jax.models import registry
+from memsr_jax.train import checkpoint as ckpt_lib
 
 REQUIRED_SETS = ("t91", "bsd200", "set5")
 
 
-class UsageError(Exception):
+class UsageError(cli.UserError):
   """A problem with the command or its inputs: one line on stderr, exit status 2."""
 
 
@@ -61,7 +70,6 @@ def _jsonable(x):
 
 
 def check_data(data_dir: str) -> None:
-  from memsr_jax.data import folders
   for name in REQUIRED_SETS:
     try:
       folders.resolve(name, data_dir)
@@ -131,7 +139,6 @@ def eval_sets(budget: str, data_dir: str, workdir: pathlib.Path, scale: int,
   """[(name, dataset argument)]: Set5, Set14 and the extra benchmarks present (or the sets in
   `only`); with max_images, a folder of links to the first images (the protocol then runs on
   that folder)."""
-  from memsr_jax.data import folders
   e = dict(budgets.EVAL[budget])
   if only:
     e.update(sets=tuple(only), extra=())
@@ -163,7 +170,6 @@ def _jit_predictor(model, params):
 
 
 def _bicubic_predictor(scale: int):
-  from memsr_jax.image import bicubic
   return lambda lr: np.stack([bicubic.imresize_np(x, scale=scale) for x in np.asarray(lr)])
 
 
@@ -174,15 +180,13 @@ def _abstract(tree):
 def memory_info(model, params, hr: tuple[int, int], scale: int) -> dict:
   """XLA's buffer assignment for one forward pass with an (h, w) output: peak (params + input +
   output + temporaries) and temporaries (the activations); plain nets also layer by layer."""
-  from memsr_jax.deploy import cost
-  from memsr_jax.models.plain import PlainNet
   h, w = hr
   x = jax.ShapeDtypeStruct((1, h // scale, w // scale, 3), jnp.float32)
   p = _abstract(params)
   xc, _ = cost.xla_cost(lambda p, x: model.apply({"params": p}, x), p, x)
   out = {"hr": [h, w], "xla_peak_bytes": xc.peak_bytes, "xla_temp_bytes": xc.temp_bytes,
          "argument_bytes": xc.argument_bytes}
-  if isinstance(model, PlainNet):
+  if isinstance(model, plain.PlainNet):
     lw = cost.plain_layerwise_peak(model, p, x.shape)
     out.update(layerwise_peak_bytes=lw["layerwise_peak_bytes"],
                two_feature_maps_bytes=lw["two_feature_maps_bytes"])
@@ -190,7 +194,6 @@ def memory_info(model, params, hr: tuple[int, int], scale: int) -> dict:
 
 
 def macs_info(model, params, hr: tuple[int, int], scale: int) -> dict:
-  from memsr_jax.methods.compress import cost
   h, w = hr
   x = jax.ShapeDtypeStruct((1, h // scale, w // scale, 3), jnp.float32)
   m = cost.count_macs(lambda p, x: model.apply({"params": p}, x), _abstract(params), x)
@@ -199,12 +202,10 @@ def macs_info(model, params, hr: tuple[int, int], scale: int) -> dict:
 
 def _row_model(row: specs.Row, exp: specs.Experiment, workdir: pathlib.Path) -> tuple:
   """(predict_fn, info) of a row's model."""
-  from memsr_jax import pytrees
   kind = row.source[0]
   if kind == "bicubic":
     return _bicubic_predictor(exp.scale), {"params": 0}
   if kind == "mssr_level":
-    from memsr_jax.methods.mssr import scalable
     sr, _ = scalable.load_scalable(workdir / row.run / "model")
     sr = sr.at_level(row.source[1])
     st = sr.stats()
@@ -214,11 +215,8 @@ def _row_model(row: specs.Row, exp: specs.Experiment, workdir: pathlib.Path) -> 
             "sparsity_network": 1.0 - st["nonzero_params"] / total}
     return sr, info
   if kind == "checkpoint":
-    from memsr_jax.train import checkpoint as ckpt_lib
     model, params, _ = ckpt_lib.load_model_checkpoint(workdir / row.run / row.source[1])
   elif kind == "torch":
-    from memsr_jax.interop import torch_import
-    from memsr_jax.models import registry
     _, name, path = row.source
     params = torch_import.load_torch_weights(path, name, exp.scale)
     model = registry.build_model(name, scale=exp.scale)

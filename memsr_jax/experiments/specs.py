@@ -13,9 +13,12 @@ from typing import Any
 import jax
 import ml_collections
 
+from memsr_jax import pytrees
 from memsr_jax.experiments import budgets
 from memsr_jax.methods.memsr import config as memsr_config
 from memsr_jax.methods.mssr import config as mssr_config
+from memsr_jax.methods.mssr import masks
+from memsr_jax.models import registry
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 TRAIN_SETS = "t91+bsd200"  # the classic 291-image training set
@@ -168,7 +171,6 @@ def memsr_x4(budget: str, data_dir: str, weights_dir: str, workdir: str = "W") -
 
 
 def _params_of(model_name: str, kwargs: dict) -> Any:
-  from memsr_jax.models import registry
   model = registry.build_model(model_name, **kwargs)
   return jax.eval_shape(lambda: registry.init_params(model, jax.random.key(0)))
 
@@ -176,8 +178,6 @@ def _params_of(model_name: str, kwargs: dict) -> Any:
 def level_sizes(model_name: str, kwargs: dict, schedule: list[float], prunable: str
                 ) -> list[int]:
   """Non-zero params of levels 0..K, from shapes alone (as masks.level_stats counts them)."""
-  from memsr_jax import pytrees
-  from memsr_jax.methods.mssr import masks
   params = _params_of(model_name, kwargs)
   flags = jax.tree_util.tree_leaves(masks.prunable_tree(params, prunable))
   sizes = [x.size for x in jax.tree_util.tree_leaves(params)]
@@ -188,7 +188,6 @@ def level_sizes(model_name: str, kwargs: dict, schedule: list[float], prunable: 
 
 def matching_width(model_name: str, kwargs: dict, target: int) -> int:
   """n_feats of the dense model (same depth) whose param count is closest to `target`."""
-  from memsr_jax import pytrees
   best = None
   for f in range(1, int(kwargs["n_feats"]) + 1):
     n = pytrees.count_params(_params_of(model_name, {**kwargs, "n_feats": f}))
@@ -215,7 +214,6 @@ def mssr_x2(budget: str, data_dir: str, weights_dir: str) -> Experiment:
   c.mssr.eval_sets = ()  # rows are evaluated by the runner, with the protocol's SSIM too
   c.total_steps = c.mssr.dense_steps
   m = c.mssr
-  from memsr_jax.methods.mssr import masks
   schedule = masks.sparsity_schedule(m.prune_fraction, m.rounds,
                                                         tuple(m.sparsities) or None)
   steps = m.dense_steps + len(schedule) * m.round_steps + (
@@ -245,7 +243,6 @@ def mssr_x2(budget: str, data_dir: str, weights_dir: str) -> Experiment:
 
 
 def registry_kwargs(name: str, overrides: dict) -> dict:
-  from memsr_jax.models import registry
   kw = registry.model_kwargs(name, **overrides)
   kw.pop("scale", None)
   return kw
