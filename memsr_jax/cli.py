@@ -8,6 +8,7 @@ their entry point goes through `run` (argparse mains) or `run_absl` (absl mains)
 locations are checked before any computing (memsr_jax.safe_io). This module imports nothing heavy.
 """
 import argparse
+import logging
 import sys
 
 EXIT_USER_ERROR = 2
@@ -77,6 +78,8 @@ def run_absl(main) -> None:
     except (UserError, app.UsageError) as e:
       sys.exit(fail(e))
 
+  # JAX logs at INFO that it found no TPU on every CPU/GPU machine: noise in a user's terminal.
+  logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
   app.run(wrapped, flags_parser=_parse_absl_flags)
 
 
