@@ -189,9 +189,23 @@ def abstract_tree(tree, sharding=None):
   return jax.tree.map(one, tree)
 
 
+class _NoStepMetadataWarning(logging.Filter):
+  """Orbax warns that an *item* folder has no step-level metadata file, which only step folders
+  have: expected when an item's own metadata is read, and noise in a user's terminal."""
+
+  def filter(self, record):
+    return "Metadata file does not exist" not in record.getMessage()
+
+
 def saved_tree_metadata(item_dir: str | os.PathLike) -> PyTree:
   """The saved pytree of an Orbax item folder, with ArrayMetadata leaves (shape, dtype)."""
-  md = ocp.StandardCheckpointer().metadata(item_dir)
+  quiet = _NoStepMetadataWarning()
+  absl_logger = logging.getLogger("absl")
+  absl_logger.addFilter(quiet)
+  try:
+    md = ocp.StandardCheckpointer().metadata(item_dir)
+  finally:
+    absl_logger.removeFilter(quiet)
   md = getattr(md, "item_metadata", md)
   tree = getattr(md, "tree", md)
   if tree is None or not jax.tree_util.tree_leaves(tree):
