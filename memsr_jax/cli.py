@@ -8,6 +8,7 @@ their entry point goes through `run` (argparse mains) or `run_absl` (absl mains)
 locations are checked before any computing (memsr_jax.safe_io). This module imports nothing heavy.
 """
 import argparse
+import json
 import logging
 import sys
 
@@ -92,3 +93,20 @@ def config_value(config_flag, flag_name: str = "config"):
   except (OSError, SyntaxError, ImportError, NameError, AttributeError, TypeError) as e:
     err = e.__cause__ or e  # ml_collections wraps the loading error
     raise UserError(f"cannot load --{flag_name}: {one_line(err)}") from None
+
+
+def parse_set_overrides(items: list[str]) -> dict:
+  """`--set KEY=VALUE` flags → {key: value}, each value read as JSON when it parses (16,
+  [4,4,4], true), else kept as a string; a malformed item is a UserError."""
+  out = {}
+  for item in items:
+    if "=" not in item:
+      raise UserError(f"--set expects key=value (value in JSON, e.g. depths=[4,4,4]), "
+                      f"got {item!r}")
+    k, v = item.split("=", 1)
+    try:
+      out[k] = json.loads(v)
+    except json.JSONDecodeError:
+      out[k] = v
+  return out
+

@@ -20,11 +20,13 @@ import tempfile
 
 import numpy as np
 
+from memsr_jax import cli
+
 TOLERANCE = 1e-3  # max |ORT − JAX| on the 0..255 scale
 LAYOUTS = ("NHWC", "NCHW")
 
 
-class ExportError(ValueError):
+class ExportError(cli.UserError, ValueError):
   """An export that cannot be done (missing deps, unsupported model, bad input): exit status 2."""
 
 
@@ -199,20 +201,6 @@ def export_onnx(model, params, info: dict, output, *, layout: str = "NHWC",
   return report
 
 
-def parse_overrides(items: list[str]) -> dict:
-  """['n_feats=16', 'depths=[4,4]'] → {'n_feats': 16, 'depths': [4, 4]} (JSON values, else str)."""
-  out = {}
-  for item in items:
-    if "=" not in item:
-      raise ExportError(f"--set expects KEY=VALUE, got {item!r}")
-    k, v = item.split("=", 1)
-    try:
-      out[k] = json.loads(v)
-    except json.JSONDecodeError:
-      out[k] = v
-  return out
-
-
 def parse_args(argv=None) -> argparse.Namespace:
   p = argparse.ArgumentParser(prog="python -m memsr_jax.export", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -248,16 +236,15 @@ def main(argv=None) -> int:
       raise ExportError(f"{output} exists: pass --overwrite to replace it")
     model, params, info = load_source(args.checkpoint, args.model, args.scale,
                                       args.torch_weights, args.param_key,
-                                      parse_overrides(args.set))
+                                      cli.parse_set_overrides(args.set))
     image = verify_image(args.verify_image) if args.verify_image else None
     report = export_onnx(model, params, info, output, layout=args.layout, image=image,
                          tolerance=args.tolerance, overwrite=args.overwrite)
   except VerificationError as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
-  except (ExportError, ValueError, OSError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+  except (cli.UserError, ValueError, OSError) as e:
+    return cli.fail(e)
   print(f"wrote {report['output']} ({report['bytes'] / 1e6:.1f} MB, "
         f"{report['memsr_jax.model']} ×{report['memsr_jax.scale']}, {args.layout}); ONNX Runtime "
         f"vs JAX (HIGHEST) max |diff| {report['max_abs_diff']:.3g} on 0..255 "

@@ -10,7 +10,6 @@ import hashlib
 import json
 import pathlib
 import sys
-from typing import Any
 
 from memsr_jax import cli
 from memsr_jax import pytrees
@@ -26,20 +25,6 @@ def file_md5(path: str | pathlib.Path) -> str:
     for chunk in iter(lambda: f.read(1 << 20), b""):
       digest.update(chunk)
   return digest.hexdigest()
-
-
-def _parse_overrides(items: list[str]) -> dict[str, Any]:
-  out = {}
-  for item in items:
-    if "=" not in item:
-      raise ValueError(f"--set expects key=value (value in JSON, e.g. depths=[4,4,4]), "
-                       f"got {item!r}")
-    k, v = item.split("=", 1)
-    try:
-      out[k] = json.loads(v)
-    except json.JSONDecodeError:
-      out[k] = v
-  return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
 
   # Everything is checked before the weights are read; --out is never emptied unasked.
   try:
-    overrides = _parse_overrides(args.set)
+    overrides = cli.parse_set_overrides(args.set)
     if args.scale < 1:
       raise ValueError(f"--scale must be a positive integer, got {args.scale}")
     registry.model_kwargs(args.model, scale=args.scale, **overrides)  # known name and keys

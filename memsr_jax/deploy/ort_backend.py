@@ -20,9 +20,8 @@ import types
 
 import numpy as np
 
-from memsr_jax.deploy import budget as budget_lib
 from memsr_jax.deploy import tiling
-from memsr_jax.deploy import upscaler as pipeline
+from memsr_jax.deploy import upscaler
 
 META = "memsr_jax."
 PROBE_SIDES = (64, 160)
@@ -170,7 +169,7 @@ def _fallback_bytes(session: Session) -> tuple[float, float]:
   return 0.0, float(4 * (3 * 64 + 2 * 3 * s * s))
 
 
-class OrtUpscaler(pipeline.Upscaler):
+class OrtUpscaler(upscaler.Upscaler):
   """`deploy.upscaler.Upscaler` driven by an ONNX Runtime session instead of a JAX model."""
 
   def __init__(self, onnx_path, mode: str | None = None, max_memory: int | str | None = None,
@@ -190,13 +189,7 @@ class OrtUpscaler(pipeline.Upscaler):
       raise ValueError(f"{onnx_path} has no finite receptive field in its metadata: use "
                        "mode 'feather'")
     self.model = types.SimpleNamespace(scale=self.session.scale)
-    self.halo = r if self.mode != "feather" else overlap
-    self.budget = None if max_memory is None else budget_lib.parse_memory(max_memory)
-    self.tile = tile
-    if stream_input not in ("auto", "always", "never"):
-      raise ValueError(f"stream_input must be auto|always|never, got {stream_input!r}")
-    self.stream_input = stream_input
-    self.png_level = png_level
+    self._set_options(r, overlap, max_memory, tile, stream_input, png_level)
     self.fn = OrtTileFn(self.session, self.mode)
 
 

@@ -43,14 +43,19 @@ class Upscaler:
       raise ValueError(f"{type(model).__name__} has no finite receptive field: use mode='feather'")
     if self.mode == "masked" and not isinstance(model, PlainNet):
       raise ValueError("mode 'masked' is for plain nets only")
-    self.halo = receptive_radius(model) if self.mode != "feather" else overlap
+    self._set_options(receptive_radius(model), overlap, max_memory, tile, stream_input,
+                      png_level)
+    self.fn = tiling.make_tile_fn(model, params, self.mode, dtype, precision)
+
+  def _set_options(self, radius, overlap, max_memory, tile, stream_input, png_level) -> None:
+    """Halo, budget, tiling and output options: the same for every backend's tile function."""
+    self.halo = radius if self.mode != "feather" else overlap
     self.budget = None if max_memory is None else budget_lib.parse_memory(max_memory)
     self.tile = tile
     if stream_input not in ("auto", "always", "never"):
       raise ValueError(f"stream_input must be auto|always|never, got {stream_input!r}")
     self.stream_input = stream_input
     self.png_level = png_level
-    self.fn = tiling.make_tile_fn(model, params, self.mode, dtype, precision)
 
   def _open_input(self, path: pathlib.Path):
     """(source, streamed): a row-streaming PNG reader when asked/needed, else the decoded image."""
