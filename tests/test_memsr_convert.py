@@ -18,6 +18,8 @@ def trained_like(params, seed=0):
     names = [getattr(k, "key", str(k)) for k in path]
     if names[-1] == "bias":
       return rng.normal(0.0, 0.5, a.shape).astype(np.float32)
+    if names[-1] == "bias_map":  # body_bias="map" teachers: every tap, so borders differ
+      return rng.normal(0.0, 0.2, a.shape).astype(np.float32)
     gain = {"head": 0.1, "conv2": 0.2}.get(names[-2], 1.0)
     return (np.asarray(a) * gain).astype(np.float32)
   return jax.tree_util.tree_map_with_path(f, params)
@@ -62,13 +64,15 @@ def test_fp32_plain_matches_residual(name, scale, hw):
   assert float(jnp.max(jnp.abs(fold_fn(bad, x) - ref))) > 0.05
 
 
-@pytest.mark.parametrize("name,scale,weights,offset", [
-    ("memsr_teacher_s", 3, "random", 1e5),   # default init: features in the thousands → larger C
-    ("memsr_teacher_m", 2, "trained_like", 1000.0),
-    ("memsr_teacher_s", 4, "trained_like", 1000.0)])
-def test_fp64_plain_matches_residual(name, scale, weights, offset):
+@pytest.mark.parametrize("name,scale,weights,offset,body_bias", [
+    ("memsr_teacher_s", 3, "random", 1e5, "vector"),  # default init: features in the thousands
+    ("memsr_teacher_m", 2, "trained_like", 1000.0, "vector"),
+    ("memsr_teacher_s", 4, "trained_like", 1000.0, "vector"),
+    # the official MemSR teachers' layout: 3×3 bias maps in the body convs
+    ("memsr_teacher_s", 4, "trained_like", 1000.0, "map")])
+def test_fp64_plain_matches_residual(name, scale, weights, offset, body_bias):
   with jax.enable_x64(True):
-    model, params = _teacher(name, scale, seed=7)
+    model, params = _teacher(name, scale, seed=7, body_bias=body_bias)
     if weights == "trained_like":
       params = trained_like(params, seed=7)
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
@@ -111,9 +115,11 @@ def test_res_scale_and_depth_variants(kw):
     assert float(jnp.max(jnp.abs(out - ref))) <= 1e-8
 
 
-def test_residual_features_equal_plain_features_minus_offsets():
+@pytest.mark.parametrize("body_bias", ["vector", "map"])
+def test_residual_features_equal_plain_features_minus_offsets(body_bias):
   with jax.enable_x64(True):
-    model = registry.build_model("memsr_teacher_s", scale=2, n_feats=8, n_resblocks=2)
+    model = registry.build_model("memsr_teacher_s", scale=2, n_feats=8, n_resblocks=2,
+                                 body_bias=body_bias)
     params = trained_like(registry.init_params(model, jax.random.key(5)), seed=5)
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
     spec = convert.teacher_spec(model)
@@ -147,3 +153,27 @@ def test_missing_params_are_named():
   del params["body_1"]
   with pytest.raises(ValueError, match="body_1"):
     convert.convert(model, params)
+
+
+def test_bias_map_teacher_borders_matter():
+  """The bias-map test cases are not vector biases in disguise: reading each map's centre tap as
+  a vector bias changes the border pixels, and the conversion follows the map, not the centre."""
+  with jax.enable_x64(True):
+    model, params = _teacher("memsr_teacher_s", 2, seed=4, n_feats=8, n_resblocks=2,
+                             body_bias="map")
+    params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64),
+                                    trained_like(params, seed=4))
+    vec_model = registry.build_model("memsr_teacher_s", scale=2, n_feats=8, n_resblocks=2)
+
+    def centre(tree):
+      if isinstance(tree, dict):
+        if "bias_map" in tree:
+          return {"kernel": tree["kernel"], "bias": tree["bias_map"][1, 1, 0]}
+        return {k: centre(v) for k, v in tree.items()}
+      return tree
+    x = _image((1, 10, 9, 3), seed=5, dtype=jnp.float64)
+    ref = model.apply({"params": params}, x)
+    approx = vec_model.apply({"params": centre(params)}, x)
+    assert float(jnp.max(jnp.abs(ref - approx))) > 0.1
+    plain_model, plain_params = convert.convert(model, params, dtype=np.float64)
+    assert float(jnp.max(jnp.abs(plain_model.apply({"params": plain_params}, x) - ref))) <= 1e-8

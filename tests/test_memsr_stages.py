@@ -70,3 +70,40 @@ def test_quick_stages_run_resume_and_export(tmp_path):
   again = stages.run(c, tmp_path)
   np.testing.assert_allclose(model.apply({"params": again["params"]}, x),
                              model.apply({"params": params}, x), rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_stages_start_from_an_official_lightning_teacher(tmp_path):
+  """A user with the authors' teacher .ckpt: import it, then convert → init → student from it."""
+  torch = pytest.importorskip("torch")
+  from memsr_jax import import_weights  # pylint: disable=import-outside-toplevel
+
+  import torch_refs  # pylint: disable=import-outside-toplevel  (needs torch)
+  net = torch_refs.randomize_(torch_refs.MemSRTeacher(2, 16, 2), seed=0, std=0.05)
+  ckpt = {"state_dict": torch_refs.LightningWrapper(net).state_dict(),
+          "hyper_parameters": {"backbone": {"n_feats": 16, "n_resblocks": 2,
+                                            "simple_tail": True}, "scale": 2, "rgb_range": 255}}
+  torch.save(ckpt, tmp_path / "teacher.ckpt")
+  import_weights.main(["--weights", str(tmp_path / "teacher.ckpt"), "--model", "memsr_teacher_s",
+                       "--scale", "2", "--set", "n_feats=16", "--set", "n_resblocks=2",
+                       "--set", "body_bias=map", "--out", str(tmp_path / "teacher")])
+  c = _config("quick.py", "")
+  c.teacher_checkpoint = str(tmp_path / "teacher")
+  c.val.dataset = ""
+  c.total_steps = 4
+  c.ckpt_every = 4
+  c.log_every = 2
+  c.memsr.n_patches = 2
+  work = tmp_path / "run"
+  stages.run(c, work)
+  assert not (work / "teacher").exists()  # loaded, not trained
+  conv = json.loads((work / "convert" / "convert.json").read_text())
+  assert conv["max_abs_diff_fp32_random_input"] < 2e-3
+  plain, plain_params, _ = ckpt_lib.load_model_checkpoint(work / "convert" / "model")
+  x = np.random.default_rng(1).uniform(0, 255, (1, 9, 10, 3)).astype(np.float32)
+  with torch.no_grad():
+    ref = net(torch_refs.nhwc_to_nchw(x))
+  out = plain.apply({"params": plain_params}, jnp.asarray(x))
+  assert np.abs(np.asarray(out) - torch_refs.nchw_to_nhwc(ref)).max() < 5e-3
+  _, _, meta = ckpt_lib.load_model_checkpoint(work)
+  assert meta["method"]["widths"][0] == 3

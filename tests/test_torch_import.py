@@ -7,6 +7,8 @@ rounding; in float32 the two differ by float32 rounding alone (≈1e-6 relative,
 """
 import copy
 import json
+import pathlib
+import pickle
 
 import jax
 import jax.numpy as jnp
@@ -204,3 +206,142 @@ def test_cli_writes_loadable_checkpoint(tmp_path, rng):
   with jax.default_matmul_precision("highest"):
     y = np.asarray(model.apply({"params": params}, jnp.asarray(x)))
   assert np.abs(y - _torch_out(net, x, 1.0)).max() <= ATOL
+
+
+# ------------------------------------------------------------------------------ MemSR teachers
+
+
+class ModelCheckpoint:  # pylint: disable=too-few-public-methods
+  """Stands for a Lightning callback class: PL 1.3 pickles callback states keyed by their type,
+  which torch.load(weights_only=True) refuses."""
+
+
+def _touch(path):  # what a hostile pickle would run; the restricted reader must never call it
+  pathlib.Path(path).touch()
+  return "ran"
+
+
+class _Hostile:  # pylint: disable=too-few-public-methods
+  def __init__(self, path):
+    self.path = path
+
+  def __reduce__(self):
+    return (_touch, (str(self.path),))
+
+
+MEMSR_TINY = dict(n_feats=8, n_resblocks=2, body_bias="map")
+
+
+def _lightning_ckpt(net, scale, marker, **backbone):
+  """A PyTorch Lightning checkpoint as the MemSR release writes it (PL 1.3.8)."""
+  backbone = {"arch": "EDSR_layerwise_sr", "n_feats": 8, "n_resblocks": 2, "simple_tail": True,
+              "scale": scale, **backbone}
+  return {"epoch": 3, "global_step": 1000, "pytorch-lightning_version": "1.3.8",
+          "state_dict": torch_refs.LightningWrapper(net).state_dict(),
+          "callbacks": {ModelCheckpoint: {"best_model_score": torch.tensor(30.1)}},
+          "lr_schedulers": [{"anneal_func": _Hostile(marker), "last_epoch": 1000}],
+          "hyper_parameters": {"backbone": backbone, "scale": scale, "rgb_range": 255,
+                               "dataset": {"name": "DIV2K", "scale": scale}}}
+
+
+@pytest.mark.parametrize("scale,simple_tail,legacy", [(4, True, False), (2, True, True),
+                                                      (3, False, False)])
+def test_memsr_lightning_teacher(tmp_path, rng, scale, simple_tail, legacy):
+  net = torch_refs.randomize_(torch_refs.MemSRTeacher(scale, 8, 2, simple_tail), seed=scale)
+  net = net.eval()
+  marker = tmp_path / "code_ran"
+  ckpt = _lightning_ckpt(net, scale, marker, simple_tail=simple_tail)
+  sd = ckpt["state_dict"]
+  # The layout under test: Lightning's `model.` prefix, ones-channel body convs with no bias.
+  assert sd["model.sequential_models.1.sequential_models.0.sequential_models.0.conv.weight"
+            ].shape == (8, 9, 3, 3)
+  assert "model.sequential_models.1.sequential_models.2.conv.weight" in sd
+  assert not any(k.endswith("sequential_models.0.conv.bias") and ".1." in k for k in sd)
+  path = tmp_path / "teacher.ckpt"
+  torch.save(ckpt, path, _use_new_zipfile_serialization=not legacy)
+  with pytest.raises(pickle.UnpicklingError):  # the reason for the restricted reader
+    torch.load(path, weights_only=True)
+  kw = dict(MEMSR_TINY, tail="conv1x1" if simple_tail else "upsampler")
+  params = torch_import.load_torch_weights(path, "memsr_teacher_s", scale, **kw)
+  assert not marker.exists()  # nothing named by the file ran
+  assert params["body_0"]["conv1"]["bias_map"].shape == (3, 3, 1, 8)
+  _check_match(net, "memsr_teacher_s", scale, params, _lr(rng, 9, 11), 255.0, **kw)
+
+
+def test_memsr_teacher_needs_bias_maps_and_no_res_scale():
+  net = torch_refs.MemSRTeacher(2, 8, 2)
+  sd = torch_refs.LightningWrapper(net).state_dict()
+  with pytest.raises(ValueError, match="body_bias='map'"):
+    torch_import.convert_state_dict(sd, "memsr_teacher_s", 2, n_feats=8, n_resblocks=2)
+  with pytest.raises(ValueError, match="no residual scaling.*res_scale=1.0"):
+    torch_import.convert_state_dict(sd, "memsr_teacher_s", 2, res_scale=0.1, **MEMSR_TINY)
+  with pytest.raises(ValueError, match="vector biases"):  # and the other way round
+    torch_import.convert_state_dict(torch_refs.EDSROfficial(2, 8, 2).state_dict(),
+                                    "edsr_baseline", 2, body_bias="map", **EDSR_TINY)
+
+
+def test_recorded_hparams_that_contradict_the_model_are_refused(tmp_path):
+  net = torch_refs.MemSRTeacher(4, 8, 3)
+  path = tmp_path / "teacher.ckpt"
+  torch.save(_lightning_ckpt(net, 4, tmp_path / "m", n_resblocks=3), path)
+  with pytest.raises(torch_import.TorchWeightsError,
+                     match=r"hyper_parameters.backbone has n_resblocks=3.*--set n_resblocks=3"):
+    torch_import.load_torch_weights(path, "memsr_teacher_s", 4, **MEMSR_TINY)
+  with pytest.raises(torch_import.TorchWeightsError, match="simple_tail=True.*--set tail=conv1x1"):
+    torch_import.load_torch_weights(path, "memsr_teacher_s", 4, tail="upsampler",
+                                    **dict(MEMSR_TINY, n_resblocks=3))
+  params = torch_import.load_torch_weights(path, "memsr_teacher_s", 4,
+                                           **dict(MEMSR_TINY, n_resblocks=3))
+  assert "body_2" in params
+
+
+def _basicsr_options(res_scale, **net):
+  return {"name": "EDSR_Minix2", "scale": 2,
+          "network_g": {"type": "EDSR", "num_in_ch": 3, "num_out_ch": 3, "num_feat": 8,
+                        "num_block": 2, "upscale": 2, "res_scale": res_scale, "img_range": 255.0,
+                        "rgb_mean": [0.4488, 0.4371, 0.4040], **net}}
+
+
+def test_res_scale_mismatch_is_refused_from_the_options(tmp_path, rng):
+  """The released EDSRmini uses res_scale 2; with its options file a model built with another
+  res_scale (which would import cleanly and give wrong outputs) is refused."""
+  net = torch_refs.randomize_(torch_refs.EDSRBasicSR(2, 8, 2, res_scale=2.0), seed=1).eval()
+  path = tmp_path / "edsr_mini.pth"
+  torch.save({"params": net.state_dict()}, path)
+  opts = _basicsr_options(2)
+  with pytest.raises(torch_import.TorchWeightsError,
+                     match=r"options network_g has res_scale=2, but the model has "
+                           r"res_scale=1.0: pass --set res_scale=2"):
+    torch_import.load_torch_weights(path, "edsr_mini", 2, options=opts, res_scale=1.0,
+                                    **EDSR_TINY)
+  with pytest.raises(torch_import.TorchWeightsError, match="type='SwinIR'"):
+    torch_import.load_torch_weights(path, "edsr_mini", 2, options=_basicsr_options(2,
+                                    type="SwinIR"), **EDSR_TINY)
+  params = torch_import.load_torch_weights(path, "edsr_mini", 2, options=opts, **EDSR_TINY)
+  _check_match(net, "edsr_mini", 2, params, _lr(rng, 8, 9), 1.0, **EDSR_TINY)
+  # The check can be skipped on purpose; the outputs then differ, which is why it exists.
+  wrong = torch_import.load_torch_weights(path, "edsr_mini", 2, options=opts, res_scale=1.0,
+                                          check_hparams=False, **EDSR_TINY)
+  x = _lr(rng, 8, 9)
+  assert np.abs(_flax_out("edsr_mini", 2, wrong, x, res_scale=1.0, **EDSR_TINY)
+                - _torch_out(net, x, 1.0)).max() > 1.0
+
+
+def test_cli_options_mismatch_is_a_user_error(tmp_path):
+  yaml = pytest.importorskip("yaml")
+  net = torch_refs.EDSRBasicSR(2, 8, 2, res_scale=2.0)
+  src = tmp_path / "edsr_mini.pth"
+  torch.save({"params": net.state_dict()}, src)
+  opt = tmp_path / "test_EDSR_Minix2.yml"
+  opt.write_text(yaml.safe_dump(_basicsr_options(2)))
+  out = tmp_path / "ckpt"
+  args = ["--weights", str(src), "--model", "edsr_mini", "--scale", "2", "--out", str(out),
+          "--set", "n_feats=8", "--set", "n_resblocks=2", "--options", str(opt)]
+  with pytest.raises(torch_import.TorchWeightsError, match="--set res_scale=2"):
+    import_weights.main(args + ["--set", "res_scale=1.0"])
+  assert not out.exists()
+  import_weights.main(args)
+  from memsr_jax.train import checkpoint  # pylint: disable=import-outside-toplevel
+  _, _, meta = checkpoint.load_model_checkpoint(out)
+  assert meta["source_options"] == str(opt.resolve())
+  assert meta["model_kwargs"]["res_scale"] == 2.0

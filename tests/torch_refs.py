@@ -1,9 +1,10 @@
 """Small PyTorch reference networks, written for the import tests from the papers' definitions.
 
 Each produces the state-dict key layout of the corresponding public release (EDSR-PyTorch,
-BasicSR, Zheng222/IMDN, JingyunLiang/SwinIR), so `memsr_jax.interop.torch_import` is tested on
-the names it meets in practice. Inputs and outputs follow each release's convention:
-EDSR 0..255, the BasicSR EDSR / IMDN / SwinIR 0..1. NCHW tensors. Used only in tests.
+BasicSR, Zheng222/IMDN, JingyunLiang/SwinIR, the MemSR teachers of wukailu/MemSR), so
+`memsr_jax.interop.torch_import` is tested on the names it meets in practice. Inputs and outputs
+follow each release's convention: EDSR and the MemSR teacher 0..255, the BasicSR EDSR / IMDN /
+SwinIR 0..1. NCHW tensors. Used only in tests.
 """
 import math
 
@@ -108,6 +109,92 @@ class EDSRBasicSR(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # IMDN (Hui et al. 2019).
 # ---------------------------------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------------------------
+# The official MemSR teacher (wukailu/MemSR EDSR_layerwise), written from its description: a
+# layer list whose body convs read a constant ones channel at input channel 0 instead of having a
+# bias, so the "bias" is a 3×3 kernel over a zero-padded ones image.
+# ---------------------------------------------------------------------------------------------
+
+class _OnesConv(nn.Module):
+  """conv([1, x]) with a bias-free 3×3 conv over 1 + F channels, then act."""
+
+  def __init__(self, feats, relu=False):
+    super().__init__()
+    self.conv = nn.Conv2d(feats + 1, feats, 3, padding=1, bias=False)
+    self.relu = relu
+
+  def forward(self, x):
+    y = self.conv(torch.cat([torch.ones_like(x[:, :1]), x], dim=1))
+    return F.relu(y) if self.relu else y
+
+
+class _Layers(nn.Module):
+  def __init__(self, layers):
+    super().__init__()
+    self.sequential_models = nn.ModuleList(layers)
+
+
+class _MemSRHead(nn.Module):
+  def __init__(self, feats):
+    super().__init__()
+    self.sub_mean = MeanShift(-1)
+    self.conv = _conv(3, feats)
+
+  def forward(self, x):
+    return self.conv(self.sub_mean(x))
+
+
+class _MemSRTail(nn.Module):
+  """simple_tail: 1×1 conv to 3·s² + pixel shuffle; otherwise EDSR's upsampler and last conv."""
+
+  def __init__(self, scale, feats, simple):
+    super().__init__()
+    self.simple = simple
+    if simple:
+      self.conv = _conv(feats, 3 * scale * scale, 1)
+      self.shuffle = nn.PixelShuffle(scale)
+    else:
+      self.tail = nn.Sequential(_upsampler_convs(scale, feats), _conv(feats, 3))
+    self.add_mean = MeanShift(+1)
+
+  def forward(self, x):
+    y = self.shuffle(self.conv(x)) if self.simple else self.tail(x)
+    return self.add_mean(y)
+
+
+class MemSRTeacher(nn.Module):
+  """EDSR_layerwise: sequential_models = [head, body, tail]; body.sequential_models = N blocks
+  (each .sequential_models = [ones-conv + ReLU, ones-conv], skip added) + the body ones-conv,
+  with the global skip around the body. 0..255 in and out."""
+
+  def __init__(self, scale, feats, n_blocks, simple_tail=True):
+    super().__init__()
+    blocks = [_Layers([_OnesConv(feats, relu=True), _OnesConv(feats)]) for _ in range(n_blocks)]
+    self.sequential_models = nn.ModuleList([
+        _MemSRHead(feats), _Layers(blocks + [_OnesConv(feats)]),
+        _MemSRTail(scale, feats, simple_tail)])
+
+  def forward(self, x):
+    head, body, tail = self.sequential_models
+    h0 = head(x)
+    h = h0
+    for block in body.sequential_models[:-1]:
+      conv1, conv2 = block.sequential_models
+      h = h + conv2(conv1(h))
+    return tail(h0 + body.sequential_models[-1](h))
+
+
+class LightningWrapper(nn.Module):
+  """A LightningModule's network attribute: state-dict keys gain the `model.` prefix."""
+
+  def __init__(self, model):
+    super().__init__()
+    self.model = model
+
+  def forward(self, x):
+    return self.model(x)
+
 
 class CCA(nn.Module):
   """Contrast-aware channel attention: sigmoid(up(relu(down(std + mean))))."""

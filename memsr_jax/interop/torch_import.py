@@ -5,18 +5,31 @@ Supported state-dict layouts (the model's class picks the table; EDSR's layout i
     the sub_mean/add_mean MeanShift convs are not params here, but are checked against the
     model's rgb_mean (so a model trained with another mean is not silently mis-imported).
   * EDSR, BasicSR: conv_first, body.{i}.conv{1,2}, conv_after_body, upsample.{2k}, conv_last.
+  * EDSR, official MemSR teachers (wukailu/MemSR `EDSR_layerwise`, PyTorch Lightning .ckpt):
+    sequential_models.0 = head (sub_mean, conv), sequential_models.1 = body (blocks
+    .sequential_models.{i}.sequential_models.{0,1}.conv and the body conv .sequential_models.{N}
+    .conv), sequential_models.2 = tail (conv: 1×1 to 3·s², or the EDSR upsampler; add_mean). Body
+    convs read a constant ones channel 0 ([F, F+1, 3, 3], no bias), imported as a 3×3 bias map:
+    the model must be built with body_bias="map" (and res_scale 1: that model has no scaling).
   * IMDN, official `Zheng222/IMDN` (DataParallel `module.` prefix stripped).
   * SwinIR, official `JingyunLiang/SwinIR`; the relative_position_index buffers are checked, the
     attn_mask buffers (tied to the training patch size) are skipped.
-Checkpoints wrapped as {"params": …} / {"params_ema": …} (BasicSR, SwinIR) are unwrapped.
+Checkpoints wrapped as {"params": …} / {"params_ema": …} (BasicSR, SwinIR) or {"state_dict": …}
+(Lightning; a `model.` prefix shared by every key is stripped) are unwrapped.
 Conv weights OIHW → HWIO; Linear (out, in) → (in, out); LayerNorm weight → scale.
 Any unknown key, missing key or shape mismatch raises a ValueError that names them.
+
+Hyperparameters the weights cannot show (res_scale above all: a wrong one imports cleanly and gives
+wrong outputs) are checked wherever the release records them: a Lightning checkpoint's
+`hyper_parameters`, or a BasicSR options file (`network_g`, passed as `options`). A recorded value
+that differs from the model's is refused, naming the `--set` that fixes it.
 
 torch is optional for the library: it is imported only inside `load_torch_weights`.
 
 CLI (writes an Orbax model checkpoint): `python -m memsr_jax.import_weights --help`.
 """
 import pathlib
+import pickle
 from typing import Any, Callable, Iterator, Mapping
 
 import jax
@@ -33,6 +46,9 @@ from memsr_jax.models.swinir import relative_position_index
 
 # How a torch tensor becomes a Flax leaf.
 _CONV, _DENSE, _VECTOR, _TABLE = "conv", "dense", "vector", "table"
+# A conv whose input channel 0 is a constant ones channel (MemSR's ConvLayer, no bias): one torch
+# weight [O, 1 + I, k, k] gives the kernel (channels 1:) and the 3×3 bias map (channel 0).
+_ONES_KERNEL, _ONES_MAP = "ones_kernel", "ones_map"
 
 # A layer: (torch prefix, flax path (tuple of module names), kind: "conv" | "dense" | "norm").
 Layer = tuple[str, tuple[str, ...], str]
@@ -49,9 +65,15 @@ class TorchWeightsError(cli.UserError, ValueError):
 # --------------------------------------------------------------------------------------------
 
 def _edsr_layers(model, fmt: str) -> tuple[list[Layer], BufferChecks]:
+  if fmt == "memsr":
+    return _memsr_teacher_layers(model)
+  if model.body_bias != "vector":
+    raise ValueError(f"EDSR with body_bias={model.body_bias!r}: the {fmt} EDSR layout has vector "
+                     "biases; leave body_bias at 'vector'")
   if model.tail != "upsampler":
     raise ValueError(f"EDSR with tail={model.tail!r} has no PyTorch EDSR counterpart; only "
-                     "tail='upsampler' models (edsr, edsr_baseline, edsr_mini) can be imported")
+                     "tail='upsampler' models (edsr, edsr_baseline, edsr_mini) can be imported "
+                     "from the EDSR-PyTorch / BasicSR layouts")
   n = model.n_resblocks
   n_up = len(upsample_stages(model.scale))
   if fmt == "official":
@@ -73,6 +95,34 @@ def _edsr_layers(model, fmt: str) -> tuple[list[Layer], BufferChecks]:
   layers += [(f"upsample.{2 * k}", (f"upsampler_{k}",), "conv") for k in range(n_up)]
   layers += [("conv_last", ("tail_conv",), "conv")]
   return layers, {}
+
+
+def _memsr_teacher_layers(model) -> tuple[list[Layer], BufferChecks]:
+  """wukailu/MemSR EDSR_layerwise: head, body (blocks + body conv), tail, as sequential_models.*"""
+  if model.body_bias != "map":
+    raise ValueError("the official MemSR teacher's body convs carry 3×3 bias maps (a constant "
+                     "ones input channel); build the model with body_bias='map' "
+                     "(--set body_bias=map)")
+  if model.res_scale != 1.0:
+    raise ValueError(f"the official MemSR teacher has no residual scaling, but the model has "
+                     f"res_scale={model.res_scale}; pass --set res_scale=1.0")
+  seq, n = "sequential_models", model.n_resblocks
+  body = f"{seq}.1.{seq}"
+  layers = [(f"{seq}.0.conv", ("head",), "conv")]
+  layers += [(f"{body}.{i}.{seq}.{k}.conv", (f"body_{i}", c), "ones_conv")
+             for i in range(n) for k, c in ((0, "conv1"), (1, "conv2"))]
+  layers += [(f"{body}.{n}.conv", ("body_conv",), "ones_conv")]
+  if model.tail == "conv1x1":  # EDSREasyTail (simple_tail=True): 1×1 conv to 3·s², shuffle
+    layers += [(f"{seq}.2.conv", ("tail",), "conv")]
+  else:  # EDSRTail: EDSR's upsampler and last conv
+    n_up = len(upsample_stages(model.scale))
+    layers += [(f"{seq}.2.tail.0.{2 * k}", (f"upsampler_{k}",), "conv") for k in range(n_up)]
+    layers += [(f"{seq}.2.tail.1", ("tail_conv",), "conv")]
+  mean = np.asarray(model.rgb_mean, np.float64)
+  buffers = {f"{seq}.{i}.{name}.{p}": _mean_shift_check(name, p, sign, mean)
+             for i, name, sign in ((0, "sub_mean", -1.0), (2, "add_mean", 1.0))
+             for p in ("weight", "bias")}
+  return layers, buffers
 
 
 def _mean_shift_check(name: str, part: str, sign: float, mean: np.ndarray):
@@ -163,12 +213,19 @@ def _expand(layers: list[Layer]) -> Iterator[tuple[str, tuple[str, ...], str]]:
     elif kind == "norm":
       yield f"{prefix}.weight", path + ("scale",), _VECTOR
       yield f"{prefix}.bias", path + ("bias",), _VECTOR
+    elif kind == "ones_conv":
+      yield f"{prefix}.weight", path + ("kernel",), _ONES_KERNEL
+      yield f"{prefix}.weight", path + ("bias_map",), _ONES_MAP
     else:
       yield f"{prefix}.weight", path + ("kernel",), _CONV if kind == "conv" else _DENSE
       yield f"{prefix}.bias", path + ("bias",), _VECTOR
 
 
-def _torch_shape(flax_shape: tuple[int, ...], kind: str) -> tuple[int, ...]:
+def _torch_shape(template, path: tuple[str, ...], kind: str) -> tuple[int, ...]:
+  flax_shape = template[path]
+  if kind in (_ONES_KERNEL, _ONES_MAP):  # both read the [O, 1 + I, k, k] weight
+    kh, kw, cin, cout = template[path[:-1] + ("kernel",)]
+    return (cout, 1 + cin, kh, kw)
   if kind == _CONV:
     kh, kw, cin, cout = flax_shape
     return (cout, cin, kh, kw)
@@ -178,6 +235,10 @@ def _torch_shape(flax_shape: tuple[int, ...], kind: str) -> tuple[int, ...]:
 
 
 def _to_flax(value: np.ndarray, kind: str) -> np.ndarray:
+  if kind == _ONES_KERNEL:
+    return value[:, 1:].transpose(2, 3, 1, 0)
+  if kind == _ONES_MAP:
+    return value[:, :1].transpose(2, 3, 1, 0)
   if kind == _CONV:
     return value.transpose(2, 3, 1, 0)
   if kind == _DENSE:
@@ -193,8 +254,9 @@ def unwrap_state_dict(checkpoint: Mapping[str, Any], param_key: str | None = Non
                       ) -> dict[str, np.ndarray]:
   """The flat {name: array} state dict inside a checkpoint, as NumPy float arrays.
 
-  Unwraps BasicSR/SwinIR {"params"/"params_ema": …} (or `param_key`) and strips a `module.`
-  prefix shared by every key (nn.DataParallel).
+  Unwraps BasicSR/SwinIR {"params"/"params_ema": …}, Lightning {"state_dict": …} (or
+  `param_key`) and strips a `module.` (nn.DataParallel) or `model.` (a LightningModule's network
+  attribute) prefix shared by every key.
   """
   if not isinstance(checkpoint, Mapping):
     raise ValueError(f"expected a state dict (a mapping), got {type(checkpoint).__name__}")
@@ -205,12 +267,13 @@ def unwrap_state_dict(checkpoint: Mapping[str, Any], param_key: str | None = Non
                        f"{sorted(sd)[:10]}")
     sd = sd[param_key]
   else:
-    for key in ("params", "params_ema"):
+    for key in ("params", "params_ema", "state_dict"):
       if key in sd and isinstance(sd[key], Mapping):
         sd = sd[key]
         break
-  if sd and all(k.startswith("module.") for k in sd):
-    sd = {k[len("module."):]: v for k, v in sd.items()}
+  for prefix in ("module.", "model."):
+    if sd and all(isinstance(k, str) and k.startswith(prefix) for k in sd):
+      sd = {k[len(prefix):]: v for k, v in sd.items()}
   out = {}
   for k, v in sd.items():
     if hasattr(v, "detach"):  # a torch.Tensor; no torch import needed to read it
@@ -231,9 +294,11 @@ def _layer_table(model, state_dict: Mapping[str, np.ndarray], model_name: str):
       return _edsr_layers(model, "official")
     if any(k.startswith("conv_first.") for k in state_dict):
       return _edsr_layers(model, "basicsr")
+    if any(k.startswith("sequential_models.") for k in state_dict):
+      return _edsr_layers(model, "memsr")
     raise ValueError(f"cannot tell the EDSR layout of this state dict (neither official "
-                     f"'head.0.*' nor BasicSR 'conv_first.*' keys); first keys: "
-                     f"{sorted(state_dict)[:8]}")
+                     f"'head.0.*', BasicSR 'conv_first.*' nor MemSR 'sequential_models.*' keys); "
+                     f"first keys: {sorted(state_dict)[:8]}")
   raise ValueError(f"no PyTorch import for model {model_name!r} ({type(model).__name__}); "
                    "supported: EDSR family with the 3×3 upsampler, imdn, swinir*")
 
@@ -275,12 +340,13 @@ def convert_state_dict(state_dict: Mapping[str, Any], model_name: str, scale: in
   for key, path, kind in expected:
     if key not in sd:
       continue
-    want = _torch_shape(template[path], kind)
+    want = _torch_shape(template, path, kind)
     if tuple(sd[key].shape) != want:
       problems.append(f"shape mismatch for {key}: checkpoint {tuple(sd[key].shape)}, model "
                       f"expects {want}")
       continue
     flat[path] = jnp.asarray(_to_flax(sd[key], kind).astype(np.float32))
+  problems = list(dict.fromkeys(problems))  # a ones-channel weight feeds two leaves
   for key, check in buffers.items():
     if key in sd:
       err = check(sd[key])
@@ -300,6 +366,150 @@ def convert_state_dict(state_dict: Mapping[str, Any], model_name: str, scale: in
   return params
 
 
+# --------------------------------------------------------------------------------------------
+# Hyperparameters recorded with the weights.
+# --------------------------------------------------------------------------------------------
+
+# Our model field → the names the releases record it under (EDSR-PyTorch / MemSR Lightning
+# hparams, BasicSR network_g, SwinIR).
+_HPARAM_NAMES = {
+    EDSR: {"n_feats": ("n_feats", "nf", "num_feat"), "n_resblocks": ("n_resblocks", "num_block"),
+           "res_scale": ("res_scale",), "scale": ("scale", "upscale"),
+           "tail": ("simple_tail",), "range": ("rgb_range", "img_range")},
+    SwinIR: {"scale": ("upscale", "scale"), "embed_dim": ("embed_dim",), "depths": ("depths",),
+             "num_heads": ("num_heads",), "window_size": ("window_size",),
+             "mlp_ratio": ("mlp_ratio",), "upsampler": ("upsampler",),
+             "img_range": ("img_range",)},
+    IMDN: {"scale": ("upscale", "scale")},
+}
+
+
+def recorded_hparams(checkpoint: Any, options: Mapping | None = None
+                     ) -> list[tuple[str, Mapping]]:
+  """Where the architecture is recorded, most specific first: a BasicSR options dict's
+  `network_g`, a Lightning checkpoint's `hyper_parameters.backbone` and `hyper_parameters`."""
+  scopes = []
+  if options is not None:
+    net = options.get("network_g") if isinstance(options, Mapping) else None
+    if not isinstance(net, Mapping):
+      raise ValueError("the options have no 'network_g' section (a BasicSR options file names "
+                       "the network there)")
+    scopes.append(("options network_g", net))
+  hp = checkpoint.get("hyper_parameters") if isinstance(checkpoint, Mapping) else None
+  if isinstance(hp, Mapping):
+    if isinstance(hp.get("backbone"), Mapping):
+      scopes.append(("hyper_parameters.backbone", hp["backbone"]))
+    scopes.append(("hyper_parameters", hp))
+  return scopes
+
+
+def _same(a, b) -> bool:
+  if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+    a, b = np.ravel(np.asarray(a, dtype=object)), np.ravel(np.asarray(b, dtype=object))
+    return a.shape == b.shape and all(_same(x, y) for x, y in zip(a, b))
+  if isinstance(a, (bool, str)) or isinstance(b, (bool, str)):
+    return a == b
+  try:
+    return bool(np.isclose(float(a), float(b), rtol=1e-6, atol=0.0))
+  except (TypeError, ValueError):
+    return a == b
+
+
+def hparam_problems(model, scopes: list[tuple[str, Mapping]]) -> list[str]:
+  """Recorded hyperparameters that contradict `model`, each with the fix."""
+  problems = []
+  for field, names in _HPARAM_NAMES.get(type(model), {}).items():
+    hit = next(((where, n, scope[n]) for where, scope in scopes for n in names if n in scope),
+               None)
+    if hit is None:
+      continue
+    where, name, value = hit
+    said = f"{where} has {name}={value!r}"
+    if field == "range":  # EDSR works on 0..255: the mean shift and input scale assume it
+      if not _same(value, 255):
+        problems.append(f"{said}, but EDSR-family models here work on 0..255 (range 255)")
+    elif field == "tail":
+      want = "conv1x1" if value else "upsampler"
+      if model.tail != want:
+        problems.append(f"{said}, but the model has tail={model.tail!r}: pass --set tail={want}")
+    elif not _same(value, getattr(model, field)):
+      fix = f"--scale {value}" if field == "scale" else f"--set {field}={value}"
+      problems.append(f"{said}, but the model has {field}={getattr(model, field)!r}: pass {fix}")
+  if scopes and scopes[0][0] == "options network_g":
+    kind = str(scopes[0][1].get("type", ""))
+    if kind and not kind.lower().startswith(type(model).__name__.lower()):
+      problems.append(f"options network_g has type={kind!r}, but the model is "
+                      f"{type(model).__name__}")
+  return problems
+
+
+def read_options(path: str | pathlib.Path) -> dict:
+  """A BasicSR options file (YAML, e.g. options/test/EDSR/test_EDSR_Mx2.yml) as a dict."""
+  import yaml  # pylint: disable=import-outside-toplevel  (PyYAML ships with ml_collections)
+  try:
+    with open(path, encoding="utf-8") as f:
+      opts = yaml.safe_load(f)
+  except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
+    raise TorchWeightsError(f"cannot read options file {path}: {cli.one_line(e)[:200]}") from e
+  if not isinstance(opts, dict):
+    raise TorchWeightsError(f"options file {path} is not a YAML mapping")
+  return opts
+
+
+# --------------------------------------------------------------------------------------------
+# Reading .pth / .ckpt files.
+# --------------------------------------------------------------------------------------------
+
+class _Opaque(dict):
+  """Stands in for a pickled object that is neither a tensor nor a plain container (a Lightning
+  callback, an LR scheduler's bound method…): built without importing or running its class."""
+
+  def __init__(self, *args, **kwargs):  # pylint: disable=unused-argument
+    super().__init__()
+
+  def __setstate__(self, state):
+    self.pickled_state = state
+
+
+def _restricted_pickle(torch):
+  """A pickle module for torch.load that resolves only tensors, storages and plain containers;
+  every other global becomes `_Opaque`, so no code named by the file ever runs."""
+  allowed = {("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor"),
+             ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_parameter"),
+             ("torch._utils", "_rebuild_parameter_with_state"),
+             ("torch._tensor", "_rebuild_from_type_v2"), ("torch", "Size"), ("torch", "Tensor"),
+             ("torch", "device"), ("torch.nn.parameter", "Parameter")}
+
+  class Unpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+      if (module, name) in allowed:
+        return super().find_class(module, name)
+      if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
+        return getattr(torch, name)
+      return _Opaque
+
+  def load(f, **kwargs):
+    return Unpickler(f, **kwargs).load()
+
+  return type("restricted_pickle", (), {"Unpickler": Unpickler, "load": staticmethod(load),
+                                       "__name__": "restricted_pickle"})
+
+
+def read_checkpoint(path: str | pathlib.Path) -> Any:
+  """torch.load without running code from the file: weights_only first, and for checkpoints that
+  pickle other objects beside the weights (PyTorch Lightning's callbacks and LR schedulers) a
+  restricted unpickler that keeps tensors and containers and stubs out everything else."""
+  torch = _require_torch()
+  try:
+    return torch.load(str(path), map_location="cpu", weights_only=True)
+  except pickle.UnpicklingError as first:
+    try:
+      return torch.load(str(path), map_location="cpu", weights_only=False,
+                        pickle_module=_restricted_pickle(torch))
+    except Exception:  # pylint: disable=broad-except  (report the weights_only error)
+      raise first from None
+
+
 def _require_torch():
   try:
     import torch  # pylint: disable=import-outside-toplevel
@@ -311,18 +521,27 @@ def _require_torch():
 
 
 def load_torch_weights(path: str | pathlib.Path, model_name: str, scale: int,
-                       param_key: str | None = None, **model_overrides):
-  """Reads a PyTorch .pth file and returns Flax params (see `convert_state_dict`)."""
-  torch = _require_torch()
+                       param_key: str | None = None, options: Mapping | None = None,
+                       check_hparams: bool = True, **model_overrides):
+  """Reads a PyTorch .pth / Lightning .ckpt file and returns Flax params (see
+  `convert_state_dict`). Hyperparameters recorded in the checkpoint or in `options` (a BasicSR
+  options dict, `read_options`) must agree with the model unless `check_hparams=False`."""
+  _require_torch()
   path = pathlib.Path(path)
   if not path.is_file():
     raise FileNotFoundError(f"weights file not found: {path}")
   try:
-    checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
+    checkpoint = read_checkpoint(path)
   except Exception as e:  # pylint: disable=broad-except  (a text file raises KeyError: 101…)
     raise TorchWeightsError(f"cannot read {path} as PyTorch weights ({type(e).__name__}: "
                             f"{cli.one_line(e)[:200]}); give a .pth state dict") from e
   try:
+    if check_hparams:
+      model = registry.build_model(model_name, scale=scale, **model_overrides)
+      problems = hparam_problems(model, recorded_hparams(checkpoint, options))
+      if problems:
+        raise ValueError("the recorded hyperparameters do not match the model: "
+                         + "; ".join(problems) + " (--no_hparam_check skips this check)")
     return convert_state_dict(checkpoint, model_name, scale, param_key=param_key,
                               **model_overrides)
   except ValueError as e:  # unknown model/hyperparameter, missing/extra keys, shapes

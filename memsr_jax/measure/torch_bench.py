@@ -101,7 +101,7 @@ def build_torch(model, params):
 
   if isinstance(model, PlainNet):
     return TorchPlain().eval()
-  if isinstance(model, EDSR) and model.res_scale == 1.0:
+  if isinstance(model, EDSR) and model.res_scale == 1.0 and model.body_bias == "vector":
     return TorchEDSR().eval()
   raise ValueError(f"no torch twin for {type(model).__name__}")
 

@@ -10,7 +10,9 @@ Plain teacher (L = 2N + 2 convs + the 1×1 tail), channel layout of each layer's
   layer 2N+1       [body_conv(h_N) + h0]     identity  (the global skip rejoins)
   tail             1×1 conv; the mean add-back folds into its bias.
 Biases live in a ones channel ("map" biases): the head's input mean shift becomes a 3×3 bias map,
-which stays exact at zero-padded borders. Everything is computed in float64 NumPy.
+which stays exact at zero-padded borders. A teacher whose body convs already carry bias maps
+(EDSR `body_bias="map"`, the official MemSR teachers) converts the same way, map for map.
+Everything is computed in float64 NumPy.
 
 `residual_plain_features` computes the same per-layer features directly from the residual teacher
 without the +C offsets (what distillation and the winning initialization consume).
@@ -103,6 +105,18 @@ def _bias_map(c_out: int, center_bias: np.ndarray) -> np.ndarray:
   return m
 
 
+def _conv_bias_map(p) -> np.ndarray:
+  """A teacher body conv's bias as a [3, 3, 1, c] map: its own map, or its vector at the center."""
+  if "bias_map" in p:
+    return _np(p["bias_map"])
+  b = _np(p["bias"])
+  return _bias_map(b.shape[-1], b)
+
+
+def _joined_map(*parts: np.ndarray) -> np.ndarray:
+  return np.concatenate(parts, axis=-1)
+
+
 def convert_params(spec: TeacherSpec, params, offset: float = DEFAULT_OFFSET) -> dict:
   """Residual teacher params → plain teacher params (float64 NumPy), layout in the module doc."""
   f, n, s, c = spec.n_feats, spec.n_blocks, spec.res_scale, float(offset)
@@ -117,32 +131,31 @@ def convert_params(spec: TeacherSpec, params, offset: float = DEFAULT_OFFSET) ->
   out["conv_0"] = {"kernel": wh, "bias_map": hmap}
   for j in range(n):
     blk = params[f"body_{j}"]
-    w1, b1 = _np(blk["conv1"]["kernel"]), _np(blk["conv1"]["bias"])
-    w2, b2 = _np(blk["conv2"]["kernel"]), _np(blk["conv2"]["bias"])
+    w1, m1 = _np(blk["conv1"]["kernel"]), _conv_bias_map(blk["conv1"])
+    w2, m2 = _np(blk["conv2"]["kernel"]), _conv_bias_map(blk["conv2"])
     # Layer 2j+1: input [h0] (j = 0) or [h_j, h0 + C]; output [t_j, h_j + C, h0 + C], ReLU.
     cin = f if j == 0 else 2 * f
     k = np.zeros((3, 3, cin, 3 * f))
     k[:, :, :f, :f] = w1
     k += _center(cin, 3 * f, [(0, f, f), (0 if j == 0 else f, 2 * f, f)])
-    cb = np.concatenate([b1, np.full(f, c), np.full(f, 0.0 if j else c)])
-    out[f"conv_{2 * j + 1}"] = {"kernel": k, "bias_map": _bias_map(3 * f, cb)}
+    copies = np.concatenate([np.full(f, c), np.full(f, 0.0 if j else c)])
+    out[f"conv_{2 * j + 1}"] = {"kernel": k, "bias_map": _joined_map(m1, _bias_map(2 * f, copies))}
     # Layer 2j+2: input [t_j, h_j + C, h0 + C]; output [h_j + s·conv2(t_j), h0 + C], identity.
     k = np.zeros((3, 3, 3 * f, 2 * f))
     k[:, :, :f, :f] = s * w2
     k += _center(3 * f, 2 * f, [(f, 0, f), (2 * f, f, f)])
-    cb = np.concatenate([s * b2 - c, np.zeros(f)])
-    out[f"conv_{2 * j + 2}"] = {"kernel": k, "bias_map": _bias_map(2 * f, cb)}
+    out[f"conv_{2 * j + 2}"] = {"kernel": k, "bias_map": _joined_map(
+        s * m2 - _bias_map(f, np.full(f, c)), np.zeros((3, 3, 1, f)))}
   # Body conv + global skip: input [h_N, h0 + C] (or [h0] without blocks).
-  wb, bb = _np(params["body_conv"]["kernel"]), _np(params["body_conv"]["bias"])
+  wb, mb = _np(params["body_conv"]["kernel"]), _conv_bias_map(params["body_conv"])
   if n == 0:
     k = wb + _center(f, f, [(0, 0, f)])
-    cb = bb
   else:
     k = np.zeros((3, 3, 2 * f, f))
     k[:, :, :f, :] = wb
     k += _center(2 * f, f, [(f, 0, f)])
-    cb = bb - c
-  out[f"conv_{2 * n + 1}"] = {"kernel": k, "bias_map": _bias_map(f, cb)}
+    mb = mb - _bias_map(f, np.full(f, c))
+  out[f"conv_{2 * n + 1}"] = {"kernel": k, "bias_map": mb}
   # Tail: 1×1 conv; channel c·s² + k of the shuffle lands in colour c, so the mean repeats s² times.
   wt, bt = _np(params["tail"]["kernel"]), _np(params["tail"]["bias"])
   out["tail"] = {"kernel": wt, "bias": bt + np.repeat(mean, spec.scale ** 2)}
@@ -187,10 +200,12 @@ def _check_params(spec: TeacherSpec, params) -> None:
 # --- plain-equivalent features straight from the residual teacher ---------------------------------
 
 def _conv(x, p, precision):
-  y = jax.lax.conv_general_dilated(x, p["kernel"].astype(x.dtype), (1, 1), "SAME",
+  y = jax.lax.conv_general_dilated(x, jnp.asarray(p["kernel"], x.dtype), (1, 1), "SAME",
                                    dimension_numbers=("NHWC", "HWIO", "NHWC"),
                                    precision=precision)
-  return y + p["bias"].astype(x.dtype)
+  if "bias_map" in p:
+    return y + ones_conv(x.shape[1:3], jnp.asarray(p["bias_map"], x.dtype), x.dtype)
+  return y + jnp.asarray(p["bias"], x.dtype)
 
 
 def residual_plain_features(spec: TeacherSpec, params, x, precision="highest"):
