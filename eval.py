@@ -24,6 +24,7 @@ import numpy as np
 from memsr_jax import cli
 from memsr_jax import evaluation
 from memsr_jax import precision
+from memsr_jax import safe_io
 from memsr_jax.data import folders
 from memsr_jax.evaluation import checks
 from memsr_jax.evaluation import hooks
@@ -174,12 +175,12 @@ def run(config) -> dict:
   table = evaluation.format_table(summary)
   print(f"{description} ({'Y' if config.y_only else 'RGB'} channel)\n{table}")
   out_dir.mkdir(parents=True, exist_ok=True)
-  (out_dir / "results.json").write_text(json.dumps(summary, indent=2))
+  safe_io.atomic_write_text(out_dir / "results.json", json.dumps(summary, indent=2))
   details = {ds: {f"x{s}": {k: r[k] for k in ("per_image", "errors", "seconds")}
                   for s, r in by_scale.items()} for ds, by_scale in results.items()}
   details["model"] = description
   details["config"] = config.to_dict()
-  (out_dir / "details.json").write_text(json.dumps(details, indent=2, default=str))
+  safe_io.atomic_write_text(out_dir / "details.json", json.dumps(details, indent=2, default=str))
   n_errors = sum(len(r["errors"]) for by_scale in results.values() for r in by_scale.values())
   if n_errors:
     print(f"{n_errors} image(s) could not be evaluated; see {out_dir / 'details.json'}")

@@ -3,6 +3,7 @@ metrics have each step once, one run per workdir (tests/test_cli_safety.py: the 
 import errno
 import json
 import pathlib
+import time
 
 import jax
 import numpy as np
@@ -91,6 +92,37 @@ def test_metrics_of_a_resume_are_truncated_to_the_restored_step(tmp_path):
   w.write(3, {"train/loss": 0.5})
   w.close()
   assert _logged_steps(tmp_path) == [1, 2, 3]
+
+
+def _tb_events(folder):
+  """Every Event record of the TFRecord event files in `folder`, oldest file first."""
+  from tensorboardX.proto import event_pb2  # pylint: disable=import-outside-toplevel
+  events = []
+  for path in sorted(folder.glob("events.out.tfevents.*"), key=lambda p: p.stat().st_mtime_ns):
+    data, pos = path.read_bytes(), 0
+    while pos < len(data):  # [u64 length][u32 crc][payload][u32 crc]
+      n = int.from_bytes(data[pos:pos + 8], "little")
+      events.append(event_pb2.Event.FromString(data[pos + 12:pos + 12 + n]))
+      pos += 12 + n + 4
+  return events
+
+
+def test_tensorboard_events_of_a_resume_purge_the_lost_steps(tmp_path):
+  pytest.importorskip("tensorboardX")
+  first = loop.MetricsWriter(tmp_path, True, True)
+  for step in (1, 2, 3, 4):  # a run killed after step 4 whose last checkpoint is step 2
+    first.write(step, {"train/loss": 1.0})
+  first.close()
+  time.sleep(0.01)  # distinct file times
+  second = loop.MetricsWriter(tmp_path, True, True, start_step=2)
+  second.write(3, {"train/loss": 0.5})
+  second.close()
+  events = _tb_events(tmp_path / "tb")
+  # TensorBoard hides steps ≥ 3 of earlier files when it meets this record (purge_step).
+  starts = [e.step for e in events if e.HasField("session_log")
+            and e.session_log.status == e.session_log.START]
+  assert starts == [3]
+  assert [e.step for e in events if e.HasField("summary")][-1:] == [3]
 
 
 def test_zero_periods_are_config_errors():

@@ -74,7 +74,10 @@ class MetricsWriter:
     if tensorboard:
       try:
         from tensorboardX import SummaryWriter
-        self._tb = SummaryWriter(str(workdir / "tb"))
+        # A resumed run hides the events a killed run wrote after its last checkpoint (TensorBoard
+        # drops steps ≥ purge_step of the older event files), as metrics.jsonl drops those rows.
+        self._tb = SummaryWriter(str(workdir / "tb"),
+                                 purge_step=start_step + 1 if start_step > 0 else None)
       except ImportError:
         log.warning("tensorboardX is not installed: no TensorBoard events")
 
