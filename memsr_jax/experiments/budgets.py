@@ -7,7 +7,7 @@ overheads per experiment: ≈ 25 s start-up (JAX init, decoding the 291 images),
 compilation per training stage, ≈ 8 s per evaluated row (Set5 + Set14, one compile per image
 shape). Each entry shows its arithmetic; the sum stays under 480 s with a margin.
 cpu: the project's existing CPU-scale settings (configs/mssr/cpu.py, configs/compress/
-cpu_edsr_imdn_x2.py, experiments/memsr_cpu_x4.sh); EDSR-baseline has none, so one is set here.
+cpu_edsr_imdn_x2.py, docs/MEMSR.md's CPU check); EDSR-baseline has none, so one is set here.
 smoke: every stage in about a minute on 2 CPU cores: a few steps, tiny models, images decoded
 when drawn (no cache of all 291), Set5's first image. Only a proof that the pipeline runs;
 `shrunk` says what differs from the real thing.
@@ -51,8 +51,8 @@ SETTINGS = {
         "gpu8": {"teacher_steps": 12_000, "student_steps": 8_000, "batch": 16, "lr_patch": 48,
                  "ckpt_every": 2_000, "num_workers": 8, "teacher_lr": 2e-4, "student_lr": 2e-4,
                  "memory_hr": (720, 1280)},
-        # experiments/memsr_cpu_x4.sh: teacher 3000 (one-cycle 6e-4), students 2000 (5e-4),
-        # LR patch 24, batch 8; ≈ 35 min for the teacher and two students, ≈ 55 min for four.
+        # docs/MEMSR.md's CPU check: teacher 3000 (one-cycle 6e-4), students 2000 (5e-4),
+        # LR patch 24, batch 8 (its wall time is in docs/EXPERIMENTS.md).
         "cpu": {"teacher_steps": 3_000, "student_steps": 2_000, "batch": 8, "lr_patch": 24,
                 "ckpt_every": 500, "num_workers": 0, "teacher_lr": 6e-4, "student_lr": 5e-4,
                 "memory_hr": (720, 1280)},
