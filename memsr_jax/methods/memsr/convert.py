@@ -105,12 +105,15 @@ def _bias_map(c_out: int, center_bias: np.ndarray) -> np.ndarray:
   return m
 
 
-def _conv_bias_map(p) -> np.ndarray:
-  """A teacher body conv's bias as a [3, 3, 1, c] map: its own map, or its vector at the center."""
+def kernel_and_map(p) -> tuple[np.ndarray, np.ndarray]:
+  """A conv's (kernel, bias as a [k, k, 1, c] map) in float64: its own bias map, or its vector
+  bias at the centre tap (what a vector bias is in ones-channel form)."""
+  k = _np(p["kernel"])
   if "bias_map" in p:
-    return _np(p["bias_map"])
-  b = _np(p["bias"])
-  return _bias_map(b.shape[-1], b)
+    return k, _np(p["bias_map"])
+  m = np.zeros((k.shape[0], k.shape[1], 1, k.shape[3]))
+  m[k.shape[0] // 2, k.shape[1] // 2, 0] = _np(p["bias"])
+  return k, m
 
 
 def _joined_map(*parts: np.ndarray) -> np.ndarray:
@@ -131,8 +134,8 @@ def convert_params(spec: TeacherSpec, params, offset: float = DEFAULT_OFFSET) ->
   out["conv_0"] = {"kernel": wh, "bias_map": hmap}
   for j in range(n):
     blk = params[f"body_{j}"]
-    w1, m1 = _np(blk["conv1"]["kernel"]), _conv_bias_map(blk["conv1"])
-    w2, m2 = _np(blk["conv2"]["kernel"]), _conv_bias_map(blk["conv2"])
+    w1, m1 = kernel_and_map(blk["conv1"])
+    w2, m2 = kernel_and_map(blk["conv2"])
     # Layer 2j+1: input [h0] (j = 0) or [h_j, h0 + C]; output [t_j, h_j + C, h0 + C], ReLU.
     cin = f if j == 0 else 2 * f
     k = np.zeros((3, 3, cin, 3 * f))
@@ -147,7 +150,7 @@ def convert_params(spec: TeacherSpec, params, offset: float = DEFAULT_OFFSET) ->
     out[f"conv_{2 * j + 2}"] = {"kernel": k, "bias_map": _joined_map(
         s * m2 - _bias_map(f, np.full(f, c)), np.zeros((3, 3, 1, f)))}
   # Body conv + global skip: input [h_N, h0 + C] (or [h0] without blocks).
-  wb, mb = _np(params["body_conv"]["kernel"]), _conv_bias_map(params["body_conv"])
+  wb, mb = kernel_and_map(params["body_conv"])
   if n == 0:
     k = wb + _center(f, f, [(0, 0, f)])
   else:

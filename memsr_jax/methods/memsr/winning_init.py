@@ -79,23 +79,13 @@ def decompose(feats: np.ndarray, width: int | None = None, theta: float | None =
   return ur, b, LayerInfo(f.shape[0], r, err, float(gamma.mean()))
 
 
-def _kernel_and_map(p) -> tuple[np.ndarray, np.ndarray]:
-  k = np.asarray(p["kernel"], np.float64)
-  if "bias_map" in p:
-    m = np.asarray(p["bias_map"], np.float64)
-  else:
-    m = np.zeros((k.shape[0], k.shape[1], 1, k.shape[3]))
-    m[k.shape[0] // 2, k.shape[1] // 2, 0] = np.asarray(p["bias"], np.float64)
-  return k, m
-
-
 def compose_bridge(teacher_layer, u_prev: np.ndarray, b_prev: np.ndarray):
   """Teacher conv applied to (U_prev·F_S + b_prev) as a conv on F_S: (kernel, bias map).
 
   The bridge bias is a constant image inside the frame and zero in the padding (the teacher's input
   is zero-padded), so in ones-channel form it contributes W·b_prev as a full 3×3 bias map.
   """
-  w, m = _kernel_and_map(teacher_layer)
+  w, m = convert.kernel_and_map(teacher_layer)
   k = np.einsum("hwco,cr->hwro", w, u_prev)
   m = m + np.einsum("hwco,c->hwo", w, b_prev)[:, :, None, :]
   return k, m
