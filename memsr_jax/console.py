@@ -98,7 +98,7 @@ class Progress:
   """Progress of a counted job; see the module docstring. Use `progress(...)` to make one."""
 
   def __init__(self, total: Optional[int], desc: str, unit: str, initial: int, enabled: bool,
-               tty: bool, min_interval: float):
+               tty: bool, min_interval: float, unit_scale: bool = False):
     self.total, self.desc, self.unit = total, desc, unit
     self.n = initial
     self.enabled = enabled
@@ -109,7 +109,8 @@ class Progress:
     self.bar = None
     if enabled and tty:
       self.bar = tqdm(total=total, initial=initial, desc=desc or None, unit=unit,
-                      dynamic_ncols=True, mininterval=1.0, file=sys.stderr, leave=True)
+                      unit_scale=unit_scale, dynamic_ncols=True, mininterval=1.0,
+                      file=sys.stderr, leave=True)
 
   def update(self, n: int = 1) -> None:
     self.n += n
@@ -148,16 +149,16 @@ class Progress:
 
 
 def progress(total: Optional[int], desc: str = "", unit: str = "it", initial: int = 0,
-             enabled: bool = True, tty: Optional[bool] = None,
-             min_interval: float = 30.0) -> Progress:
+             enabled: bool = True, tty: Optional[bool] = None, min_interval: float = 30.0,
+             unit_scale: bool = False) -> Progress:
   """A progress helper (tqdm bar when stderr is a terminal, else periodic plain lines).
 
   `tty` overrides the terminal check (tests); `enabled=False` shows nothing (other processes of a
-  multi-host run, or a config that turns progress off).
+  multi-host run, or a config that turns progress off); `unit_scale`: k/M/G prefixes in the bar.
   """
   if tty is None:
     tty = sys.stderr.isatty()
-  p = Progress(total, desc, unit, initial, enabled, tty, min_interval)
+  p = Progress(total, desc, unit, initial, enabled, tty, min_interval, unit_scale)
   _bars.append(p)
   return p
 
