@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from ml_collections import config_flags
 import numpy as np
 
+from memsr_jax import checkpoints
 from memsr_jax import cli
 from memsr_jax import evaluation
 from memsr_jax import precision
@@ -31,7 +32,6 @@ from memsr_jax.evaluation import hooks
 from memsr_jax.image import bicubic
 from memsr_jax.interop.torch_import import load_torch_weights
 from memsr_jax.models import registry
-from memsr_jax.train import checkpoint
 
 # Guarded so that tests can import both train.py and eval.py (both define --config).
 if "config" not in flags.FLAGS:
@@ -97,7 +97,7 @@ def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str
   m = config.model
   scales = _parse_scales(config.scales)
   if m.checkpoint:
-    model, params, meta = checkpoint.load_model_checkpoint(m.checkpoint)
+    model, params, meta = checkpoints.load_model_checkpoint(m.checkpoint)
     ckpt_scale = int(meta["scale"])
     scales = scales or [ckpt_scale]
     unsupported = [s for s in scales if s != ckpt_scale]

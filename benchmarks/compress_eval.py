@@ -19,12 +19,12 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
+from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax.evaluation import validation
 from memsr_jax.image import bicubic
 from memsr_jax.image import metrics
 from memsr_jax.interop import torch_import
 from memsr_jax.models import registry
-from memsr_jax.train import checkpoint as ckpt_lib
 
 
 def _predictors(args):

@@ -47,7 +47,7 @@ def build(name, scale):
   if name == "imdn" and _imdn_weights(scale):
     from memsr_jax.interop.torch_import import load_torch_weights
     return model, load_torch_weights(_imdn_weights(scale), "imdn", scale), "official IMDN"
-  from memsr_jax.measure.memory import random_params
+  from memsr_jax.models.registry import random_params
   return model, random_params(model, 0), "random (seed 0)"
 
 
@@ -77,7 +77,7 @@ def measure(fn):
 
 
 def worker(backend, name, scale, hr, onnx_path, out_npy):
-  from memsr_jax.measure.memory import tighten_allocator
+  from memsr_jax.procmem import tighten_allocator
   tighten_allocator()  # same allocator settings for all three (freed blocks leave RSS)
   hr_w, hr_h = hr
   x = lr_image(hr_w, hr_h, scale)
@@ -174,7 +174,7 @@ def bench_model(name, scale, hr, tmp, backends):
 OVERHEAD = """
 import resource, numpy, onnxruntime
 import memsr_jax.upscale, memsr_jax.deploy.ort_backend
-from memsr_jax.measure.memory import tighten_allocator
+from memsr_jax.procmem import tighten_allocator
 tighten_allocator()
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """

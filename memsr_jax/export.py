@@ -50,7 +50,7 @@ def load_source(checkpoint=None, model_name=None, scale=None, torch_weights=None
     path = pathlib.Path(checkpoint)
     if not path.exists():
       raise ExportError(f"checkpoint {path} does not exist")
-    from memsr_jax.train.checkpoint import load_model_checkpoint
+    from memsr_jax.checkpoints import load_model_checkpoint
     try:
       model, params, meta = load_model_checkpoint(path)
     except (FileNotFoundError, ValueError) as e:

@@ -20,9 +20,9 @@ from memsr_jax import safe_io
 from memsr_jax.deploy import budget as budget_lib
 from memsr_jax.deploy import upscaler
 from memsr_jax.image import io as image_io
-from memsr_jax.measure.memory import random_params
-from memsr_jax.measure.memory import tighten_allocator
 from memsr_jax.models import registry
+from memsr_jax.models.registry import random_params
+from memsr_jax.procmem import tighten_allocator
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -35,7 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
   p = cli.ArgumentParser(prog="python -m memsr_jax.upscale", description=__doc__,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
   src = p.add_mutually_exclusive_group(required=True)
-  src.add_argument("--checkpoint", help="model checkpoint (train/checkpoint.py format)")
+  src.add_argument("--checkpoint", help="model checkpoint (memsr_jax/checkpoints format)")
   src.add_argument("--model", help="a registry preset with RANDOM weights (demos, benchmarks); "
                    "with --backend onnxruntime: an .onnx file from python -m memsr_jax.export")
   p.add_argument("--backend", choices=("jax", "onnxruntime"), default="jax",
@@ -76,8 +76,8 @@ def load_model(args):
   if not path.exists():
     raise UsageError(f"checkpoint {path} does not exist")
   # Local: Orbax adds ~25 MB of RSS, which --model runs (budget benchmarks) should not pay.
-  from memsr_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
-  model, params, meta = checkpoint.load_model_checkpoint(path)
+  from memsr_jax import checkpoints  # pylint: disable=g-import-not-at-top
+  model, params, meta = checkpoints.load_model_checkpoint(path)
   ckpt_scale = int(meta.get("scale", getattr(model, "scale", 0)))
   if args.scale and args.scale != ckpt_scale:
     raise UsageError(f"checkpoint {path} is a ×{ckpt_scale} model ({meta.get('model')}) but "

@@ -101,7 +101,7 @@ from memsr_jax.image import metrics
 from memsr_jax.measure import cost
 from memsr_jax.methods.memsr import convert
 from memsr_jax.methods.memsr import stages as memsr_stages
-from memsr_jax.train import checkpoint as ckpt_lib
+from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax.train import config_lib
 from memsr_jax.train import loop
 from memsr_jax.train.supervised import SupervisedTask

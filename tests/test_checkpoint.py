@@ -12,8 +12,8 @@ import numpy as np
 import optax
 import pytest
 
+from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax.models import registry
-from memsr_jax.train import checkpoint as ckpt_lib
 from memsr_jax.train import state as state_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -64,7 +64,8 @@ class MaskedTask(Task):
 
 _SCRIPT = _TASK + r"""
 import json, sys
-from memsr_jax.train import checkpoint as ckpt_lib, config_lib, loop, sharding
+from memsr_jax import checkpoints as ckpt_lib
+from memsr_jax.train import config_lib, loop, sharding
 out, saved_on_one = sys.argv[1], sys.argv[2]
 repl = sharding.replicated(sharding.make_mesh())
 # 1) Restore what the 1-device test process saved onto this 4-device mesh.

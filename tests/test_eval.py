@@ -121,7 +121,6 @@ def test_eval_cli_rejects_unusable_model_configs(tmp_path):
 
 def test_eval_cli_checkpoint_scale_mismatch(tmp_path, monkeypatch):
   eval_module, eval_config = _eval_module()
-  from memsr_jax.train import checkpoint
   monkeypatch.setattr(checkpoint, "load_model_checkpoint",
                       lambda path: (None, {}, {"scale": 2, "model": "edsr_mini"}))
   c = eval_config.get_config()

@@ -11,8 +11,8 @@ onnx = pytest.importorskip("onnx", reason="onnx not installed (requirements-expo
 
 from memsr_jax import export  # noqa: E402
 from memsr_jax.deploy import ort_backend  # noqa: E402
-from memsr_jax.measure.memory import random_params  # noqa: E402
 from memsr_jax.models import registry  # noqa: E402
+from memsr_jax.models.registry import random_params  # noqa: E402
 
 logging.getLogger("onnx_ir").setLevel(logging.ERROR)  # jax2onnx's serializer chatter
 TOL = 1e-3
@@ -93,11 +93,11 @@ def test_swinir_is_a_clear_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
-  from memsr_jax.train import checkpoint
+  from memsr_jax import checkpoints
   name, kw = EDSR_TINY
   model = registry.build_model(name, **kw)
   path = tmp_path_factory.mktemp("ckpt") / "model"
-  checkpoint.save_model_checkpoint(path, name, kw, _small_params(model), {"step": 77})
+  checkpoints.save_model_checkpoint(path, name, kw, _small_params(model), {"step": 77})
   return path
 
 

@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax.methods.memsr import config as memsr_config
 from memsr_jax.methods.memsr import stages
-from memsr_jax.train import checkpoint as ckpt_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

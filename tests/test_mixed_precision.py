@@ -115,7 +115,7 @@ def test_bf16_trains_near_fp32_and_resumes_across_dtypes(tmp_path):
   assert np.mean(l16[-2:]) < 0.7 * l16[0]  # it trains
   assert abs(l16[-1] - l32[-1]) <= 0.02 * l32[-1], (l16, l32)
   assert all(np.asarray(a).dtype == np.float32 for a in jax.tree_util.tree_leaves(p16))
-  from memsr_jax.train import checkpoint as ckpt_lib
+  from memsr_jax import checkpoints as ckpt_lib
   _, saved, _ = ckpt_lib.load_model_checkpoint(tmp_path / "bf16")
   assert all(np.asarray(a).dtype == np.float32 for a in jax.tree_util.tree_leaves(saved))
   # Resume the bf16 run's step-20 checkpoint in float32 (and the fp32 one in bf16): same state

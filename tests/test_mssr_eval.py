@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import pytest
 
+from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax.evaluation import hooks
 from memsr_jax.methods.mssr import evaluate
 from memsr_jax.methods.mssr import imp
@@ -15,7 +16,6 @@ from memsr_jax.methods.mssr import masks
 from memsr_jax.methods.mssr import scalable
 from memsr_jax.models.registry import build_model
 from memsr_jax.models.registry import init_params
-from memsr_jax.train import checkpoint as ckpt_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 KW = dict(scale=2, n_feats=4, n_resblocks=2)

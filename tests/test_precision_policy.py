@@ -12,7 +12,6 @@ import pytest
 
 from memsr_jax import precision
 from memsr_jax.deploy import tiling
-from memsr_jax.measure import memory
 from memsr_jax.models import registry
 
 
@@ -37,7 +36,7 @@ def _assert_highest(ops, what):
 
 def _edsr(scale=2, **kw):
   model = registry.build_model("edsr_mini", scale=scale, n_feats=4, n_resblocks=1, **kw)
-  return model, memory.random_params(model, 0)
+  return model, registry.random_params(model, 0)
 
 
 def _x(h, w, seed=0):
@@ -59,7 +58,7 @@ def test_exact_tiling_and_upscaler(lowered, tmp_path, name):
   from memsr_jax.image import io as image_io
   if name == "plain":
     model = registry.build_model("plain", scale=2, widths=(3, 4, 4), bias_mode="map")
-    params = memory.random_params(model, 1)
+    params = registry.random_params(model, 1)
   else:
     model, params = _edsr(tail="conv1x1")
   img = (_x(11, 13)[0]).astype(np.uint8)

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memsr_jax.train import checkpoint as ckpt_lib
+from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax.train import config_lib
 from memsr_jax.train import loop
 from memsr_jax.train.supervised import SupervisedTask

@@ -12,8 +12,8 @@ pytest.importorskip("jax2onnx", reason="jax2onnx not installed (requirements-exp
 from memsr_jax import export  # noqa: E402
 from memsr_jax import upscale  # noqa: E402
 from memsr_jax.deploy import ort_backend  # noqa: E402
-from memsr_jax.measure.memory import random_params  # noqa: E402
 from memsr_jax.models import registry  # noqa: E402
+from memsr_jax.models.registry import random_params  # noqa: E402
 
 logging.getLogger("onnx_ir").setLevel(logging.ERROR)
 

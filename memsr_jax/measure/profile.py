@@ -31,7 +31,6 @@ from memsr_jax import cli
 from memsr_jax import pytrees
 from memsr_jax import safe_io
 from memsr_jax.measure import cost
-from memsr_jax.measure import memory
 from memsr_jax.measure import torch_bench
 from memsr_jax.models import registry
 from memsr_jax.models.plain import PlainNet
@@ -86,7 +85,7 @@ def parse_args(argv=None):
 def profile_model(name: str, scale: int, hr: tuple[int, int], latency: bool, repeats: int,
                   layerwise: bool, torch_hr: tuple[int, int] | None) -> dict:
   model = registry.build_model(name, scale=scale)
-  params = memory.random_params(model)
+  params = registry.random_params(model)
   w, h = hr
   if w % scale or h % scale:
     raise ValueError(f"HR size {w}x{h} is not divisible by scale {scale}")

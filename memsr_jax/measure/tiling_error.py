@@ -7,7 +7,7 @@ For each model: max / mean |tiled − whole| (0..255 float output) and PSNR(tile
 rounded uint8 outputs, for the feather mode at several overlaps and, where the model has a finite
 receptive field, the exact mode; plus the cost of bf16 (PSNR of bf16 whole-image vs fp32). Input:
 skimage's astronaut (512×512). Weights: IMDN's official ones when given, else random
-(`measure.memory.random_params`), which the report must say: random nets are less smooth than
+(`models.registry.random_params`), which the report must say: random nets are less smooth than
 trained ones, so their tiling errors are a pessimistic stand-in.
 """
 import argparse
@@ -22,8 +22,8 @@ from memsr_jax.deploy import tiling
 from memsr_jax.deploy.receptive_field import receptive_radius
 from memsr_jax.image import metrics
 from memsr_jax.interop.torch_import import load_torch_weights
-from memsr_jax.measure.memory import random_params
 from memsr_jax.models import registry
+from memsr_jax.models.registry import random_params
 
 
 def _rgb_psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -15,10 +15,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memsr_jax.measure.memory import tighten_allocator
 from memsr_jax.models.edsr import EDSR
 from memsr_jax.models.layers import upsample_stages
 from memsr_jax.models.plain import PlainNet
+from memsr_jax.procmem import tighten_allocator
 
 
 def _require_torch():

@@ -23,9 +23,10 @@ from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 
+from memsr_jax import checkpoints as ckpt_lib
+from memsr_jax import jsonio
 from memsr_jax import precision
 from memsr_jax.evaluation import validation
-from memsr_jax.train import checkpoint as ckpt_lib
 from memsr_jax.train import config_lib
 from memsr_jax.train import data as data_lib
 from memsr_jax.train import optim
@@ -168,10 +169,10 @@ def _meta(config, task, eval_params, extras, step: int, data_state, stage_name, 
   model_name, model_kwargs, export_params = task.export(eval_params, extras)
   method_meta = task.metadata(eval_params, extras)
   meta = {"kind": "train", "config": config_lib.to_json_dict(config),
-          "model": model_name, "model_kwargs": ckpt_lib.to_jsonable(dict(model_kwargs)),
-          "scale": int(config.scale), "data_state": ckpt_lib.to_jsonable(data_state),
+          "model": model_name, "model_kwargs": jsonio.to_jsonable(dict(model_kwargs)),
+          "scale": int(config.scale), "data_state": jsonio.to_jsonable(data_state),
           "task": task.display_name(), "stage": stage_name,
-          "method": ckpt_lib.to_jsonable(method_meta), "finished": finished,
+          "method": jsonio.to_jsonable(method_meta), "finished": finished,
           "total_steps": int(config.total_steps), "val": val or {}}
   return meta, export_params
 

@@ -27,6 +27,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax import pytrees
 from memsr_jax.interop import torch_import
 from memsr_jax.methods import common
@@ -34,7 +35,6 @@ from memsr_jax.methods.compress import prox
 from memsr_jax.methods.compress import shrink
 from memsr_jax.methods.compress import tasks
 from memsr_jax.models import registry
-from memsr_jax.train import checkpoint as ckpt_lib
 from memsr_jax.train import config_lib
 from memsr_jax.train import loop
 from memsr_jax.train import optim

@@ -20,13 +20,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import checkpoints as ckpt_lib
+from memsr_jax import jsonio
 from memsr_jax.methods import common
 from memsr_jax.methods.memsr import convert
 from memsr_jax.methods.memsr import distill as distill_lib
 from memsr_jax.methods.memsr import winning_init as wi
 from memsr_jax.models import registry
 from memsr_jax.models.plain import param_counts
-from memsr_jax.train import checkpoint as ckpt_lib
 from memsr_jax.train import config_lib
 from memsr_jax.train import data as data_lib
 from memsr_jax.train import loop
@@ -122,7 +123,7 @@ def stage_init(config, workdir: pathlib.Path, model, params):
                                                  beta=float(m.beta), stat=m.shift_stat, **kw)
   skw["scale"] = spec.scale
   sparams = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), sparams)
-  info = {"student_kwargs": ckpt_lib.to_jsonable(skw), "n_bridges": len(bridges),
+  info = {"student_kwargs": jsonio.to_jsonable(skw), "n_bridges": len(bridges),
           **param_counts(sparams),
           "layers": [vars(i) for i in infos], "n_patches": int(lr.shape[0]),
           "lr_patch": list(lr.shape[1:3]), "theta": m.theta or None,

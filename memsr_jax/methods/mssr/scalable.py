@@ -12,9 +12,9 @@ from typing import Any
 import flax.linen as nn
 import jax
 
+from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax import precision
 from memsr_jax.methods.mssr import masks
-from memsr_jax.train import checkpoint as ckpt_lib
 
 PyTree = Any
 
