@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from memsr_jax import precision
+from memsr_jax import predictor
 from memsr_jax.deploy import tiling
 from memsr_jax.models import registry
 
@@ -43,13 +44,18 @@ def _x(h, w, seed=0):
   return np.random.default_rng(seed).uniform(0, 255, (1, h, w, 3)).astype(np.float32)
 
 
-def test_eval_predictor(lowered):
-  import eval as eval_module
+def test_model_predictor(lowered):
   model, params = _edsr()
-  eval_module._model_predictor(model, params, "highest")(_x(7, 9))
-  _assert_highest(lowered(), "eval.py --precision highest")
-  eval_module._model_predictor(model, params, "default")(_x(7, 10))  # negative control
+  predictor.model_predictor(model, params, "highest")(_x(7, 9))
+  _assert_highest(lowered(), "predictor (eval.py) --precision highest")
+  predictor.model_predictor(model, params, "default")(_x(7, 10))  # negative control
   assert ("convolution", "DEFAULT") in lowered()
+
+
+def test_params_predictor(lowered):
+  model, params = _edsr()
+  predictor.params_predictor(lambda p, v: model.apply({"params": p}, v))(params, _x(6, 9))
+  _assert_highest(lowered(), "params predictor (validation, level sweeps)")
 
 
 @pytest.mark.parametrize("name", ["plain", "edsr"])

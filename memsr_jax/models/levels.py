@@ -97,3 +97,11 @@ def select_level(level_map: PyTree, level: int | None = None,
   if sparsity is not None:
     level = level_for_sparsity(level_map, sparsity)
   return None if level is None else check_level(level_map, level)
+
+
+def level_rows(level_map: PyTree, evaluate_level, which=None) -> list[dict]:
+  """[{level, sparsity, nonzero_params, …, **evaluate_level(level)}] for the levels `which`
+  (default: every level), one row per level."""
+  stats = level_stats(level_map)
+  return [{**stats[k], **evaluate_level(k)}
+          for k in (range(len(stats)) if which is None else which)]

@@ -130,7 +130,7 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
   if sets:
     rows = []
     for k, p in enumerate(per_level):
-      rows.extend(evaluate.sweep_levels(model, p, lm, sets, config.scale, levels=[k]))
+      rows.extend(evaluate.sweep_levels(model, p, lm, sets, config.scale, which=[k]))
     results["forward_levels"] = rows
     common.write_json(workdir / "forward_levels.json", rows)
     print("MSSR forward stage (each round's own network):\n" + evaluate.format_table(rows),

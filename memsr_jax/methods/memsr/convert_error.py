@@ -1,6 +1,6 @@
 """How exact MemSR's residual → plain conversion is in floating point (docs/MEMSR.md, step 1).
 
-  python -m memsr_jax.measure.convert_error [--teachers memsr_teacher_s,memsr_teacher_m]
+  python -m memsr_jax.methods.memsr.convert_error [--teachers memsr_teacher_s,memsr_teacher_m]
       [--scales 2,3,4] [--out benchmarks/results/memsr_convert_error.json]
 
 For each teacher and scale, with trained-like weights (`trained_like`) and a random 0..255 input,
@@ -70,7 +70,7 @@ def measure(name: str, scale: int, hw=(24, 24), seed: int = 0, **model_kwargs) -
 
 
 def main(argv=None) -> None:
-  ap = argparse.ArgumentParser(prog="python -m memsr_jax.measure.convert_error",
+  ap = argparse.ArgumentParser(prog="python -m memsr_jax.methods.memsr.convert_error",
                                description=__doc__.splitlines()[0])
   ap.add_argument("--teachers", default="memsr_teacher_s,memsr_teacher_m")
   ap.add_argument("--scales", default="2,3,4")
@@ -88,7 +88,7 @@ def main(argv=None) -> None:
   summary = {k: max(r[k] for r in rows) for k in ("max_abs_diff_fp32_literal",
                                                    "max_abs_diff_fp32_folded",
                                                    "max_abs_diff_fp64_literal")}
-  out = {"command": "python -m memsr_jax.measure.convert_error " + " ".join(sys.argv[1:]),
+  out = {"command": "python -m memsr_jax.methods.memsr.convert_error " + " ".join(sys.argv[1:]),
          "device": str(jax.devices()[0].platform), "rows": rows, "max": summary}
   pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
   pathlib.Path(args.out).write_text(json.dumps(out, indent=1))
