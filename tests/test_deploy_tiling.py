@@ -9,7 +9,7 @@ from memsr_jax import precision
 from memsr_jax.deploy import png_stream
 from memsr_jax.deploy import receptive_field
 from memsr_jax.deploy import tiling
-from memsr_jax.measure import tiling_error
+from memsr_jax.measure import tiling_accuracy
 from memsr_jax.models import registry
 
 
@@ -182,7 +182,7 @@ def test_streamed_bands_equal_in_memory(tmp_path, rng):
 def test_tiling_error_report(sample_image):
   model, params = _plain()
   img = sample_image[:24, :24]
-  row = tiling_error.measure(model, params, img, 10, [4], "random")
+  row = tiling_accuracy.measure(model, params, img, 10, [4], "random")
   exact = next(m for m in row["modes"] if m["mode"] == "masked")
   feather = next(m for m in row["modes"] if m["mode"] == "feather")
   tol = numerics.rounding_tolerance(model, params, img[None])

@@ -7,9 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import tiny_configs
 
 from memsr_jax import precision
-from memsr_jax.train import config_lib
 from memsr_jax.train import loop
 from memsr_jax.train import optim
 from memsr_jax.train import state
@@ -50,7 +50,7 @@ def _assert_bf16_step(text, out, what, loss_kernel=None):
     ("swinir_mini", dict(embed_dim=8, depths=(2,), num_heads=(2,), window_size=4, mlp_ratio=2.0)),
 ])
 def test_every_zoo_model_computes_in_bf16(name, kwargs):
-  cfg = config_lib.tiny_config()
+  cfg = tiny_configs.tiny_config()
   cfg.model.name = name
   cfg.model.kwargs = kwargs
   cfg.dtype = "bfloat16"
@@ -68,7 +68,7 @@ def test_method_tasks_compute_in_bf16():
   from memsr_jax.methods.mssr import masks
   from memsr_jax.methods.mssr import tasks as mtasks
   from memsr_jax.models import registry
-  cfg = config_lib.tiny_config()
+  cfg = tiny_configs.tiny_config()
   teacher = registry.build_model("memsr_teacher_s", scale=2, n_feats=4, n_resblocks=2)
   tparams = registry.init_params(teacher, jax.random.key(0))
   spec = convert.teacher_spec(teacher)
@@ -94,7 +94,7 @@ def test_method_tasks_compute_in_bf16():
 
 
 def _run(tmp_path, name, dtype, steps, workdir=None):
-  cfg = config_lib.tiny_config()
+  cfg = tiny_configs.tiny_config()
   cfg.model.kwargs.n_feats = 8
   cfg.data.lr_patch = 12
   cfg.total_steps = steps

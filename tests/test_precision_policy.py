@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import tiny_configs
 
 from memsr_jax import precision
 from memsr_jax import predictor
@@ -110,11 +111,10 @@ def test_mssr_levels_and_validation(lowered):
 
 def test_training_step_uses_the_fast_default():
   """Negative control: training is not an exactness path and lowers at the backend default."""
-  from memsr_jax.train import config_lib
   from memsr_jax.train import optim
   from memsr_jax.train import state
   from memsr_jax.train.supervised import SupervisedTask
-  cfg = config_lib.tiny_config()
+  cfg = tiny_configs.tiny_config()
   task = SupervisedTask(cfg)
   tx, sched = optim.make_optimizer(cfg)
   params, _ = task.init(jax.random.key(0))

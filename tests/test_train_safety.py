@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+import tiny_configs
 
 from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax.train import config_lib
@@ -34,7 +35,7 @@ def _logged_steps(workdir) -> list[int]:
 
 
 def test_truncated_latest_checkpoint_falls_back_everywhere(tmp_path, capsys):
-  cfg = config_lib.tiny_config()  # 6 steps, a checkpoint every 2, the last 3 kept
+  cfg = tiny_configs.tiny_config()  # 6 steps, a checkpoint every 2, the last 3 kept
   cfg.total_steps = 4
   loop.train(cfg, tmp_path, SupervisedTask(cfg))
   assert _steps(tmp_path) == [2, 4]
@@ -59,7 +60,7 @@ def test_truncated_latest_checkpoint_falls_back_everywhere(tmp_path, capsys):
 
 
 def test_every_step_damaged_is_one_clear_error(tmp_path):
-  cfg = config_lib.tiny_config()
+  cfg = tiny_configs.tiny_config()
   cfg.total_steps = 2
   loop.train(cfg, tmp_path, SupervisedTask(cfg))
   truncate_arrays(tmp_path / "checkpoints" / "2")
@@ -68,7 +69,7 @@ def test_every_step_damaged_is_one_clear_error(tmp_path):
 
 
 def test_disk_full_stops_at_the_first_failed_save(tmp_path, monkeypatch):
-  cfg = config_lib.tiny_config()
+  cfg = tiny_configs.tiny_config()
   real_save = ocp.CheckpointManager.save
 
   def save(self, step, *a, **kw):
@@ -127,7 +128,7 @@ def test_tensorboard_events_of_a_resume_purge_the_lost_steps(tmp_path):
 
 def test_zero_periods_are_config_errors():
   for key in ("log_every", "ckpt_every"):
-    cfg = config_lib.tiny_config()
+    cfg = tiny_configs.tiny_config()
     cfg[key] = 0
     with pytest.raises(ValueError, match=f"config.{key} must be at least 1"):
       config_lib.validate(cfg)
@@ -143,7 +144,7 @@ def test_commands_fall_back_from_a_truncated_checkpoint(tmp_path):
 
   from PIL import Image
   repo = pathlib.Path(__file__).resolve().parents[1]
-  cfg = config_lib.tiny_config()
+  cfg = tiny_configs.tiny_config()
   cfg.total_steps = 4
   work = tmp_path / "w"
   loop.train(cfg, work, SupervisedTask(cfg))
