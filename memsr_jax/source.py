@@ -98,7 +98,7 @@ def _from_preset(preset: str, scale: int | None, torch_weights: str | None,
   except ValueError as e:
     raise SourceError(str(e)) from None
   model = registry.build_model(preset, **overrides)
-  scale = int(kwargs["scale"])
+  scale = int(kwargs.get("scale", model.scale))  # a preset may leave the class default
   if torch_weights:
     path = pathlib.Path(str(torch_weights).replace("{scale}", str(scale))).expanduser()
     if not path.is_file():
