@@ -14,6 +14,7 @@ import tiny_configs
 from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax.train import config_lib
 from memsr_jax.train import loop
+from memsr_jax.train import metrics_log
 from memsr_jax.train.supervised import SupervisedTask
 
 
@@ -89,7 +90,7 @@ def test_metrics_of_a_resume_are_truncated_to_the_restored_step(tmp_path):
   rows = [{"step": s, "train/loss": 1.0} for s in (1, 2, 3, 4)]
   (tmp_path / "metrics.jsonl").write_text(
       "".join(json.dumps(r) + "\n" for r in rows) + '{"step": 5, "tra')  # torn by a kill
-  w = loop.MetricsWriter(tmp_path, True, False, start_step=2)
+  w = metrics_log.MetricsWriter(tmp_path, True, False, start_step=2)
   w.write(3, {"train/loss": 0.5})
   w.close()
   assert _logged_steps(tmp_path) == [1, 2, 3]
@@ -110,12 +111,12 @@ def _tb_events(folder):
 
 def test_tensorboard_events_of_a_resume_purge_the_lost_steps(tmp_path):
   pytest.importorskip("tensorboardX")
-  first = loop.MetricsWriter(tmp_path, True, True)
+  first = metrics_log.MetricsWriter(tmp_path, True, True)
   for step in (1, 2, 3, 4):  # a run killed after step 4 whose last checkpoint is step 2
     first.write(step, {"train/loss": 1.0})
   first.close()
   time.sleep(0.01)  # distinct file times
-  second = loop.MetricsWriter(tmp_path, True, True, start_step=2)
+  second = metrics_log.MetricsWriter(tmp_path, True, True, start_step=2)
   second.write(3, {"train/loss": 0.5})
   second.close()
   events = _tb_events(tmp_path / "tb")
