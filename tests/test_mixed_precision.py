@@ -64,7 +64,7 @@ def test_every_zoo_model_computes_in_bf16(name, kwargs):
 def test_method_tasks_compute_in_bf16():
   from memsr_jax.methods.compress import tasks as ctasks
   from memsr_jax.methods.memsr import convert
-  from memsr_jax.methods.memsr import distill
+  from memsr_jax.methods.memsr import tasks as memsr_tasks
   from memsr_jax.methods.mssr import masks
   from memsr_jax.methods.mssr import tasks as mtasks
   from memsr_jax.models import registry
@@ -77,7 +77,7 @@ def test_method_tasks_compute_in_bf16():
   bridges = [{"kernel": np.eye(w), "bias": np.zeros(w)} for w in convert.plain_widths(spec)[1:-1]]
   level_map = masks.init_level_map(tparams)
   t = {
-      "memsr_distill": distill.MemSRDistillTask(
+      "memsr_distill": memsr_tasks.MemSRDistillTask(
           plain_kw, plain_p, spec=spec, teacher_params=tparams, bridges=bridges, total_steps=4),
       "mssr_ssd": mtasks.LevelTask("l1", teacher, "memsr_teacher_s", {}, 1, tparams,
                                    {"level_map": level_map, "teacher": tparams}, ssd_weight=0.5,

@@ -62,7 +62,7 @@ def parse_stages(stages) -> list[str]:
   return names
 
 
-def stage_config(config: ml_collections.ConfigDict, stage: ml_collections.ConfigDict
+def engine_config(config: ml_collections.ConfigDict, stage: ml_collections.ConfigDict
                  ) -> ml_collections.ConfigDict:
   """The engine config of one stage: the base config with the stage's overrides applied (its
   engine scalars, e.g. total_steps, and its optim/schedule/data/val/loss groups)."""
@@ -118,7 +118,7 @@ def _raw_params_of_stage(cfg, workdir: pathlib.Path, task) -> PyTree:
 def run_prune(config, workdir: pathlib.Path, init_params) -> dict:
   """Trains M with the L1-proximal optimizer; writes prune/densities.json; returns it."""
   pc = config.compress.prune
-  cfg = stage_config(config, pc)
+  cfg = engine_config(config, pc)
   include = pc.get("include", prox.DEFAULT_INCLUDE)
   exclude = pc.get("exclude", prox.DEFAULT_EXCLUDE)
   with cfg.unlocked():
@@ -225,7 +225,7 @@ def build_teacher(config, workdir: pathlib.Path, original_params, pruned_dir: pa
 
 def run_distill(config, workdir: pathlib.Path, student: dict, original_params) -> PyTree:
   dc = config.compress.distill
-  cfg = stage_config(config, dc)
+  cfg = engine_config(config, dc)
   teacher, teacher_params = build_teacher(config, workdir, original_params, workdir / "prune")
   kw = dict(student["student_kwargs"])
   task = tasks.DistillTask(student["student"], kw, teacher, teacher_params,

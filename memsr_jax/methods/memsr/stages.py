@@ -25,6 +25,7 @@ from memsr_jax import precision
 from memsr_jax.methods import common
 from memsr_jax.methods.memsr import convert
 from memsr_jax.methods.memsr import distill as distill_lib
+from memsr_jax.methods.memsr import tasks as memsr_tasks
 from memsr_jax.methods.memsr import winning_init as wi
 from memsr_jax.models import registry
 from memsr_jax.models.plain import param_counts
@@ -167,7 +168,7 @@ def run(config, workdir) -> dict:
     skw, sparams = random_student(config, skw["widths"], int(config.seed) + 1)
     bridges = distill_lib.random_bridges(jax.random.key(int(config.seed) + 2),
                                          skw["widths"][1:-1], teacher_widths)
-  task = distill_lib.MemSRDistillTask(
+  task = memsr_tasks.MemSRDistillTask(
       skw, sparams, spec=spec, teacher_params=tparams if m.distill else None,
       bridges=bridges if m.distill else None, total_steps=int(config.total_steps),
       lam=float(m.lam), eps=float(m.eps), distill=bool(m.distill),
