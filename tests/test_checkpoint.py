@@ -96,7 +96,7 @@ json.dump({"restored_ok": bool(restored_ok), "devices": jax.device_count()},
 @pytest.mark.slow
 def test_masks_and_rewind_restore_exactly_across_device_counts(tmp_path):
   ns = {}
-  exec(_TASK, ns)  # pylint: disable=exec-used
+  exec(_TASK, ns)  # the task source the subprocesses run too
   task = ns["MaskedTask"]()
   params, extras = task.init(jax.random.key(0))
   st = state_lib.create_train_state(params, optax.adam(1e-3))

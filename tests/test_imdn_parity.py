@@ -1,8 +1,8 @@
 """Official IMDN weights, ported to Flax, reproduce the published Set5/Set14 numbers.
 
-Full protocol (PROTOCOL.md): HR → mod-crop → MATLAB bicubic LR → IMDN → uint8 → Y-PSNR/SSIM with
-a `scale`-pixel border crop. Within ±0.01 dB and ±0.0005 SSIM of the paper's table. Needs
-../shared (weights and images) and torch (to read the .pth); skipped otherwise.
+Full protocol (memsr_jax/evaluation/protocol.py): HR → mod-crop → MATLAB bicubic LR → IMDN →
+uint8 → Y-PSNR/SSIM with a `scale`-pixel border crop. Within ±0.01 dB and ±0.0005 SSIM of the
+paper's table. Needs ../shared (weights and images) and torch (to read the .pth); skipped otherwise.
 One case per (set, scale) so `pytest -n 2` can spread the ~3 CPU-minutes over workers.
 """
 import jax.numpy as jnp
@@ -13,7 +13,7 @@ from memsr_jax import evaluation
 from memsr_jax import predictor
 from memsr_jax.source import load_source
 
-# (PSNR, SSIM) published in the IMDN paper, as listed in PROTOCOL.md.
+# (PSNR, SSIM) published in the IMDN paper, (its Table).
 PUBLISHED = {
     ("Set5", 2): (38.00, 0.9605), ("Set5", 3): (34.36, 0.9270), ("Set5", 4): (32.21, 0.8948),
     ("Set14", 2): (33.63, 0.9177), ("Set14", 3): (30.32, 0.8417), ("Set14", 4): (28.58, 0.7811),

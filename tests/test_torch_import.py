@@ -212,7 +212,7 @@ def test_cli_writes_loadable_checkpoint(tmp_path, rng):
 # ------------------------------------------------------------------------------ MemSR teachers
 
 
-class ModelCheckpoint:  # pylint: disable=too-few-public-methods
+class ModelCheckpoint:
   """Stands for a Lightning callback class: PL 1.3 pickles callback states keyed by their type,
   which torch.load(weights_only=True) refuses."""
 
@@ -222,7 +222,7 @@ def _touch(path):  # what a hostile pickle would run; the restricted reader must
   return "ran"
 
 
-class _Hostile:  # pylint: disable=too-few-public-methods
+class _Hostile:
   def __init__(self, path):
     self.path = path
 

@@ -98,7 +98,7 @@ def test_metrics_of_a_resume_are_truncated_to_the_restored_step(tmp_path):
 
 def _tb_events(folder):
   """Every Event record of the TFRecord event files in `folder`, oldest file first."""
-  from tensorboardX.proto import event_pb2  # pylint: disable=import-outside-toplevel
+  from tensorboardX.proto import event_pb2  # optional dependency
   events = []
   for path in sorted(folder.glob("events.out.tfevents.*"), key=lambda p: p.stat().st_mtime_ns):
     data, pos = path.read_bytes(), 0

@@ -445,7 +445,7 @@ def hparam_problems(model, scopes: list[tuple[str, Mapping]]) -> list[str]:
 
 def read_options(path: str | pathlib.Path) -> dict:
   """A BasicSR options file (YAML, e.g. options/test/EDSR/test_EDSR_Mx2.yml) as a dict."""
-  import yaml  # pylint: disable=import-outside-toplevel  (PyYAML ships with ml_collections)
+  import yaml  # PyYAML ships with ml_collections; only release option files need it
   try:
     with open(path, encoding="utf-8") as f:
       opts = yaml.safe_load(f)
@@ -464,7 +464,7 @@ class _Opaque(dict):
   """Stands in for a pickled object that is neither a tensor nor a plain container (a Lightning
   callback, an LR scheduler's bound method…): built without importing or running its class."""
 
-  def __init__(self, *args, **kwargs):  # pylint: disable=unused-argument
+  def __init__(self, *args, **kwargs):  # accepts whatever the pickle passes
     super().__init__()
 
   def __setstate__(self, state):
@@ -506,13 +506,13 @@ def read_checkpoint(path: str | pathlib.Path) -> Any:
     try:
       return torch.load(str(path), map_location="cpu", weights_only=False,
                         pickle_module=_restricted_pickle(torch))
-    except Exception:  # pylint: disable=broad-except  (report the weights_only error)
+    except Exception:  # any failure: report the weights_only error
       raise first from None
 
 
 def _require_torch():
   try:
-    import torch  # pylint: disable=import-outside-toplevel
+    import torch  # optional dependency (requirements-torch.txt)
   except ModuleNotFoundError as e:
     raise ModuleNotFoundError(
         "PyTorch is needed only to read .pth files; install the CPU build with "
@@ -532,7 +532,7 @@ def load_torch_weights(path: str | pathlib.Path, model_name: str, scale: int,
     raise FileNotFoundError(f"weights file not found: {path}")
   try:
     checkpoint = read_checkpoint(path)
-  except Exception as e:  # pylint: disable=broad-except  (a text file raises KeyError: 101…)
+  except Exception as e:  # any failure (a text file raises KeyError: 101…)
     raise TorchWeightsError(f"cannot read {path} as PyTorch weights ({type(e).__name__}: "
                             f"{cli.one_line(e)[:200]}); give a .pth state dict") from e
   try:

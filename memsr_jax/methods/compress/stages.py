@@ -1,4 +1,4 @@
-"""The compression method's stages (METHODS.md §2): prune → compress → distill, from one config.
+"""The compression method's stages (docs/COMPRESS.md): prune → compress → distill, from one config.
 
 `run(config, workdir)` is what `train.py` calls when `config.method == "compress"`. Stages run in
 `workdir/prune`, `workdir/compress`, `workdir/distill`; each is resumable (the engine resumes and
