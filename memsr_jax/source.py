@@ -18,6 +18,7 @@ from typing import Any, Mapping
 import flax.linen as nn
 
 from memsr_jax import cli
+from memsr_jax.interop import torch_import
 from memsr_jax.models import levels
 from memsr_jax.models import registry
 
@@ -76,7 +77,7 @@ def load_source(checkpoint: str | pathlib.Path | None = None, *, preset: str | N
 def _from_checkpoint(path: pathlib.Path, scale: int | None, step: int | None) -> ModelSource:
   # Local import: Orbax adds tens of MB of resident memory that random-weight runs (the memory
   # budget benchmarks of deploy/) must not pay.
-  from memsr_jax import checkpoints  # noqa: PLC0415
+  from memsr_jax import checkpoints
   if not path.exists():
     raise SourceError(f"checkpoint {path} does not exist")
   model, params, meta = checkpoints.load_model_checkpoint(path, step=step)
@@ -103,8 +104,6 @@ def _from_preset(preset: str, scale: int | None, torch_weights: str | None,
     path = pathlib.Path(str(torch_weights).replace("{scale}", str(scale))).expanduser()
     if not path.is_file():
       raise SourceError(f"weights file {path} (×{scale}) does not exist")
-    # Local import: PyTorch is an optional dependency (requirements-torch.txt).
-    from memsr_jax.interop import torch_import  # noqa: PLC0415
     kw = {k: v for k, v in overrides.items() if k != "scale"}
     params = torch_import.load_torch_weights(str(path), preset, scale, param_key=param_key or None,
                                              **kw)
@@ -137,5 +136,5 @@ def _at_level(src: ModelSource, checkpoint, level: int | None,
 
 
 def _level_map(checkpoint) -> PyTree | None:
-  from memsr_jax import checkpoints  # noqa: PLC0415  (Orbax, see _from_checkpoint)
+  from memsr_jax import checkpoints  # Orbax, imported when needed (see _from_checkpoint)
   return checkpoints.load_model_item(checkpoint, levels.LEVEL_MAP_ITEM)
