@@ -53,7 +53,7 @@ def sweep_levels(model, params: PyTree, level_map: PyTree, sets: dict[str, list]
   return levels.level_rows(level_map, evaluate_level, which)
 
 
-def format_table(rows: list[dict]) -> str:
+def format_level_table(rows: list[dict]) -> str:
   """Level, sparsity of the pruned set, sparsity of the whole network, non-zeros, PSNR per set."""
   sets = [k for k in rows[0] if k.startswith("psnr_")] if rows else []
   head = (f"{'level':>5} {'pruned-set':>10} {'network':>8} {'nonzero':>9} "
