@@ -129,8 +129,7 @@ def _compiled_init(model: nn.Module, lr_shape: tuple, rng_shape: tuple, rng_dtyp
   """The compiled init of `model`, reused for every rng of this shape/dtype.
 
   On CPU it is compiled without LLVM optimization: the random-number kernels take most of the
-  compile time (seconds per model at the default level, a third to half of it without) and run
-  only once; the test suite's time halved with this.
+  compile time and run only once, so optimizing them costs more than it saves.
   """
   lowered = _cached_jitted_init(model, lr_shape).lower(jax.ShapeDtypeStruct(rng_shape, rng_dtype))
   if jax.default_backend() == "cpu":
