@@ -72,6 +72,10 @@ def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str
   level, sparsity = m.get("level", -1), m.get("sparsity", -1.0)
   if m.checkpoint:
     src = load_source(m.checkpoint, level=level, sparsity=sparsity)
+    if "level" in src.meta:
+      lv = src.meta["level"]
+      logging.info("MSSR level %d: sparsity %.2f%%, %d non-zero params", lv["level"],
+                   100 * lv["sparsity"], lv["nonzero_params"])
     unsupported = [s for s in scales if s != src.scale]
     if unsupported:
       raise ValueError(f"checkpoint {m.checkpoint} is a ×{src.scale} model ({src.name}); "
