@@ -42,7 +42,8 @@ def test_help_exits_0(command):
 
 
 @pytest.mark.parametrize("command,args,fragment", [
-    ("-m memsr_jax.upscale", ["--no_such_flag"], "unrecognized arguments: --no_such_flag"),
+    ("-m memsr_jax.upscale", ["--no_such_flag"], "the following arguments are required"),
+    ("-m memsr_jax.profile", ["--no_such_flag"], "unrecognized arguments: --no_such_flag"),
     ("train.py", ["--no_such_flag"], "Unknown command line flag 'no_such_flag'"),
 ])
 def test_flag_errors_are_one_line_exit_2(command, args, fragment):
@@ -62,7 +63,7 @@ def test_argparse_error_in_process(main, capsys):
 
 def test_parse_scales_and_set():
   assert cli.parse_scales("2,3,4") == [2, 3, 4]
-  assert cli.parse_scales("x2, [4]") == [2, 4]
+  assert cli.parse_scales("[2, 4]") == [2, 4] and cli.parse_scales("x3") == [3]
   assert cli.parse_scales([3]) == [3]
   assert cli.parse_scales("", allow_empty=True) == []
   for bad, msg in (("2,a", "'a' is not an integer scale"), ("0", "positive"), ("", "positive")):
