@@ -49,18 +49,6 @@ def _parse_list(value: Any, what: str) -> list[str]:
   return items
 
 
-def _parse_scales(value: Any) -> list[int]:
-  scales = []
-  for s in _parse_list(value, "scales"):
-    try:
-      scales.append(int(s.lower().lstrip("x")))
-    except ValueError:
-      raise ValueError(f"config.scales: {s!r} is not an integer scale (use e.g. 2,3,4)") from None
-  if any(s < 1 for s in scales):
-    raise ValueError(f"config.scales must be positive, got {scales}")
-  return scales
-
-
 def _policy(config) -> str:
   return precision.check_policy(config.get("precision", "highest"))
 
@@ -68,7 +56,7 @@ def _policy(config) -> str:
 def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str]:
   """(scales, scale → predict_fn, description) for the model the config names."""
   m = config.model
-  scales = _parse_scales(config.scales)
+  scales = cli.parse_scales(config.scales, "config.scales", allow_empty=True)
   level, sparsity = m.get("level", -1), m.get("sparsity", -1.0)
   if m.checkpoint:
     src = load_source(m.checkpoint, level=level, sparsity=sparsity)

@@ -11,6 +11,7 @@ budget; benchmarks/upscale_100mp.py measures both.
 import re
 
 import numpy as np
+import psutil
 
 from memsr_jax.deploy.tile_function import TileFunction
 
@@ -58,7 +59,6 @@ def host_bytes(mode: str, tile: int, halo: int, scale: int, height: int, width: 
 
 
 def _rss() -> int:
-  import psutil
   return psutil.Process().memory_info().rss
 
 

@@ -31,7 +31,7 @@ PROBE_SIDES = (64, 160)
 
 
 def _ort():
-  try:
+  try:  # optional dependency (requirements-export.txt)
     import onnxruntime
   except ModuleNotFoundError as e:
     raise ValueError("the onnxruntime backend needs onnxruntime: pip install -r "
@@ -95,7 +95,7 @@ class Session:
 
 def _max_conv_channels(model) -> int:
   """Widest conv (largest dim of the 4-D initializers, in either kernel layout); 64 if unknown."""
-  try:
+  try:  # onnx is optional (requirements-export.txt); without it the usual width is assumed
     import onnx
     proto = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(model)
     return max((max(t.dims) for t in proto.graph.initializer if len(t.dims) == 4), default=64)

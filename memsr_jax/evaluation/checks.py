@@ -13,26 +13,10 @@ from memsr_jax.data import folders
 from memsr_jax.models import registry
 
 
-def parse_scales(value) -> list[int]:
-  """config.scales ("2,3,4", "x2", [2, 4], "" = default) as positive ints."""
-  items = value if isinstance(value, (list, tuple)) else str(value).replace(" ", "").strip(
-      "()[]").split(",")
-  scales = []
-  for s in (str(v) for v in items if str(v)):
-    try:
-      scales.append(int(s.lower().lstrip("x")))
-    except ValueError:
-      raise cli.UserError(f"config.scales: {s!r} is not an integer scale; use e.g. "
-                          "--config.scales=2,3,4") from None
-  if any(s < 1 for s in scales):
-    raise cli.UserError(f"config.scales must be positive integers, got {scales}")
-  return scales
-
-
 def check(config) -> None:
   """Raises cli.UserError for the first problem found in an eval config."""
   m = config.model
-  scales = parse_scales(config.scales)
+  scales = cli.parse_scales(config.scales, "config.scales", allow_empty=True)
   if m.checkpoint:
     path = pathlib.Path(m.checkpoint).expanduser()
     if not path.exists():
