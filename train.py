@@ -6,7 +6,6 @@ what is trained: "supervised" (any registry model on LR/HR pairs) or a method's 
 A user's mistake (bad flag or key, unusable workdir, a workdir another run holds) is one line on
 stderr and exit status 2 (docs/SAFETY.md).
 """
-import logging
 import os
 import sys
 
@@ -15,14 +14,17 @@ import jax
 from ml_collections import config_flags
 
 from memsr_jax import cli
+from memsr_jax import console
 from memsr_jax import methods
 from memsr_jax import safe_io
 from memsr_jax.train import loop
+from memsr_jax.train import summary
 from memsr_jax.train import workdir_lock
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file.",
                                           lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints and metrics go.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints and metrics go (rerun the "
+                                "same command to resume).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -41,7 +43,6 @@ def _maybe_init_distributed():
 
 def main(argv):
   del argv
-  logging.getLogger("absl").setLevel(logging.WARNING)
   config = cli.config_value(_CONFIG)
   workdir = _WORKDIR.value
   try:  # flags and the workdir are checked before anything is computed
@@ -54,13 +55,14 @@ def main(argv):
   safe_io.check_output_dir(workdir, "--workdir")
   with workdir_lock.hold(workdir):  # one run per workdir
     _train(config, workdir)
+  console.say(summary.summary(workdir, config.val.dataset, config.scale))
 
 
 def _train(config, workdir):
   try:
     methods.run(config, workdir)
   except loop.TrainingInterrupted as e:
-    print(str(e), flush=True)
+    console.say(str(e))
     sys.exit(128 + int(e.signum))
   except loop.NonFiniteLossError as e:
     raise cli.UserError(e) from None

@@ -19,11 +19,13 @@ and lists of scales are read by `parse_scales`.
 """
 import argparse
 import json
-import logging
 import sys
 
 from absl import app
 from absl import flags
+
+from memsr_jax import config_help
+from memsr_jax import console
 
 EXIT_USER_ERROR = 2
 
@@ -57,7 +59,18 @@ def run(main, argv=None) -> int:
 
 
 class ArgumentParser(argparse.ArgumentParser):
-  """argparse whose usage errors are one line (argparse prints the whole usage first)."""
+  """argparse whose usage errors are one line (argparse prints the whole usage first). Every
+  command gets the shared `--verbose` flag; parsing sets up the terminal output (memsr_jax.console:
+  our lines on stderr, library INFO/WARNING hidden unless --verbose)."""
+
+  def __init__(self, *args, **kwargs):
+    super().__init__(*args, **kwargs)
+    console.add_verbose_flag(self)
+
+  def parse_known_args(self, args=None, namespace=None):
+    namespace, rest = super().parse_known_args(args, namespace)
+    console.setup(bool(getattr(namespace, "verbose", False)))
+    return namespace, rest
 
   def error(self, message):
     sys.exit(fail(f"{message} (see {self.prog} --help)"))
@@ -77,6 +90,10 @@ def _parse_absl_flags(argv):
   asked = [a for a in args if a in HELP_FLAGS]
   if asked:
     app.usage(shorthelp=asked[0] != "--helpfull", writeto_stdout=True)
+    if "config" in flags.FLAGS:  # what --config.KEY can override, with the defaults
+      default = flags.FLAGS["config"].default_as_str.strip("'\"")
+      default = None if default in ("", "None") else default
+      print("\n" + config_help.config_keys_help(args, default=default))
     sys.exit(0)
   try:
     return flags.FLAGS(argv)
@@ -98,13 +115,16 @@ def run_absl(main) -> None:
   """`app.run(main)` with one-line user errors (flag parsing included); exits like app.run."""
 
   def wrapped(argv):
+    console.setup(flags.FLAGS.verbose)
     try:
       return main(argv)
     except (UserError, app.UsageError) as e:  # absl's UsageError: a main's own argv check
       sys.exit(fail(e))
 
-  # JAX logs at INFO that it found no TPU on every CPU/GPU machine: noise in a user's terminal.
-  logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+  if "verbose" not in flags.FLAGS:
+    # Declared as the main module's flag, so that the short --help lists it.
+    flags.DEFINE_bool("verbose", False, console.VERBOSE_HELP, module_name=sys.argv[0])
+  console.setup(console.verbose_in_argv(sys.argv))  # quiet while flags and configs load
   app.run(wrapped, flags_parser=_parse_absl_flags)
 
 

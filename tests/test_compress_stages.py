@@ -57,7 +57,7 @@ def test_tiny_stages_end_to_end_and_resume(tmp_path, capsys):
   # Rerunning resumes: every stage is found finished.
   capsys.readouterr()
   stages.run(c, tmp_path)
-  out = capsys.readouterr().out
+  out = "".join(capsys.readouterr())
   assert out.count("already finished") == 2 and "reusing" in out
 
 

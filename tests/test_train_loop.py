@@ -101,7 +101,7 @@ def test_resume_after_kill9_and_sigterm_matches_uninterrupted_run(tmp_path):
   out_b = subprocess.run(_train_cmd(config, b), cwd=REPO, env=_env(), capture_output=True,
                          text=True, timeout=300)
   assert out_b.returncode == 0, out_b.stderr[-2000:]
-  assert f"resuming from the checkpoint at step {term_step}" in out_b.stdout
+  assert f"resuming from the checkpoint at step {term_step}" in out_b.stderr
   out_a = subprocess.run(_train_cmd(config, a), cwd=REPO, env=_env(), capture_output=True,
                          text=True, timeout=300)
   assert out_a.returncode == 0, out_a.stderr[-2000:]
@@ -118,7 +118,7 @@ def test_resume_after_kill9_and_sigterm_matches_uninterrupted_run(tmp_path):
   # A finished run is skipped when the command is repeated.
   again = subprocess.run(_train_cmd(config, b), cwd=REPO, env=_env(), capture_output=True,
                          text=True, timeout=300)
-  assert again.returncode == 0 and "already finished" in again.stdout
+  assert again.returncode == 0 and "already finished" in again.stderr
 
 
 class NaNAfter3(SupervisedTask):
@@ -141,7 +141,7 @@ def test_finished_stage_is_skipped_and_logs_are_written(tmp_path, capsys):
   cfg.tensorboard = True
   p1, _ = loop.train(cfg, tmp_path, SupervisedTask(cfg), stage_name="stage1")
   p2, _ = loop.train(cfg, tmp_path, SupervisedTask(cfg), stage_name="stage1")
-  assert "already finished" in capsys.readouterr().out
+  assert "already finished" in capsys.readouterr().err
   jax.tree.map(np.testing.assert_array_equal, p1, p2)
   rows = [json.loads(l) for l in (tmp_path / "stage1" / "metrics.jsonl").read_text().splitlines()]
   assert [r["step"] for r in rows] == list(range(1, 7))

@@ -51,7 +51,7 @@ def test_truncated_latest_checkpoint_falls_back_everywhere(tmp_path, capsys):
   # train: the damaged step is moved to checkpoints_corrupt/ and training resumes from step 2.
   cfg.total_steps = 6
   loop.train(cfg, tmp_path, SupervisedTask(cfg))
-  out = capsys.readouterr().out
+  out = "".join(capsys.readouterr())  # our lines go to stderr
   assert "checkpoint at step 4" in out and "checkpoints_corrupt" in out
   assert "resuming from the checkpoint at step 2" in out
   assert [p.name.split("_")[0] for p in (tmp_path / "checkpoints_corrupt").iterdir()] == ["4"]

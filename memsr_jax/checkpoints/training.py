@@ -184,7 +184,7 @@ class TrainCheckpointer:
     msg = (f"checkpoint at step {step} ({src}) is unreadable ({type(err).__name__}: "
            f"{str(err)[:300]}); moving it to {dst_root} and falling back to the previous one")
     log.warning(msg)
-    print(f"WARNING: {msg}", flush=True)
+    print(f"WARNING: {msg}", file=sys.stderr, flush=True)
     self.close()
     if jax.process_index() == 0:
       dst_root.mkdir(parents=True, exist_ok=True)

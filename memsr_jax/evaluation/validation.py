@@ -51,3 +51,12 @@ class Validator:
       sr = np.asarray(self._predict(params, extras, x))[0]
       psnrs.append(metrics.psnr(metrics.to_uint8(sr), hr, crop=self.scale))
     return {"val_psnr": float(np.mean(psnrs))}
+
+
+def bicubic_psnr(pairs, scale: int) -> float:
+  """Mean Y-PSNR of MATLAB bicubic upscaling over the same pairs, by the same protocol: the
+  baseline a trained model's validation PSNR is compared with."""
+  upscale = predictor.bicubic_predictor(scale)
+  psnrs = [metrics.psnr(metrics.to_uint8(np.asarray(upscale(lr[None]))[0]), hr, crop=scale)
+           for _, lr, hr in pairs]
+  return float(np.mean(psnrs))

@@ -23,6 +23,7 @@ import ml_collections
 import numpy as np
 
 from memsr_jax import checkpoints as ckpt_lib
+from memsr_jax import console
 from memsr_jax import jsonio
 from memsr_jax import precision
 from memsr_jax.evaluation import validation
@@ -32,7 +33,6 @@ from memsr_jax.train import optim
 from memsr_jax.train import sharding
 from memsr_jax.train import state as state_lib
 from memsr_jax.train.metrics_log import MetricsWriter
-from memsr_jax.train.metrics_log import progress_bar
 from memsr_jax.train.signals import SignalCatcher
 from memsr_jax.train.signals import TrainingInterrupted
 from memsr_jax.train.signals import all_processes_agree
@@ -60,6 +60,7 @@ class Run:
   validator: validation.Validator | None = None
   writer: MetricsWriter | None = None
   bar: Any = None
+  bicubic_psnr: float | None = None  # validation set's bicubic Y-PSNR, until it is logged
   last_saved: int | None = None
   last_val: dict | None = None
   val_step: int = -1  # the step `last_val` was measured at
@@ -108,8 +109,7 @@ def restore_or_init(config, task: Task, workdir: pathlib.Path, tx, mesh, tag: st
     return state, extras, ckpt, None
   state, extras, meta = restored
   if jax.process_index() == 0:
-    print(f"{tag}resuming from the checkpoint at step {int(state.step)} in {ckpt.directory}",
-          flush=True)
+    console.say(f"{tag}resuming from the checkpoint at step {int(state.step)} in {ckpt.directory}")
   return state, extras, ckpt, meta.get("data_state")
 
 
@@ -172,9 +172,12 @@ def validate(run: Run, t: Tick) -> None:
                                sharding.to_host(run.extras))
   run.val_step = t.step
   if run.is_main:
-    print(f"{run.tag}step {t.step}: validation {run.config.val.dataset} Y-PSNR "
-          f"{run.last_val['val_psnr']:.3f} dB", flush=True)
-  run.writer.write(t.step, {f"val/{k}": v for k, v in run.last_val.items()})
+    console.say(f"{run.tag}step {t.step}: validation {run.config.val.dataset} Y-PSNR "
+                f"{run.last_val['val_psnr']:.3f} dB")
+  row = dict(run.last_val)
+  if run.bicubic_psnr is not None:  # the baseline, logged with the first validation of a run
+    row["bicubic_psnr"], run.bicubic_psnr = run.bicubic_psnr, None
+  run.writer.write(t.step, {f"val/{k}": v for k, v in row.items()})
 
 
 def log_metrics(run: Run, t: Tick) -> None:
@@ -185,10 +188,7 @@ def log_metrics(run: Run, t: Tick) -> None:
              images_per_sec=rate * run.config.data.batch_size)
   run.writer.write(t.step, {f"train/{k}": v for k, v in row.items()})
   if run.bar is not None:
-    run.bar.set_postfix(loss=f"{row['loss']:.4g}", steps_s=f"{rate:.2f}", refresh=False)
-  elif run.is_main:
-    print(f"{run.tag}step {t.step}/{run.config.total_steps} loss {row['loss']:.4g} "
-          f"{rate:.2f} steps/s", flush=True)
+    run.bar.set_postfix(loss=f"{row['loss']:.4g}", steps_s=f"{rate:.2f}")
 
 
 def advance_bar(run: Run, t: Tick) -> None:
@@ -259,8 +259,8 @@ def train(config: ml_collections.ConfigDict, workdir, task: Task, *, stage_name:
   start_step = int(jax.device_get(sharding.to_host(state.step)))
   if start_step >= config.total_steps:
     if run.is_main:
-      print(f"{tag}stage already finished (step {start_step} of {config.total_steps}); skipping",
-            flush=True)
+      console.say(f"{tag}stage already finished (step {start_step} of {config.total_steps}); "
+                  "skipping")
     ckpt.close()
     return sharding.to_host(state.eval_params()), sharding.to_host(extras)
 
@@ -275,9 +275,11 @@ def train(config: ml_collections.ConfigDict, workdir, task: Task, *, stage_name:
     pairs = validation.load_val_pairs(config.val.dataset, config.val.root, config.scale,
                                       config.val.max_images)
     run.validator = validation.Validator(task.predict, pairs, config.scale)
+    run.bicubic_psnr = validation.bicubic_psnr(pairs, config.scale) if run.is_main else None
   step_fn, train_rng = make_step_fn(config, task, tx, schedule, mesh, state, extras)
   run.writer = MetricsWriter(workdir, run.is_main, config.tensorboard, start_step)
-  run.bar = progress_bar(config.total_steps, start_step, run.is_main and config.progress)
+  run.bar = console.progress(config.total_steps, desc=tag.strip(), unit="step",
+                             initial=start_step, enabled=run.is_main and config.progress)
   run.last_saved = ckpt.latest_step()
   run.t_last, run.s_last = time.time(), start_step
   try:
@@ -290,8 +292,7 @@ def train(config: ml_collections.ConfigDict, workdir, task: Task, *, stage_name:
     if hasattr(data_source, "close"):  # stop the loader's prefetch threads/processes
       data_source.close()
   if run.is_main:
-    print(f"{tag}finished {config.total_steps} steps; checkpoints in {ckpt.directory}",
-          flush=True)
+    console.say(f"{tag}finished {config.total_steps} steps; checkpoints in {ckpt.directory}")
   return sharding.to_host(run.state.eval_params()), sharding.to_host(run.extras)
 
 

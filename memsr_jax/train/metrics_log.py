@@ -1,4 +1,5 @@
-"""What training writes as it goes: metrics.jsonl, TensorBoard events and the progress bar.
+"""What training writes as it goes: metrics.jsonl and TensorBoard events (the progress bar is
+memsr_jax.console.progress).
 
 A resumed run rewrites metrics.jsonl up to the step it restarts from and hides later TensorBoard
 events, so every step is logged once however often the run was interrupted.
@@ -73,13 +74,3 @@ def _truncate_metrics(path: pathlib.Path, start_step: int) -> None:
     changed |= not ok
   if changed:
     safe_io.atomic_write_text(path, "".join(l + "\n" for l in keep))
-
-
-def progress_bar(total: int, initial: int, enabled: bool):
-  if not enabled:
-    return None
-  try:
-    from tqdm import tqdm  # optional dependency
-  except ImportError:
-    return None
-  return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, mininterval=1.0)
