@@ -11,15 +11,16 @@ One level of a checkpoint that stores nested levels (MSSR) is a loader option
 (memsr_jax/evaluation/level_sweep.py).
 """
 import json
+import os
 import pathlib
 from typing import Any, Callable
 
 from absl import app
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
 
 from memsr_jax import cli
+from memsr_jax import console
 from memsr_jax import evaluation
 from memsr_jax import precision
 from memsr_jax import safe_io
@@ -62,8 +63,8 @@ def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str
     src = load_source(m.checkpoint, level=level, sparsity=sparsity)
     if "level" in src.meta:
       lv = src.meta["level"]
-      logging.info("MSSR level %d: sparsity %.2f%%, %d non-zero params", lv["level"],
-                   100 * lv["sparsity"], lv["nonzero_params"])
+      console.say(f"MSSR level {lv['level']}: sparsity {100 * lv['sparsity']:.2f}%, "
+                  f"{lv['nonzero_params']} non-zero params")
     unsupported = [s for s in scales if s != src.scale]
     if unsupported:
       raise ValueError(f"checkpoint {m.checkpoint} is a ×{src.scale} model ({src.name}); "
@@ -123,10 +124,10 @@ def run(config) -> dict:
       r = evaluation.evaluate_dataset(predict_fn, ds, scale, data_root, save_dir=save_dir,
                                       y_only=config.y_only, use_lr_files=config.use_lr_files)
       results[ds][scale] = r
-      logging.info("%s ×%d: %.4f dB / %.4f (%d images, %.1f s)", ds, scale, r["psnr"], r["ssim"],
-                   r["n_images"], r["seconds"])
+      console.say(f"{ds} ×{scale}: {r['psnr']:.4f} dB / {r['ssim']:.4f} ({r['n_images']} images, "
+                  f"{r['seconds']:.1f} s)")
       for name, msg in r["errors"].items():
-        logging.warning("%s ×%d: skipped %s: %s", ds, scale, name, msg)
+        console.say(f"warning: {ds} ×{scale}: skipped {name}: {msg}")
 
   summary = evaluation.summary(results)
   for by_scale in summary.values():  # which numbers these are (bicubic: float64 NumPy anyway)
@@ -143,16 +144,45 @@ def run(config) -> dict:
   safe_io.atomic_write_text(out_dir / "details.json", json.dumps(details, indent=2, default=str))
   n_errors = sum(len(r["errors"]) for by_scale in results.values() for r in by_scale.values())
   if n_errors:
-    print(f"{n_errors} image(s) could not be evaluated; see {out_dir / 'details.json'}")
-  print(f"results: {out_dir / 'results.json'}")
+    console.say(f"{n_errors} image(s) could not be evaluated; see {out_dir / 'details.json'}")
+  console.say(f"results: {out_dir / 'results.json'}")
   return summary
+
+
+# Default data root when neither config.data_dir nor $MEMSR_DATA_DIR is set.
+DEFAULT_DATA_DIR = pathlib.Path(__file__).resolve().parent.parent / "shared" / "datasets"
+# What an evaluation writes into config.output_dir (a sweep: one level_NN/ per level).
+RESULT_NAMES = ("results.json", "details.json", "levels.json", "images")
+
+
+def default_data_dir() -> str:
+  """$MEMSR_DATA_DIR, else ../shared/datasets beside the checkout when it exists, else ""."""
+  env = os.environ.get(folders.DATA_DIR_ENV)
+  if env:
+    return env
+  return str(DEFAULT_DATA_DIR) if DEFAULT_DATA_DIR.is_dir() else ""
+
+
+def check_no_overwrite(config) -> None:
+  """Earlier results in config.output_dir are replaced only with config.overwrite."""
+  out = pathlib.Path(config.output_dir)
+  if config.get("overwrite", False) or not out.is_dir():
+    return
+  found = [p for p in out.iterdir() if p.name in RESULT_NAMES or p.name.startswith("level_")]
+  if found:
+    raise cli.UserError(f"config.output_dir {out} already holds results ({found[0].name}): pass "
+                        "--config.overwrite=True to replace them, or choose another "
+                        "--config.output_dir")
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   config = cli.config_value(flags.FLAGS["config"])
+  if not config.data_dir:
+    config.data_dir = default_data_dir()
   checks.check(config)  # flags and output_dir, before any model runs
+  check_no_overwrite(config)
   run(config)
 
 

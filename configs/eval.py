@@ -8,7 +8,8 @@ dataset and scale.
       --config.model.torch_weights=../shared/weights/imdn/IMDN_x{scale}.pth \
       --config.scales=2,3,4 --config.datasets=set5,set14 --config.data_dir=../shared/datasets
   # A model trained with train.py (its scale is read from the checkpoint)
-  python eval.py --config configs/eval.py --config.model.checkpoint=runs/quickstart
+  python eval.py --config configs/eval.py --config.model.checkpoint=runs/quickstart \
+      --config.output_dir=eval_out/quickstart
 """
 import ml_collections
 
@@ -31,10 +32,13 @@ def get_config():
 
   c.datasets = "set5,set14"  # comma-separated names (memsr_jax.data.folders) or folder paths
   c.scales = ""  # comma-separated; "" = the checkpoint's scale, or 2,3,4 otherwise
-  c.data_dir = ""  # where named datasets live ("" = $MEMSR_DATA_DIR)
+  # Where named datasets live; "" = $MEMSR_DATA_DIR, else ../shared/datasets beside the checkout
+  # (when it exists). `python -m memsr_jax.data.fetch set5 set14` downloads them.
+  c.data_dir = ""
   c.y_only = True  # metrics on Y (the protocol); False = on RGB
   c.use_lr_files = True  # use LR images a dataset ships (DIV2K / EDSR benchmark layouts)
   c.output_dir = "./eval_out"  # results.json, details.json, images/
+  c.overwrite = False  # replace the results of an earlier evaluation in output_dir
   c.save_images = False
   # Conv/matmul precision (memsr_jax.precision): "highest" = full float32 on every backend (the
   # protocol's numbers; GPUs otherwise use TF32), "default" = the backend's fast path, "bfloat16".

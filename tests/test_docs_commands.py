@@ -2,7 +2,7 @@
 
 The marker is the fence's info string: a block opened with ```bash runnable is run, line by line
 (backslash continuations joined, comments skipped), in document order, in one scratch folder per
-document. The scratch folder looks like a checkout: configs/, train.py and eval.py are linked in,
+document. The scratch folder looks like a checkout: configs/ is linked, train.py and eval.py copied,
 `../shared` holds two tiny images per benchmark set (and the real IMDN weights when this machine
 has them), and `photo.png` is a small photo. Tiny sizes come from the data, and for training from
 the overrides in TINY appended to the command. Setup segments of a `&&` chain (venv creation,
@@ -12,6 +12,7 @@ import os
 import pathlib
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -109,8 +110,9 @@ def test_readme_has_runnable_blocks_and_ci_runs_its_test_command():
 def _sandbox(tmp_path: pathlib.Path) -> pathlib.Path:
   work = tmp_path / "checkout"
   work.mkdir()
-  for name in ("configs", "train.py", "eval.py"):
-    (work / name).symlink_to(REPO / name)
+  (work / "configs").symlink_to(REPO / "configs")
+  for name in ("train.py", "eval.py"):  # copies: eval.py finds ../shared beside its own folder
+    shutil.copy(REPO / name, work / name)
   rng = np.random.default_rng(0)
   for folder in ("Set5", "Set14", "B100", "Urban100", "T91", "BSD200"):
     d = tmp_path / "shared" / "datasets" / folder
