@@ -50,7 +50,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                  help="decode PNG input row by row (auto: when it would not fit the budget)")
   p.add_argument("--png_level", type=int, default=6, help="zlib level of the output PNGs")
   p.add_argument("--seed", type=int, default=0, help="init seed of --model's random weights")
-  p.add_argument("--quiet", action="store_true")
+  p.add_argument("--overwrite", action="store_true",
+                 help="replace output PNGs already in --output (default: refuse)")
+  p.add_argument("--quiet", action="store_true", help="print only errors and skipped inputs")
   args = p.parse_args(argv)
   for flag, low, high in (("overlap", 0, None), ("png_level", 0, 9)):
     v = getattr(args, flag)
@@ -118,6 +120,10 @@ def _plan_outputs(args) -> tuple[list[pathlib.Path], list[pathlib.Path]]:
   outputs = safe_io.output_files(inputs, out_dir, ".png",
                                  input_dir=in_path if in_path.is_dir() else None)
   safe_io.check_output_dir(out_dir, "--output")
+  existing = [dst for dst in outputs if dst.exists()]
+  if existing and not args.overwrite:
+    raise cli.UsageError(f"{existing[0]} exists ({len(existing)} of the {len(outputs)} outputs "
+                         "do): pass --overwrite to replace them, or choose another --output")
   for dst in outputs:
     safe_io.remove_stale_partials(dst)
   if args.max_memory:

@@ -3,7 +3,7 @@ multiply-adds, XLA flops, peak memory and latency.
 
   python -m memsr_jax.profile --models plain_m,edsr_baseline,imdn --scales 2,4 --out profile/
   python -m memsr_jax.profile --latency --torch --torch_hr 480x270 ...   # slow on CPU
-  python -m memsr_jax.profile --models plain_m --results plain_m=runs/pm/results.json --plot
+  python -m memsr_jax.profile --models plain_m --results plain_m=runs/pm/results.json --out pm/
 
 For a 1920×1080 HR output (`--hr`), batch 1, fp32. Writes `<out>/profile.json`, `<out>/profile.md`
 (a table laid out like MemSR's Table 5, with the paper's memory figures beside ours) and, with
@@ -57,10 +57,11 @@ def parse_args(argv=None):
   p = cli.ArgumentParser(prog="python -m memsr_jax.profile", description=__doc__,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--models", default="all", help="comma-separated registry names, or 'all'")
-  p.add_argument("--scales", default="2,3,4")
+  p.add_argument("--scales", default="2,3,4", help="comma-separated scales (default 2,3,4)")
   p.add_argument("--hr", default="1920x1080", help="HR output size WxH")
   p.add_argument("--latency", action="store_true", help="also time the forward (slow on CPU)")
-  p.add_argument("--repeats", type=int, default=3)
+  p.add_argument("--repeats", type=int, default=3, help="warm calls timed with --latency "
+                 "(median reported)")
   p.add_argument("--no_layerwise", action="store_true", help="skip plain nets' per-layer peak")
   p.add_argument("--torch", action="store_true", help="PyTorch side-by-side (plain nets, EDSR)")
   p.add_argument("--torch_hr", default=None, help="HR size for the torch comparison (default --hr)")
@@ -68,7 +69,9 @@ def parse_args(argv=None):
                  help="MODEL=path/to/results.json (eval.py output), repeatable; for the plot")
   p.add_argument("--dataset", default="Set5", help="dataset of the PSNR-vs-memory plot")
   p.add_argument("--plot_scale", type=int, default=None, help="scale of the plot (default: first)")
-  p.add_argument("--out", default="profile")
+  p.add_argument("--out", default="profile", help="output folder (default profile/)")
+  p.add_argument("--overwrite", action="store_true",
+                 help="replace the results of an earlier profile in --out (default: refuse)")
   return p.parse_args(argv)
 
 
@@ -190,6 +193,17 @@ def plot_psnr_vs_memory(points: list[dict], path, title: str) -> None:
   plt.close(fig)
 
 
+OUTPUT_NAMES = ("profile.json", "profile.md", "psnr_vs_memory.png", "psnr_vs_memory.json")
+
+
+def check_no_overwrite(out: pathlib.Path, overwrite: bool) -> None:
+  """An earlier profile in `out` is replaced only with --overwrite (checked before measuring)."""
+  existing = [out / n for n in OUTPUT_NAMES if (out / n).exists()]
+  if existing and not overwrite:
+    raise cli.UserError(f"{existing[0]} exists: pass --overwrite to replace the earlier profile "
+                        "in --out, or choose another --out")
+
+
 def main(argv=None) -> int:
   """Exit status: 0, or 2 after a user error (printed as one line)."""
   return cli.run(_main, argv)
@@ -224,6 +238,7 @@ def _main(argv=None) -> int:
         raise cli.UserError(f"{flag} {size[0]}x{size[1]} is not divisible by scale {s}: choose a "
                             "size that every scale divides")
   out = safe_io.check_output_dir(args.out, "--out")
+  check_no_overwrite(out, args.overwrite)
   rows = []
   for name in names:
     for s in scales:
