@@ -8,7 +8,7 @@ real photo and refuses to write the file when max |diff| > `tolerance`. The comm
 `python -m memsr_jax.export` (deploy/export_cli.py).
 """
 import dataclasses
-import importlib
+import hashlib
 from importlib import metadata as pkg_metadata
 import json
 import os
@@ -21,6 +21,7 @@ from skimage import data as skimage_data
 
 import memsr_jax
 from memsr_jax import cli
+from memsr_jax import optional
 from memsr_jax.deploy import ort_backend
 from memsr_jax.deploy.receptive_field import receptive_radius
 from memsr_jax.image import io as image_io
@@ -38,15 +39,41 @@ class VerificationError(RuntimeError):
 
 
 def require(module: str):
-  """The optional module `module` (onnx, jax2onnx, onnxruntime); ExportError names the install."""
-  try:
-    return importlib.import_module(module)
-  except ModuleNotFoundError as e:
-    raise ExportError(f"{module} is not installed; ONNX export needs the optional packages of "
-                      "requirements-export.txt (see its header for the install command)") from e
+  """The optional module `module` (onnx, jax2onnx, onnxruntime); missing, it is one line saying
+  what to install (optional.require)."""
+  return optional.require(module, "ONNX export")
 
 
-def metadata(model, info: dict, layout: str) -> dict[str, str]:
+def file_sha256(path) -> str:
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      digest.update(chunk)
+  return digest.hexdigest()
+
+
+def params_sha256(params) -> str:
+  """A digest of the weights themselves: every leaf's path, dtype, shape and bytes."""
+  digest = hashlib.sha256()
+  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+    arr = np.ascontiguousarray(np.asarray(leaf))
+    digest.update(f"{jax.tree_util.keystr(path)}|{arr.dtype}|{arr.shape}|".encode())
+    digest.update(arr.tobytes())
+  return digest.hexdigest()
+
+
+def source_fields(source: str) -> dict[str, str]:
+  """Where the weights came from, without a local path: a file's name and sha256, a checkpoint
+  folder's name, or how random weights were drawn."""
+  path = pathlib.Path(source) if source else None
+  if path is not None and path.is_file():
+    return {"memsr_jax.source": path.name, "memsr_jax.source_sha256": file_sha256(path)}
+  if path is not None and path.is_dir():
+    return {"memsr_jax.source": path.name}
+  return {"memsr_jax.source": source}
+
+
+def metadata(model, info: dict, layout: str, params=None) -> dict[str, str]:
   """The metadata_props written into the ONNX file (all values are strings)."""
   radius = receptive_radius(model)
   return {
@@ -59,7 +86,8 @@ def metadata(model, info: dict, layout: str) -> dict[str, str]:
       # LR pixels each side an output pixel sees: "" = unbounded (feathered tiles only).
       "memsr_jax.receptive_radius": "" if radius is None else str(radius),
       "memsr_jax.model_kwargs": json.dumps(_jsonable(model), sort_keys=True),
-      "memsr_jax.source": str(info.get("source", "")),
+      **source_fields(str(info.get("source", ""))),
+      **({} if params is None else {"memsr_jax.params_sha256": params_sha256(params)}),
       "memsr_jax.exporter": f"jax2onnx {pkg_metadata.version('jax2onnx')}",
   }
 
@@ -135,7 +163,7 @@ def export_onnx(model, params, info: dict, output, *, layout: str = "NHWC",
   if not output.parent.exists():
     raise ExportError(f"output folder {output.parent} does not exist")
   proto = to_onnx_proto(model, params, layout)
-  meta = metadata(model, info, layout)
+  meta = metadata(model, info, layout, params)
   onnx.helper.set_model_props(proto, meta)  # the verifying session reads scale/layout from it
   lr = verify_image() if image is None else image
   diff = verify(proto.SerializeToString(), model, params, lr, layout)
@@ -153,6 +181,7 @@ def export_onnx(model, params, info: dict, output, *, layout: str = "NHWC",
   try:
     with os.fdopen(fd, "wb") as f:
       f.write(proto.SerializeToString())
+    os.chmod(tmp, 0o644)  # mkstemp makes it 0600; an exported model is meant to be shared
     os.replace(tmp, output)
   except BaseException:
     pathlib.Path(tmp).unlink(missing_ok=True)

@@ -22,6 +22,7 @@ import pathlib
 import numpy as np
 import psutil
 
+from memsr_jax import optional
 from memsr_jax import procmem
 from memsr_jax.deploy import upscaler
 from memsr_jax.deploy.tile_function import pick_mode
@@ -31,12 +32,8 @@ PROBE_SIDES = (64, 160)
 
 
 def _ort():
-  try:  # optional dependency (requirements-export.txt)
-    import onnxruntime
-  except ModuleNotFoundError as e:
-    raise ValueError("the onnxruntime backend needs onnxruntime: pip install -r "
-                     "requirements-export.txt") from e
-  return onnxruntime
+  """onnxruntime (optional); missing, it is one line saying what to install."""
+  return optional.require("onnxruntime", "the ONNX Runtime backend")
 
 
 def session_options(threads: int | None = None):

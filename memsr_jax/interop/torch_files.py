@@ -4,6 +4,8 @@ import pathlib
 import pickle
 from typing import Any
 
+from memsr_jax import optional
+
 
 class _Opaque(dict):
   """Stands in for a pickled object that is neither a tensor nor a plain container (a Lightning
@@ -56,10 +58,5 @@ def read_checkpoint(path: str | pathlib.Path) -> Any:
 
 
 def require_torch():
-  try:
-    import torch  # optional dependency (requirements-torch.txt)
-  except ModuleNotFoundError as e:
-    raise ModuleNotFoundError(
-        "PyTorch is needed only to read .pth files; install the CPU build with "
-        "`pip install -r requirements-torch.txt` (or `pip install torch`).") from e
-  return torch
+  """torch (optional); missing, it is one line saying what to install (optional.require)."""
+  return optional.require("torch", "reading PyTorch .pth weights")

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import optional
 from memsr_jax import procmem
 from memsr_jax.models.edsr import EDSR
 from memsr_jax.models.layers import upsample_stages
@@ -21,12 +22,8 @@ from memsr_jax.models.plain import PlainNet
 
 
 def _require_torch():
-  try:
-    import torch  # optional dependency
-  except ModuleNotFoundError as e:
-    raise RuntimeError("the PyTorch side-by-side needs torch: pip install -r "
-                       "requirements-torch.txt") from e
-  return torch
+  """torch (optional); missing, it is one line saying what to install."""
+  return optional.require("torch", "the PyTorch side-by-side (--torch)")
 
 
 def supported(model) -> bool:
