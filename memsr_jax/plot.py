@@ -7,6 +7,7 @@ baseline where the run logged one), every run overlaid. Existing files are not r
 `--overwrite`. The same numbers are in TensorBoard (`pip install "memsr_jax[tensorboard]"`, then
 `tensorboard --logdir runs/`).
 """
+import argparse
 import dataclasses
 import json
 import os
@@ -151,12 +152,12 @@ def _parser() -> cli.ArgumentParser:
       prog="python -m memsr_jax.plot",
       description="Loss and validation-PSNR curves (PNG and SVG) from training workdirs' "
                   f"{METRICS_FILE}, runs overlaid.",
-      epilog="example: python -m memsr_jax.plot runs/quickstart --out plots/quickstart")
+      epilog="example:\n  python -m memsr_jax.plot runs/quickstart --out plots/quickstart",
+      formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("runs", nargs="+", metavar="RUN",
                  help=f"a training workdir (every {METRICS_FILE} below it) or a {METRICS_FILE}")
   p.add_argument("--out", required=True, help="folder for loss.{png,svg} and psnr.{png,svg}")
   p.add_argument("--overwrite", action="store_true", help="replace plots already in --out")
-  console.add_verbose_flag(p)
   return p
 
 

@@ -9,6 +9,7 @@ download resumes on the next run; a set already in place is skipped; a file with
 is deleted and reported. Images are extracted to a temporary folder and moved into place when
 complete, so a set's folder holds either nothing or the whole set.
 """
+import argparse
 import os
 import pathlib
 import re
@@ -194,7 +195,8 @@ def _parser() -> cli.ArgumentParser:
       prog="python -m memsr_jax.data.fetch",
       description="Download SR datasets and weights from their public sources into the data "
                   "dir, verified, resumable, in the layout the loaders read.",
-      epilog="example: python -m memsr_jax.data.fetch set5 set14 imdn --data_dir datasets")
+      epilog="example:\n  python -m memsr_jax.data.fetch set5 set14 imdn --data_dir datasets",
+      formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("names", nargs="*", metavar="NAME",
                  help=f"what to fetch: {', '.join(SOURCES)}")
   p.add_argument("--data_dir", default=None,
@@ -206,7 +208,6 @@ def _parser() -> cli.ArgumentParser:
   p.add_argument("--overwrite", action="store_true",
                  help="replace a set or file that is already there")
   p.add_argument("--list", action="store_true", help="list the names and their sources, and exit")
-  console.add_verbose_flag(p)
   return p
 
 

@@ -61,7 +61,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                           formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--models", default="edsr_baseline,swinir_s,imdn,plain_s",
                   help="comma-separated zoo presets")
-  ap.add_argument("--scale", type=cli.positive_int, default=2)
+  ap.add_argument("--scale", type=cli.positive_int, default=2, help="the models' scale")
   ap.add_argument("--imdn_weights", default=None, help="official IMDN .pth (needs torch)")
   ap.add_argument("--tile", type=cli.positive_int, default=96, help="LR tile side")
   ap.add_argument("--overlaps", default="8,16,32", help="feather overlaps in LR pixels")

@@ -73,11 +73,13 @@ def measure(name: str, scale: int, hw=(24, 24), seed: int = 0, **model_kwargs) -
 def main(argv=None) -> None:
   ap = cli.ArgumentParser(prog="python -m memsr_jax.methods.memsr.convert_error",
                           description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  ap.add_argument("--teachers", default="memsr_teacher_s,memsr_teacher_m")
-  ap.add_argument("--scales", default="2,3,4")
+  ap.add_argument("--teachers", default="memsr_teacher_s,memsr_teacher_m",
+                  help="comma-separated teacher presets to convert")
+  ap.add_argument("--scales", default="2,3,4", help="comma-separated scales")
   ap.add_argument("--body_bias", default="vector,map",
                   help="teacher body-conv biases to measure: vector, map (official teachers)")
-  ap.add_argument("--out", default="benchmarks/results/memsr_convert_error.json")
+  ap.add_argument("--out", default="benchmarks/results/memsr_convert_error.json",
+                  help="JSON file of the results")
   args = ap.parse_args(argv)
   rows = []
   for name in args.teachers.split(","):
