@@ -7,6 +7,7 @@ rounding; in float32 the two differ by float32 rounding alone (≈1e-6 relative,
 """
 import copy
 import json
+import os
 import pathlib
 import pickle
 
@@ -345,3 +346,21 @@ def test_cli_options_mismatch_is_a_user_error(tmp_path):
   _, _, meta = checkpoint.load_model_checkpoint(out)
   assert meta["source_options"] == str(opt.resolve())
   assert meta["model_kwargs"]["res_scale"] == 2.0
+
+
+@pytest.mark.parametrize("content", [
+    b"hello world\n" * 10,                                      # text
+    pickle.dumps({"a": np.zeros(3)}),                           # a pickle of other objects
+    pickle.dumps(os.getcwd),                                    # a pickled function
+    b"",                                                        # empty
+    b"\x89PNG\r\n\x1a\n" + b"0" * 100,                          # another format
+])
+def test_a_file_that_is_not_a_weights_file_never_gets_unsafe_advice(tmp_path, capfd, content):
+  path = tmp_path / "w.pth"
+  path.write_bytes(content)
+  with pytest.raises(torch_import.TorchWeightsError) as e:
+    torch_import.load_torch_weights(path, "imdn", 2)
+  msg = str(e.value)
+  assert "is not a weights file" in msg and str(path) in msg
+  assert "weights_only" not in msg and "False" not in msg
+  assert "weights_only" not in capfd.readouterr().err

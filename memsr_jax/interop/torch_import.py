@@ -31,6 +31,7 @@ CLI (writes an Orbax model checkpoint): `python -m memsr_jax.import_weights --he
 import pathlib
 import pickle
 from typing import Any, Callable, Iterator, Mapping
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -504,10 +505,25 @@ def read_checkpoint(path: str | pathlib.Path) -> Any:
     return torch.load(str(path), map_location="cpu", weights_only=True)
   except pickle.UnpicklingError as first:
     try:
-      return torch.load(str(path), map_location="cpu", weights_only=False,
-                        pickle_module=_restricted_pickle(torch))
+      with warnings.catch_warnings():  # torch warns about legacy pickles: noise for a user
+        warnings.simplefilter("ignore")
+        return torch.load(str(path), map_location="cpu", weights_only=False,
+                          pickle_module=_restricted_pickle(torch))
     except Exception:  # pylint: disable=broad-except  (report the weights_only error)
       raise first from None
+
+
+def _why_unreadable(error: Exception) -> str:
+  """Our own words for why torch.load failed. torch's messages are not passed on: for a file that
+  pickles other objects they advise loading it with weights_only=False, which would run code
+  named by the file."""
+  if isinstance(error, EOFError):
+    return "the file is empty or cut short"
+  if isinstance(error, pickle.UnpicklingError):
+    return "it pickles objects other than tensors and plain containers"
+  if isinstance(error, RuntimeError):  # torch's zip reader
+    return "a damaged archive, or one torch.save did not write"
+  return "not in torch.save's format"
 
 
 def _require_torch():
@@ -533,8 +549,9 @@ def load_torch_weights(path: str | pathlib.Path, model_name: str, scale: int,
   try:
     checkpoint = read_checkpoint(path)
   except Exception as e:  # pylint: disable=broad-except  (a text file raises KeyError: 101…)
-    raise TorchWeightsError(f"cannot read {path} as PyTorch weights ({type(e).__name__}: "
-                            f"{cli.one_line(e)[:200]}); give a .pth state dict") from e
+    raise TorchWeightsError(f"cannot read {path} as PyTorch weights: it is not a weights file "
+                            f"({_why_unreadable(e)}); give a .pth/.ckpt state dict saved by "
+                            "torch.save") from None
   try:
     if check_hparams:
       model = registry.build_model(model_name, scale=scale, **model_overrides)
