@@ -189,7 +189,7 @@ def test_torch_import_refuses_a_non_empty_out(tmp_path):
   (out / "w.pth").write_text("weights")
   assert_user_error(run_cmd("-m", "memsr_jax.import_weights", "--weights", out / "w.pth",
                             "--model", "imdn", "--scale", "2", "--out", out, "--overwrite"),
-                    "is inside --out")
+                    "lies inside --out")
   assert (out / "w.pth").read_text() == "weights"
 
 
