@@ -7,7 +7,7 @@
 - `check_apart`: an output never equals, lies inside, or (when replaced) contains an input;
 - `check_path_flag` / `check_input`: '' is not a path; an input is a file or folder, never a
   FIFO or device (a read would block forever);
-- `atomic_output` / `atomic_write_text` / `atomic_write_json`: data goes to a hidden temporary
+- `atomic_output` / `atomic_write_bytes` / `atomic_write_text`: data goes to a hidden temporary
   name beside the target (`.<name>.<pid>.tmp`) and is renamed over it when complete, so a kill
   mid-write never leaves a half file under the final name; leftovers of killed runs are deleted by
   the next write of the same file (`remove_stale_temps`);
@@ -15,8 +15,6 @@
 """
 import contextlib
 import errno
-import json
-import math
 import os
 import pathlib
 import stat
@@ -149,27 +147,6 @@ def atomic_write_bytes(path, data: bytes, what: str = "writing") -> None:
 def atomic_write_text(path, text: str, what: str = "writing") -> None:
   with atomic_output(path, what) as tmp:
     tmp.write_text(text)
-
-
-def json_safe(value):
-  """`value` with every non-finite float (inf, -inf, nan) replaced by None: JSON has no
-  Infinity/NaN, and readers other than Python's reject them."""
-  if isinstance(value, float) and not math.isfinite(value):
-    return None
-  if isinstance(value, dict):
-    return {k: json_safe(v) for k, v in value.items()}
-  if isinstance(value, (list, tuple)):
-    return [json_safe(v) for v in value]
-  if hasattr(value, "item") and getattr(value, "shape", None) == ():  # numpy / jax scalars
-    return json_safe(value.item())
-  return value
-
-
-def atomic_write_json(path, value, what: str = "writing", **dumps_kwargs) -> None:
-  """Strict JSON (non-finite numbers as null) written atomically."""
-  dumps_kwargs.setdefault("indent", 2)
-  atomic_write_text(path, json.dumps(json_safe(value), allow_nan=False, **dumps_kwargs) + "\n",
-                    what)
 
 
 def same_file(a, b) -> bool:

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from memsr_jax import jsonio
 from memsr_jax import safe_io
 from memsr_jax.cli import UserError
 
@@ -164,10 +165,11 @@ def test_disk_full_names_the_step(tmp_path, monkeypatch):
   assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_atomic_write_json_has_no_infinity_or_nan(tmp_path):
+def test_json_files_have_no_infinity_or_nan(tmp_path):
   value = {"psnr": float("inf"), "l": [1.5, float("nan"), -float("inf")],
-           "np": np.float32(np.inf), "ok": np.float64(2.0), "n": 3}
-  safe_io.atomic_write_json(tmp_path / "r.json", value)
+           "np": np.float32(np.inf), "ok": np.float64(2.0), "n": 3, "a": np.array([1.0, np.nan])}
+  jsonio.write_json(tmp_path / "r.json", value)
   text = (tmp_path / "r.json").read_text()
   assert "Infinity" not in text and "NaN" not in text
-  assert json.loads(text) == {"psnr": None, "l": [1.5, None, None], "np": None, "ok": 2.0, "n": 3}
+  assert json.loads(text) == {"psnr": None, "l": [1.5, None, None], "np": None, "ok": 2.0, "n": 3,
+                              "a": [1.0, None]}
