@@ -20,12 +20,13 @@ from skimage import data as skimage_data
 import memsr_jax
 from memsr_jax import cli
 from memsr_jax import safe_io
+from memsr_jax.deploy import onnx_check
 from memsr_jax.deploy import ort_backend
 from memsr_jax.deploy.receptive_field import receptive_radius
 from memsr_jax.image import io as image_io
 
 TOLERANCE = 1e-3  # max |ORT − JAX| on the 0..255 scale
-LAYOUTS = ("NHWC", "NCHW")
+LAYOUTS = onnx_check.LAYOUTS
 
 
 class ExportError(cli.UserError, ValueError):
