@@ -6,6 +6,7 @@ upscaled with MATLAB's bicubic (`upscale_alpha`, the kernel of `image.bicubic`),
 do; `unpremultiply` divides the SR colour by the upscaled alpha and sets the colour of fully
 transparent output pixels to 0. All three work on row bands, so streamed images keep alpha too.
 """
+import functools
 import math
 
 import numpy as np
@@ -28,6 +29,7 @@ def unpremultiply(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
   return np.clip(out, 0, 255).astype(np.uint8)
 
 
+@functools.lru_cache(maxsize=8)  # every band of an image asks for the same tables
 def _taps(in_length: int, scale: int) -> tuple[np.ndarray, np.ndarray]:
   """(0-based input indices, weights), each [in_length · scale, 6]: MATLAB bicubic upscaling of
   one axis (`bicubic.resize_matrix` as a sparse table, so wide images need no dense matrix)."""
@@ -40,6 +42,8 @@ def _taps(in_length: int, scale: int) -> tuple[np.ndarray, np.ndarray]:
   period = 2 * in_length  # symmetric padding, as MATLAB
   folded = np.mod(indices.astype(np.int64) - 1, period)
   folded = np.where(folded < in_length, folded, period - 1 - folded)
+  folded.setflags(write=False)
+  weights.setflags(write=False)
   return folded, weights
 
 

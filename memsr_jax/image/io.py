@@ -18,7 +18,7 @@ from PIL import UnidentifiedImageError
 
 PathLike = Union[str, os.PathLike]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 # Pillow refuses images over ~179 megapixels (a "decompression bomb" guard for untrusted web
