@@ -172,6 +172,16 @@ def test_train_refuses_a_busy_workdir_and_bad_flags(tmp_path):
   assert (tmp_path / "file").read_text() == "notes"
 
 
+@pytest.mark.parametrize("value,fragment", [("-3", "n_feats=-3 (expected an integer >= 1)"),
+                                            ("0", "n_feats=0 (expected an integer >= 1)")])
+def test_train_checks_model_hyperparameter_values_first(tmp_path, value, fragment):
+  config = REPO / "configs" / "quickstart.py"
+  assert_user_error(run_cmd("train.py", f"--config={config}", f"--workdir={tmp_path / 'w'}",
+                            f"--config.model.kwargs.n_feats={value}"), "config.model.kwargs",
+                    fragment)
+  assert not (tmp_path / "w").exists()
+
+
 # ----------------------------------------------------------------------------- data loss: import
 
 
