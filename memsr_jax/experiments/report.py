@@ -1,4 +1,6 @@
-"""results.json → results.md: a paper-style table with the command and budget that produced it."""
+"""results.json → results.md: the claim and its verdict first, then a paper-style table with the
+command and budget that produced it."""
+from memsr_jax.experiments import claims
 
 _BUDGET_WORDS = {
     "gpu8": "fits 8 minutes of one H100/H200 (compilation and evaluation included)",
@@ -60,23 +62,27 @@ def markdown(res: dict, columns: tuple = ()) -> str:
     cells += ["–" if r.get("steps") is None else f"{r['steps']:,}",
               "–" if r.get("wall_s") is None else f"{r['wall_s']:.0f}"]
     lines.append("| " + " | ".join(cells) + " |")
-    if r.get("note"):
-      notes.append(f"- {r['row']}: {r['note']}")
+    for field in ("note", "eval_note"):
+      if r.get(field):
+        notes.append(f"- {r['row']}: {r[field]}")
   d = res["device"]
-  out = [f"### {res['title']}", "",
-         f"Budget `{res['budget']}`: {_BUDGET_WORDS[res['budget']]}. Device: {d['device_kind']} "
-         f"({d['platform']}), {res['precision'].split(' ')[0]}, JAX {res['jax_version']}, "
-         f"{res['date']}. Training data: {res['train_sets']}; Y-PSNR / SSIM by the protocol "
-         f"({', '.join(sets)}" + _subset(res['eval']['max_images']) + ").", "",
-         "```", res["command"], "```", "", *lines, ""]
+  out = [f"### {res['title']}", ""]
+  if isinstance(res.get("claim"), dict):
+    out += claims.markdown(res["claim"])
+  out += [f"Budget `{res['budget']}`: {_BUDGET_WORDS[res['budget']]}. Device: "
+          f"{d['device_kind']} ({d['platform']}), {res['precision'].split(' ')[0]}, JAX "
+          f"{res['jax_version']}, {res['date']}. Training data: {res['train_sets']}; Y-PSNR / "
+          f"SSIM by the protocol ({', '.join(sets)}" + _subset(res['eval']['max_images']) + ").",
+          "", "```", res["command"], "```", "", *lines, ""]
   if res.get("shrunk"):
     out += ["Shrunk for this budget: " + "; ".join(res["shrunk"]) + ".", ""]
-  claim = (res.get("extra") or {}).get("claim")
-  if claim:
-    d = ", ".join(f"{s} {v:+.2f} dB" for s, v in claim["psnr_student_minus_teacher"].items())
-    out += [f"Claim ({res['claim']}): distilled Plain-S − Teacher-S = {d}; activations "
-            f"{claim['activation_memory_ratio_student_over_teacher']:.2f}× and XLA peak "
-            f"{claim['peak_memory_ratio_student_over_teacher']:.2f}× the teacher's.", ""]
+  storage = (res.get("extra") or {}).get("storage")
+  if storage and storage.get("scalable_checkpoint_bytes_on_disk"):
+    sep = storage.get("separate_models_float32_bytes")
+    out += [f"Storage: the one scalable checkpoint takes "
+            f"{_mb(storage['scalable_checkpoint_bytes_on_disk'])} MB on disk (every level); "
+            f"separate models, one per level: at least {_mb(sep)} MB "
+            f"({storage['separate_models_note']}).", ""]
   conv = (res.get("extra") or {}).get("conversion")
   if conv:
     out += [f"Plain conversion of the teacher: max |plain − residual| = "
