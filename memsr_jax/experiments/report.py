@@ -13,6 +13,14 @@ def _mb(b) -> str:
   return "–" if b is None else f"{b / 2**20:.1f}"
 
 
+def _size(b) -> str:
+  return "–" if b is None else f"{b / 2**20:.2f} MB" if b >= 2**20 else f"{b / 1e3:.1f} kB"
+
+
+def _pct(x) -> str:
+  return "–" if x is None else f"{100 * x:.1f} %"
+
+
 def _cell(r: dict | None) -> str:
   if not r or r.get("psnr") is None:
     return "–"
@@ -50,8 +58,7 @@ def markdown(res: dict, columns: tuple = ()) -> str:
     if "sparsity" in columns:
       nz = r.get("nonzero_params")
       cells += ["–" if nz is None else f"{nz / 1e3:,.1f}k",
-                "–" if nz is None else f"{100 * r['sparsity_network']:.1f} %",
-                "–" if nz is None else f"{100 * r['sparsity_prunable']:.1f} %"]
+                _pct(r.get("sparsity_network")), _pct(r.get("sparsity_prunable"))]
     if "macs" in columns:
       cells += ["–" if "macs" not in r else f"{r['macs'] / 1e9:.2f}"]
     if "memory" in columns:
@@ -80,8 +87,8 @@ def markdown(res: dict, columns: tuple = ()) -> str:
   if storage and storage.get("scalable_checkpoint_bytes_on_disk"):
     sep = storage.get("separate_models_float32_bytes")
     out += [f"Storage: the one scalable checkpoint takes "
-            f"{_mb(storage['scalable_checkpoint_bytes_on_disk'])} MB on disk (every level); "
-            f"separate models, one per level: at least {_mb(sep)} MB "
+            f"{_size(storage['scalable_checkpoint_bytes_on_disk'])} on disk (every level); "
+            f"separate models, one per level: at least {_size(sep)} "
             f"({storage['separate_models_note']}).", ""]
   conv = (res.get("extra") or {}).get("conversion")
   if conv:

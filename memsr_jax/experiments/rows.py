@@ -121,14 +121,20 @@ def macs_info(model, params, hr: tuple[int, int], scale: int) -> dict:
 
 
 def _sparsity(params) -> dict:
-  """Non-zeros of a (possibly pruned) dense checkpoint, over the network and MSSR's pruned set."""
+  """Non-zeros of a (possibly pruned) dense checkpoint, over the network and over MSSR's pruned
+  set (None for a model without that set, e.g. IMDN)."""
   leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(params)]
-  flags = jax.tree_util.tree_leaves(masks.prunable_tree(params, masks.DEFAULT_PRUNABLE))
   nz = int(sum(np.count_nonzero(x) for x in leaves))
+  out = {"nonzero_params": nz, "sparsity_network": 1.0 - nz / sum(x.size for x in leaves),
+         "sparsity_prunable": None}
+  try:
+    flags = jax.tree_util.tree_leaves(masks.prunable_tree(params, masks.DEFAULT_PRUNABLE))
+  except ValueError:
+    return out
   pr = [x for x, f in zip(leaves, flags) if f]
-  n_pr = sum(x.size for x in pr)
-  return {"nonzero_params": nz, "sparsity_network": 1.0 - nz / sum(x.size for x in leaves),
-          "sparsity_prunable": 1.0 - sum(np.count_nonzero(x) for x in pr) / max(n_pr, 1)}
+  out["sparsity_prunable"] = 1.0 - sum(np.count_nonzero(x) for x in pr) / max(
+      sum(x.size for x in pr), 1)
+  return out
 
 
 def row_model(row: base.Row, exp: base.Experiment, workdir: pathlib.Path) -> tuple:
