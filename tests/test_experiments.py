@@ -288,3 +288,26 @@ def test_run_bookkeeping_survives_an_interrupt(tmp_path, monkeypatch, capsys):
   assert done["finished"] and done["invocations"] == 2 and len(calls) == 2
   assert runner.train_run(run, tmp_path) == done and len(calls) == 2
   assert runner.train_run(specs.Run("s", None, 1, skip="why"), tmp_path)["skipped"] == "why"
+
+
+def test_rows_are_evaluated_at_highest_precision(tmp_path):
+  """The lowered-IR guard: every conv of a row's forward carries Precision.HIGHEST."""
+  import jax
+  import numpy as np
+
+  from memsr_jax import precision
+  from memsr_jax.experiments import rows as rows_lib
+  from memsr_jax.measure import memory
+  from memsr_jax.models import registry
+  old = jax.config.values.get("jax_dump_ir_to", "")
+  jax.config.update("jax_dump_ir_to", str(tmp_path))
+  try:
+    model = registry.build_model("edsr_mini", scale=2, n_feats=4, n_resblocks=1)
+    x = np.random.default_rng(0).uniform(0, 255, (1, 5, 11, 3)).astype(np.float32)
+    rows_lib.jit_predictor(model, memory.random_params(model, 0))(x)
+  finally:
+    jax.config.update("jax_dump_ir_to", old)
+  ops = [op for f in sorted(tmp_path.glob("*.mlir"))
+         for op in precision.lowered_precisions(f.read_text())]
+  assert any(op == "convolution" for op, _ in ops)
+  assert {p for _, p in ops} == {"HIGHEST"}, ops

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from memsr_jax import evaluation
+from memsr_jax import precision
 from memsr_jax import pytrees
 from memsr_jax.data import folders
 from memsr_jax.experiments import base
@@ -32,6 +33,7 @@ from memsr_jax.models import plain
 from memsr_jax.models import registry
 from memsr_jax.train import checkpoint as ckpt_lib
 
+PRECISION = "highest"  # memsr_jax.precision.exact(): the protocol's numbers on every backend
 INF_NOTE = ("PSNR is infinite (the output equals the ground truth on every pixel): recorded as "
             "null")
 
@@ -84,9 +86,16 @@ def data_fingerprint(sets: list[tuple]) -> str:
   return h.hexdigest()
 
 
-def _jit_predictor(model, params):
-  fwd = jax.jit(lambda p, x: model.apply({"params": p}, x))
-  return functools.partial(fwd, params)
+def jit_predictor(model, params):
+  """The rows' predictor: one jitted forward, traced under the precision policy's exact()
+  (every conv and dot at HIGHEST, as the evaluation protocol asks, on every backend)."""
+  fwd = functools.partial(jax.jit(lambda p, x: model.apply({"params": p}, x)), params)
+
+  def predict(lr):
+    with precision.exact():  # at trace time: must surround the call, not the definition
+      return fwd(lr)
+
+  return predict
 
 
 def _bicubic_predictor(scale: int):
@@ -141,13 +150,13 @@ def row_model(row: base.Row, exp: base.Experiment, workdir: pathlib.Path) -> tup
   """(predict_fn or None, info) of a row's model."""
   kind = row.source[0]
   if kind == "bicubic":
-    return _bicubic_predictor(exp.scale), {"params": 0}
+    return _bicubic_predictor(exp.scale), {"params": 0, "precision": "float64 (NumPy bicubic)"}
   if kind == "mssr_level":
     sr, _ = scalable.load_scalable(workdir / row.run / "model")
     sr = sr.at_level(row.source[1])
     st = sr.stats()
     total = pytrees.count_params(sr.params)
-    return sr, {"params": total, "nonzero_params": st["nonzero_params"],
+    return sr, {"params": total, "nonzero_params": st["nonzero_params"], "precision": PRECISION,
                 "sparsity_prunable": st["sparsity"],
                 "sparsity_network": 1.0 - st["nonzero_params"] / total}
   if kind == "checkpoint":
@@ -162,7 +171,7 @@ def row_model(row: base.Row, exp: base.Experiment, workdir: pathlib.Path) -> tup
     params = jax.eval_shape(lambda: registry.init_params(model, jax.random.key(0)))
   else:
     raise ValueError(f"row {row.label!r}: unknown source {row.source!r}")
-  info = {"params": pytrees.count_params(params)}
+  info = {"params": pytrees.count_params(params), "precision": PRECISION}
   if getattr(model, "bias_mode", None) == "map":  # MemSR's paper counts bias maps as vectors
     info["params_vector_bias"] = plain.param_counts(params)["n_params_vector_bias"]
   if "sparsity" in exp.columns and kind != "arch":
@@ -171,7 +180,7 @@ def row_model(row: base.Row, exp: base.Experiment, workdir: pathlib.Path) -> tup
     info["memory"] = memory_info(model, params, exp.memory_hr, exp.scale)
   if "macs" in exp.columns and row.measure:
     info.update(macs_info(model, params, exp.memory_hr, exp.scale))
-  return (_jit_predictor(model, params) if row.evaluate else None), info
+  return (jit_predictor(model, params) if row.evaluate else None), info
 
 
 def _published(row: base.Row, scale: int) -> dict:
