@@ -90,6 +90,11 @@ def markdown(res: dict, columns: tuple = ()) -> str:
             f"{_size(storage['scalable_checkpoint_bytes_on_disk'])} on disk (every level); "
             f"separate models, one per level: at least {_size(sep)} "
             f"({storage['separate_models_note']}).", ""]
+  prune = (res.get("extra") or {}).get("prune")
+  if prune:
+    out += [f"Prune stage ({prune['steps']:,} steps): density of the pruned kernels "
+            f"{prune['density_of_pruned_kernels']:.4f}; {prune['n_nonzero']:,} of "
+            f"{prune['n_params']:,} raw weights non-zero.", ""]
   conv = (res.get("extra") or {}).get("conversion")
   if conv:
     out += [f"Plain conversion of the teacher: max |plain − residual| = "

@@ -129,6 +129,11 @@ def _extra(name: str, workdir: pathlib.Path, exp, rows: list[dict]) -> dict:
         "separate_models_float32_bytes": 4 * sum(levels) if None not in levels else None,
         "separate_models_note": "one float32 model per level holding only its non-zeros (no "
                                 "index overhead): a lower bound for separate sparse models"}}
+  if name == "compress_x2":
+    d = records.read_json(workdir / "prune" / "prune" / "densities.json", what=_TORN)
+    return {"prune": d and {"density_of_pruned_kernels": d["density"]["total"],
+                            "n_nonzero": d["n_nonzero"], "n_params": d["n_params"],
+                            "steps": d["steps"]}}
   return {}
 
 
