@@ -123,7 +123,8 @@ def _extra(name: str, workdir: pathlib.Path, exp, rows: list[dict]) -> dict:
     model = workdir / "mssr" / "model"
     on_disk = sum(f.stat().st_size for f in model.rglob("*") if f.is_file()) if model.is_dir() \
         else None
-    levels = [r.get("nonzero_params") for r in rows if r["source"] == "mssr_level"]
+    levels = [r.get("nonzero_params") for r in rows
+              if r["source"] == "mssr_level" and r["run"] == "mssr"]
     return {"storage": {
         "scalable_checkpoint_bytes_on_disk": on_disk,
         "separate_models_float32_bytes": 4 * sum(levels) if None not in levels else None,
