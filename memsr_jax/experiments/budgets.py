@@ -5,9 +5,11 @@ step counts come from throughputs quoted before any GPU run of this project:
 EDSR-baseline ×2 (batch 16, LR 48) ≈ 180 steps/s, Plain-M ≈ 210 steps/s, fp32. Assumed
 overheads per experiment: ≈ 25 s start-up (JAX init, decoding the 291 images), ≈ 20 s of XLA
 compilation per training stage, ≈ 8 s per evaluated row (Set5 + Set14, one compile per image
-shape). Each entry shows its arithmetic; the sum stays under 480 s with a margin.
-cpu: the project's existing CPU-scale settings (configs/mssr/cpu.py, configs/compress/
-cpu_edsr_imdn_x2.py, docs/MEMSR.md's CPU check); EDSR-baseline has none, so one is set here.
+shape). Each entry shows its arithmetic; the sums stay under 480 s with a margin, except
+mssr_x2's (≈ 680 s: it needs a second slot, where it resumes).
+cpu: the project's CPU-scale settings (configs/mssr/cpu.py, docs/MEMSR.md's CPU check; for
+EDSR-baseline and the compression workflow, set here), with 2 seeds of each claim's deciding runs
+(SEEDS): about 3 hours for all four on an idle 2-core machine.
 smoke: every stage in about a minute on 2 CPU cores: a few steps, tiny models, images decoded
 when drawn (no cache of all 291), Set5's first image. Only a proof that the pipeline runs;
 `shrunk` says what differs from the real thing.
