@@ -79,7 +79,8 @@ def markdown(res: dict, columns: tuple = ()) -> str:
   out += [f"Budget `{res['budget']}`: {_BUDGET_WORDS[res['budget']]}. Device: "
           f"{d['device_kind']} ({d['platform']}), {res['precision'].split(' ')[0]}, JAX "
           f"{res['jax_version']}, {res['date']}. Training data: {res['train_sets']}; Y-PSNR / "
-          f"SSIM by the protocol ({', '.join(sets)}" + _subset(res['eval']['max_images']) + ").",
+          f"SSIM by the protocol ({', '.join(sets)}" + _subset(res['eval']['max_images']) + "), "
+          f"evaluated at {res['eval'].get('precision', 'highest')} precision.",
           "", "```", res["command"], "```", "", *lines, ""]
   if res.get("shrunk"):
     out += ["Shrunk for this budget: " + "; ".join(res["shrunk"]) + ".", ""]

@@ -202,7 +202,7 @@ def _run_locked(name, budget, workdir, data_dir, weights_dir, command, sets, see
       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
       "data_dir": data_dir, "train_sets": specs.TRAIN_SETS, "scale": exp.scale,
       "eval": {"sets": signature["sets"], "max_images": signature["max_images"],
-               "data_fingerprint": signature["data"],
+               "data_fingerprint": signature["data"], "precision": rows_lib.PRECISION,
                "protocol": "Y channel, border = scale, MATLAB bicubic LR"},
       "seeds": seeds, "shrunk": budgets.shrunk(name, budget), "settings": exp.settings,
       "memory_hr": list(exp.memory_hr) if exp.columns else None,
