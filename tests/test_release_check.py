@@ -134,3 +134,16 @@ def test_edsr_mini_matches_the_released_student():
   """EDSRmini: 16 ch, 8 blocks, res_scale 2 in the release's train and test configs."""
   kw = registry.model_kwargs("edsr_mini", scale=2)
   assert (kw["n_feats"], kw["n_resblocks"], kw["res_scale"]) == (16, 8, 2.0)
+
+
+def test_the_module_entry_runs_the_check(release_dir):
+  import subprocess
+  import sys
+  p = subprocess.run([sys.executable, "-m", "memsr_jax.release_check", "--release_dir",
+                      str(release_dir), "--markdown"], cwd=REPO, capture_output=True, text=True,
+                     timeout=300)
+  assert p.returncode == 0, p.stderr
+  assert "| `prune.lr` | 0.005 | 0.005 | same |" in p.stdout
+  h = subprocess.run([sys.executable, "-m", "memsr_jax.release_check", "--help"], cwd=REPO,
+                     capture_output=True, text=True, timeout=300)
+  assert h.returncode == 0 and "--release_dir" in h.stdout
