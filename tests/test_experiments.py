@@ -291,23 +291,31 @@ def test_run_bookkeeping_survives_an_interrupt(tmp_path, monkeypatch, capsys):
 
 
 def test_rows_are_evaluated_at_highest_precision(tmp_path):
-  """The lowered-IR guard: every conv of a row's forward carries Precision.HIGHEST."""
+  """The lowered-IR guard: a checkpoint row goes through the one predictor, every conv of its
+  forward carries Precision.HIGHEST, and the row records the policy."""
   import jax
   import numpy as np
 
+  from memsr_jax import checkpoints
   from memsr_jax import precision
   from memsr_jax.experiments import rows as rows_lib
-  from memsr_jax.measure import memory
   from memsr_jax.models import registry
+  kw = {"scale": 2, "n_feats": 4, "n_resblocks": 1}
+  model = registry.build_model("edsr_mini", **kw)
+  checkpoints.save_model_checkpoint(tmp_path / "w" / "r" / "model", "edsr_mini", kw,
+                                    registry.random_params(model, 0))
+  exp = specs.build("edsr_baseline_x2", "smoke", "d", "v", str(tmp_path / "w"))
+  row = base.Row("r", "r", ("checkpoint", "model"))
+  dump = tmp_path / "ir"
   old = jax.config.values.get("jax_dump_ir_to", "")
-  jax.config.update("jax_dump_ir_to", str(tmp_path))
+  jax.config.update("jax_dump_ir_to", str(dump))
   try:
-    model = registry.build_model("edsr_mini", scale=2, n_feats=4, n_resblocks=1)
-    x = np.random.default_rng(0).uniform(0, 255, (1, 5, 11, 3)).astype(np.float32)
-    rows_lib.jit_predictor(model, memory.random_params(model, 0))(x)
+    predict, info = rows_lib.row_model(row, exp, tmp_path / "w")
+    predict(np.random.default_rng(0).uniform(0, 255, (1, 5, 11, 3)).astype(np.float32))
   finally:
     jax.config.update("jax_dump_ir_to", old)
-  ops = [op for f in sorted(tmp_path.glob("*.mlir"))
+  ops = [op for f in sorted(dump.glob("*.mlir"))
          for op in precision.lowered_precisions(f.read_text())]
   assert any(op == "convolution" for op, _ in ops)
   assert {p for _, p in ops} == {"HIGHEST"}, ops
+  assert info["precision"] == "highest" and info["params"] > 0

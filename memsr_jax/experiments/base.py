@@ -13,10 +13,10 @@ from typing import Any
 import jax
 import ml_collections
 
+from memsr_jax import config_paths
 from memsr_jax.experiments import claims
 from memsr_jax.models import registry
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 TRAIN_SETS = "t91+bsd200"  # the classic 291-image training set
 CLAIM_SETS = ("set5", "set14")  # the papers' claims are on these (whichever of them are evaluated)
 
@@ -58,12 +58,9 @@ class Experiment:
 
 
 def config_file(rel: str, *args) -> ml_collections.ConfigDict:
-  """get_config(*args) of configs/<rel> (the files train.py takes)."""
-  path = REPO / "configs" / rel
-  spec = importlib.util.spec_from_file_location(f"experiment_cfg_{path.stem}", path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config(*args)
+  """get_config(*args) of the config `rel` (e.g. "edsr/baseline.py"), found by the shared config
+  finder (memsr_jax.config_paths)."""
+  return config_paths.load_config(rel, *args)
 
 
 def train_data(c, s: dict, data_dir: str) -> None:

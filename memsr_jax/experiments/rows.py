@@ -5,7 +5,6 @@ invocation, so nothing is written beside the datasets. A row's cache entry (W/<r
 keyed by the evaluated sets and a fingerprint of their files (resolved paths, sizes, mtimes): new
 data re-evaluates the row.
 """
-import functools
 import hashlib
 import math
 import pathlib
@@ -18,22 +17,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from memsr_jax import evaluation
-from memsr_jax import precision
+from memsr_jax import predictor
 from memsr_jax import pytrees
+from memsr_jax import source as source_lib
 from memsr_jax.data import folders
 from memsr_jax.experiments import base
 from memsr_jax.experiments import budgets
 from memsr_jax.experiments import records
-from memsr_jax.image import bicubic
-from memsr_jax.interop import torch_import
 from memsr_jax.measure import cost
 from memsr_jax.methods.mssr import masks
-from memsr_jax.methods.mssr import scalable
 from memsr_jax.models import plain
-from memsr_jax.models import registry
-from memsr_jax.train import checkpoint as ckpt_lib
 
-PRECISION = "highest"  # memsr_jax.precision.exact(): the protocol's numbers on every backend
+PRECISION = "highest"  # the precision policy's name: the protocol's numbers on every backend
 INF_NOTE = ("PSNR is infinite (the output equals the ground truth on every pixel): recorded as "
             "null")
 
@@ -86,22 +81,6 @@ def data_fingerprint(sets: list[tuple]) -> str:
   return h.hexdigest()
 
 
-def jit_predictor(model, params):
-  """The rows' predictor: one jitted forward, traced under the precision policy's exact()
-  (every conv and dot at HIGHEST, as the evaluation protocol asks, on every backend)."""
-  fwd = functools.partial(jax.jit(lambda p, x: model.apply({"params": p}, x)), params)
-
-  def predict(lr):
-    with precision.exact():  # at trace time: must surround the call, not the definition
-      return fwd(lr)
-
-  return predict
-
-
-def _bicubic_predictor(scale: int):
-  return lambda lr: np.stack([bicubic.imresize_np(x, scale=scale) for x in np.asarray(lr)])
-
-
 def _abstract(tree):
   return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), jnp.float32), tree)
 
@@ -146,41 +125,45 @@ def _sparsity(params) -> dict:
   return out
 
 
-def row_model(row: base.Row, exp: base.Experiment, workdir: pathlib.Path) -> tuple:
-  """(predict_fn or None, info) of a row's model."""
+def _source(row: base.Row, exp: base.Experiment, workdir: pathlib.Path):
+  """The row's model through the one loader (memsr_jax.source.load_source)."""
   kind = row.source[0]
-  if kind == "bicubic":
-    return _bicubic_predictor(exp.scale), {"params": 0, "precision": "float64 (NumPy bicubic)"}
   if kind == "mssr_level":
-    sr, _ = scalable.load_scalable(workdir / row.run / "model")
-    sr = sr.at_level(row.source[1])
-    st = sr.stats()
-    total = pytrees.count_params(sr.params)
-    return sr, {"params": total, "nonzero_params": st["nonzero_params"], "precision": PRECISION,
-                "sparsity_prunable": st["sparsity"],
-                "sparsity_network": 1.0 - st["nonzero_params"] / total}
+    return source_lib.load_source(workdir / row.run / "model", level=row.source[1])
   if kind == "checkpoint":
-    model, params, _ = ckpt_lib.load_model_checkpoint(workdir / row.run / row.source[1])
-  elif kind == "torch":
-    _, name, path = row.source
-    params = torch_import.load_torch_weights(path, name, exp.scale)
-    model = registry.build_model(name, scale=exp.scale)
-  elif kind == "arch":
-    _, name, kw = row.source
-    model = registry.build_model(name, scale=exp.scale, **kw)
-    params = jax.eval_shape(lambda: registry.init_params(model, jax.random.key(0)))
-  else:
-    raise ValueError(f"row {row.label!r}: unknown source {row.source!r}")
+    return source_lib.load_source(workdir / row.run / row.source[1])
+  if kind == "torch":
+    return source_lib.load_source(preset=row.source[1], scale=exp.scale,
+                                  torch_weights=row.source[2])
+  if kind == "arch":
+    return source_lib.load_source(preset=row.source[1], scale=exp.scale,
+                                  overrides=row.source[2])
+  raise ValueError(f"row {row.label!r}: unknown source {row.source!r}")
+
+
+def row_model(row: base.Row, exp: base.Experiment, workdir: pathlib.Path) -> tuple:
+  """(predict_fn or None, info) of a row's model; every model row is predicted by the one
+  predictor (memsr_jax.predictor) under the precision policy PRECISION, recorded per row."""
+  if row.source[0] == "bicubic":
+    return predictor.bicubic_predictor(exp.scale), {"params": 0,
+                                                     "precision": "float64 (NumPy bicubic)"}
+  src = _source(row, exp, workdir)
+  model, params = src.model, src.params
   info = {"params": pytrees.count_params(params), "precision": PRECISION}
+  if "level" in src.meta:  # one size of a scalable checkpoint
+    st = src.meta["level"]
+    info.update(nonzero_params=st["nonzero_params"], sparsity_prunable=st["sparsity"],
+                sparsity_network=st["network_sparsity"])
+  elif "sparsity" in exp.columns and row.source[0] != "arch":
+    info.update(_sparsity(params))
   if getattr(model, "bias_mode", None) == "map":  # MemSR's paper counts bias maps as vectors
     info["params_vector_bias"] = plain.param_counts(params)["n_params_vector_bias"]
-  if "sparsity" in exp.columns and kind != "arch":
-    info.update(_sparsity(params))
   if "memory" in exp.columns and row.measure:
     info["memory"] = memory_info(model, params, exp.memory_hr, exp.scale)
   if "macs" in exp.columns and row.measure:
     info.update(macs_info(model, params, exp.memory_hr, exp.scale))
-  return (jit_predictor(model, params) if row.evaluate else None), info
+  evaluate = row.evaluate and row.source[0] != "arch"
+  return (predictor.model_predictor(model, params, PRECISION) if evaluate else None), info
 
 
 def _published(row: base.Row, scale: int) -> dict:

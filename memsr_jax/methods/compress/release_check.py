@@ -22,6 +22,7 @@ from typing import Any, Callable
 import yaml
 
 from memsr_jax import cli
+from memsr_jax import config_paths
 from memsr_jax.methods.compress.release_deviations import CODE
 from memsr_jax.methods.compress.release_deviations import DEVIATIONS
 from memsr_jax.methods.compress.release_deviations import EQUIVALENT
@@ -321,18 +322,21 @@ def load_config(path: pathlib.Path):
   return mod.get_config()
 
 
-def check(release_dir, configs_dir) -> dict[str, list[dict]]:
-  """{paper config path: compare rows} for every paper config."""
-  release_dir, configs_dir = pathlib.Path(release_dir), pathlib.Path(configs_dir)
+def check(release_dir, configs_dir=None) -> dict[str, list[dict]]:
+  """{paper config path: compare rows} for every paper config (found in `configs_dir`, else by
+  the shared config finder, memsr_jax.config_paths)."""
+  release_dir = pathlib.Path(release_dir)
   if not release_dir.is_dir():
     raise ReleaseError(f"release folder {release_dir} not found; give --release_dir (or set "
                        "$MEMSR_SHARED to the folder holding release/SRModelCompression)")
   out = {}
   for model, rel in PAPER_CONFIGS.items():
-    path = configs_dir / rel
+    try:
+      path = (pathlib.Path(configs_dir) / rel if configs_dir else config_paths.find_config(rel))
+    except FileNotFoundError as e:
+      raise ReleaseError(str(e)) from None
     if not path.is_file():
-      raise ReleaseError(f"paper config {path} not found; run from the repository root or give "
-                         "--configs_dir")
+      raise ReleaseError(f"paper config {path} not found; give --configs_dir")
     out[str(path)] = compare(load_config(path), load_release(release_dir, model), model)
   return out
 
@@ -343,8 +347,9 @@ def main(argv=None) -> int:
   ap.add_argument("--release_dir", default=None,
                   help="the release's folder holding options/ (default: $MEMSR_SHARED/release/"
                        "SRModelCompression, else ../shared/release/SRModelCompression)")
-  ap.add_argument("--configs_dir", default="configs",
-                  help="the project's configs folder (default: ./configs)")
+  ap.add_argument("--configs_dir", default=None,
+                  help="the configs folder holding compress/{edsr,swinir}_x2.py (default: the "
+                       "project's, found by memsr_jax.config_paths)")
   ap.add_argument("--markdown", action="store_true", help="print markdown tables")
   args = ap.parse_args(argv)
   try:
