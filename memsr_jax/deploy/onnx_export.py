@@ -11,9 +11,7 @@ import dataclasses
 import hashlib
 from importlib import metadata as pkg_metadata
 import json
-import os
 import pathlib
-import tempfile
 
 import jax
 import numpy as np
@@ -22,12 +20,14 @@ from skimage import data as skimage_data
 import memsr_jax
 from memsr_jax import cli
 from memsr_jax import optional
+from memsr_jax import safe_io
+from memsr_jax.deploy import onnx_check
 from memsr_jax.deploy import ort_backend
 from memsr_jax.deploy.receptive_field import receptive_radius
 from memsr_jax.image import io as image_io
 
 TOLERANCE = 1e-3  # max |ORT − JAX| on the 0..255 scale
-LAYOUTS = ("NHWC", "NCHW")
+LAYOUTS = onnx_check.LAYOUTS
 
 
 class ExportError(cli.UserError, ValueError):
@@ -176,15 +176,8 @@ def export_onnx(model, params, info: dict, output, *, layout: str = "NHWC",
   onnx.helper.set_model_props(proto, meta)
   proto.doc_string = "memsr_jax super-resolution model, exported by python -m memsr_jax.export"
   onnx.checker.check_model(proto)
-  # Temp file in the same folder, then rename: a failed write never leaves a half file behind.
-  fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(proto.SerializeToString())
-    os.chmod(tmp, 0o644)  # mkstemp makes it 0600; an exported model is meant to be shared
-    os.replace(tmp, output)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
+  # Temp file in the same folder, then rename: a failed write never leaves a half file behind,
+  # and leftovers of killed exports are deleted.
+  safe_io.atomic_write_bytes(output, proto.SerializeToString(), what="writing the ONNX model")
   report["bytes"] = output.stat().st_size
   return report
