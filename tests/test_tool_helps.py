@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+# runpy re-runs a tool module another test imported; its warning about that is expected here.
+pytestmark = pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")
 TOOLS = ("memsr_jax.upscale", "memsr_jax.export", "memsr_jax.import_weights", "memsr_jax.profile",
          "memsr_jax.tiling_error", pytest.param("memsr_jax.experiments", marks=pytest.mark.xfail(
              strict=True, reason="NAME, --budget and --workdir have no help line yet")),
