@@ -1,6 +1,7 @@
 """int8 quantization of exported SR models: accuracy, speed and size of each option, measured.
 
-  python benchmarks/int8_search.py [--model imdn --scale 2] [--stages grid,sensitivity,confirm]
+  python benchmarks/int8_search.py [--model imdn --scale 2]
+      [--stages grid,sensitivity,combined,confirm]
       [--out benchmarks/results/int8_search_imdn_x2.json]
 
 The float32 ONNX file is exported once (memsr_jax.export, official IMDN weights from ../shared)
@@ -13,6 +14,8 @@ used for calibration or selection of layers). Stages:
 - sensitivity: each Conv quantized alone (all else float), scored on BSD200 crops (neither a
   calibration nor a benchmark image) by Y-PSNR against the float model; then the k most sensitive
   convs kept in float, for several k, scored on Set5.
+- combined: the grid's best changes together (BEST), with variations and the k most sensitive
+  convs kept in float as well.
 - confirm: the best few (by Set5 loss) on Set14 too, and ONNX Runtime latency side by side with
   the float32 file (same process, same 480×270 input, interleaved repeats, median).
 Calibration ranges are cached per (model, crops, method) under out/int8/cache. Results are saved
@@ -42,6 +45,9 @@ from memsr_jax.image import io as image_io  # noqa: E402
 from memsr_jax.image import metrics  # noqa: E402
 
 BASE = dict(reduce_range=True)  # u8·s8 without VNNI: 7-bit weights avoid int16 saturation
+# The grid's best single changes together: percentile ranges, shallow-feature path in float.
+BEST = dict(reduce_range=True, method="percentile", percentile=99.999,
+            keep_float=("first_conv", "skip", "last_conv"))
 
 
 def fp32_file(model: str, scale: int) -> pathlib.Path:
@@ -105,6 +111,15 @@ def grid_candidates() -> list[dict]:
   c += [dict(crops=n, crop=s) for n, s in ((4, 64), (64, 64), (16, 128), (64, 128))]
   c += [dict(lr_from_hr=False), dict(exact_input=False), dict(op_types=("Conv",))]
   return [{**BASE, **x} for x in c]
+
+
+def combined_candidates(sens: dict) -> list[dict]:
+  c = [BEST, {**BEST, "percentile": 99.9999}, {**BEST, "crops": 64},
+       {**BEST, "reduce_range": False, "weights": "uint8"},
+       {**BEST, "keep_float": BEST["keep_float"] + ("attention",)}]
+  worst = sorted(sens, key=lambda n: sens[n])
+  c += [{**BEST, "keep_nodes": tuple(worst[:k])} for k in (4, 8, 16, 24)]
+  return c
 
 
 def conv_names(fp32: bytes) -> list[str]:
@@ -180,8 +195,12 @@ def sensitivity(res: Results, fp32: bytes, scale: int, ref: dict, ks=(2, 4, 8, 1
     score(res, fp32, {**BASE, "keep_nodes": tuple(worst[:k])}, scale, ref, f"sensitivity top{k}")
 
 
-def confirm(res: Results, fp32: bytes, scale: int, ref: dict, n_best=4):
-  rows = sorted(res.data["candidates"].values(), key=lambda r: -r["set5_delta_db"])[:n_best]
+def confirm(res: Results, fp32: bytes, scale: int, ref: dict, n_best=5):
+  """Set14 and latency for the n best by Set5 loss, the base and the best-changes candidate."""
+  cands = res.data["candidates"]
+  rows = sorted(cands.values(), key=lambda r: -r["set5_delta_db"])[:n_best]
+  rows += [cands[res.key(o)] for o in (BASE, BEST) if res.key(o) in cands]
+  rows = list({res.key(r["options"]): r for r in rows}.values())
   models = {"fp32": fp32}
   for r in rows:
     opts = quantize.Int8Options(**{k: tuple(v) if isinstance(v, list) else v
@@ -204,7 +223,7 @@ def main():
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--model", default="imdn")
   p.add_argument("--scale", type=int, default=2)
-  p.add_argument("--stages", default="grid,sensitivity,confirm")
+  p.add_argument("--stages", default="grid,sensitivity,combined,confirm")
   p.add_argument("--out")
   args = p.parse_args()
   logging.disable(logging.WARNING)  # the quantizer's advice on pre-processing, done here
@@ -229,6 +248,9 @@ def main():
       score(res, fp32, opts, args.scale, ref, "grid")
   if "sensitivity" in stages:
     sensitivity(res, fp32, args.scale, ref)
+  if "combined" in stages:
+    for opts in combined_candidates(res.data["sensitivity"]):
+      score(res, fp32, opts, args.scale, ref, "combined")
   if "confirm" in stages:
     confirm(res, fp32, args.scale, ref)
   print(f"saved {out}")

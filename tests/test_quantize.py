@@ -76,7 +76,7 @@ def test_int8_verifies_and_records_metadata(int8_models, fp32_files, calib_dir):
   assert len(held) == 2 and not held & set(calib_set.images)
   # The verification PSNR is the int8 model's, recomputed here, and it is finite (not identical).
   again = quantize.verify(fp32_files["edsr_mini"].read_bytes(), model,
-                          quantize.verify_images(calib_set), 2)
+                          quantize.verify_images(calib_set, OPTS, 2), 2)
   assert again["psnr_y_vs_fp32"] == ver["psnr_y_vs_fp32"]
   assert 20 < float(ver["psnr_y_vs_fp32"]) < 90
   # Really int8: quantize/dequantize nodes and int8 conv weights; the float file's metadata kept.
@@ -139,7 +139,7 @@ def test_small_folder_reuses_images(calib_dir):
   c = quantize.calibration_set(calib_dir, quantize.Int8Options(crops=9, crop=16), 2)
   assert len(c.crops) == 9 and len(set(c.images)) == 6 and not c.held_out
   assert all(x.shape == (16, 16, 3) and x.dtype == np.uint8 for x in c.crops)
-  assert quantize.verify_images(c)[0][0] == "skimage astronaut"  # nothing left to hold out
+  assert quantize.verify_images(c, OPTS, 2)[0][0] == "skimage astronaut"  # nothing left to hold out
 
 
 def _graph():

@@ -5,7 +5,9 @@ Groups (lists of node names of an ONNX graph, found from the graph alone, no mod
 - "last_conv": the Convs from which the output is reached without passing another Conv.
 - "pixel_shuffle": DepthToSpace nodes, and the 6-D Transpose of a reshape-based pixel shuffle with
   the Reshapes on either side of it.
-- "tail": every node downstream of the last Conv(s) (pixel shuffle, output scaling, global skip).
+- "skip": the Adds that read the first Conv's output (in residual nets the global skip, which
+  carries the shallow features to the output, and the first block's residual).
+- "tail": every node downstream of the last Conv(s) (pixel shuffle, output scaling).
 - "attention": channel attention: nodes computing on pooled (spatially reduced) maps, the nodes
   joining a pooled value with a full-size map (x − mean, x · sigmoid), and the full-size nodes
   that only feed a reduction (the squares of a standard deviation).
@@ -17,7 +19,7 @@ from collections import defaultdict
 
 import numpy as np
 
-GROUPS = ("first_conv", "last_conv", "pixel_shuffle", "tail", "attention")
+GROUPS = ("first_conv", "skip", "last_conv", "pixel_shuffle", "tail", "attention")
 _REDUCTIONS = ("ReduceMean", "GlobalAveragePool", "ReduceSum", "ReduceMax", "GlobalMaxPool")
 _PASS_THROUGH = ("Transpose", "Reshape", "Identity")
 
@@ -118,8 +120,11 @@ def node_groups(model) -> dict[str, list[str]]:
   convs = [n for n in graph.node if n.op_type == "Conv"]
   last = _last_convs(graph, producer)
   tail = _downstream(last, consumers)
+  skip = [c.name for o in (convs[0].output if convs else []) for c in consumers.get(o, [])
+          if c.op_type == "Add"]
   return {
       "first_conv": [convs[0].name] if convs else [],
+      "skip": skip,
       "last_conv": [n.name for n in last],
       "pixel_shuffle": _pixel_shuffle(graph, producer, consumers),
       "tail": [n.name for n in graph.node if n.name in tail],
