@@ -48,6 +48,8 @@ BASE = dict(reduce_range=True)  # u8·s8 without VNNI: 7-bit weights avoid int16
 # The grid's best single changes together: percentile ranges, shallow-feature path in float.
 BEST = dict(reduce_range=True, method="percentile", percentile=99.999,
             keep_float=("first_conv", "skip", "last_conv"))
+# With the two convs the sensitivity stage ranked next (the "shallow" group) and more crops.
+FINAL = {**BEST, "keep_float": ("first_conv", "skip", "shallow", "last_conv"), "crops": 64}
 
 
 def fp32_file(model: str, scale: int) -> pathlib.Path:
@@ -119,6 +121,7 @@ def combined_candidates(sens: dict) -> list[dict]:
        {**BEST, "keep_float": BEST["keep_float"] + ("attention",)}]
   worst = sorted(sens, key=lambda n: sens[n])
   c += [{**BEST, "keep_nodes": tuple(worst[:k])} for k in (4, 8, 16, 24)]
+  c += [{**FINAL, "crops": 16}, FINAL]
   return c
 
 
@@ -195,11 +198,11 @@ def sensitivity(res: Results, fp32: bytes, scale: int, ref: dict, ks=(2, 4, 8, 1
     score(res, fp32, {**BASE, "keep_nodes": tuple(worst[:k])}, scale, ref, f"sensitivity top{k}")
 
 
-def confirm(res: Results, fp32: bytes, scale: int, ref: dict, n_best=5):
-  """Set14 and latency for the n best by Set5 loss, the base and the best-changes candidate."""
+def confirm(res: Results, fp32: bytes, scale: int, ref: dict, n_best=3):
+  """Set14 and latency for the n best by Set5 loss, and BASE, BEST, FINAL."""
   cands = res.data["candidates"]
   rows = sorted(cands.values(), key=lambda r: -r["set5_delta_db"])[:n_best]
-  rows += [cands[res.key(o)] for o in (BASE, BEST) if res.key(o) in cands]
+  rows += [cands[res.key(o)] for o in (BASE, BEST, FINAL) if res.key(o) in cands]
   rows = list({res.key(r["options"]): r for r in rows}.values())
   models = {"fp32": fp32}
   for r in rows:
@@ -214,7 +217,8 @@ def confirm(res: Results, fp32: bytes, scale: int, ref: dict, n_best=5):
     k = res.key(r["options"])
     r.update(latency_s=lat[k], fp32_latency_s=lat["fp32"], speed_ratio=lat["fp32"] / lat[k])
     print(f"confirm: {r}", file=sys.stderr, flush=True)
-  res.data["confirm_latency"] = {"input": [480, 270], "repeats": 5, "median_s": lat}
+  res.data["confirm_latency"] = {"input": [480, 270], "repeats": 5, "median_s": lat,
+                                 "load_average": os.getloadavg()}
   res.save()
 
 

@@ -7,6 +7,8 @@ Groups (lists of node names of an ONNX graph, found from the graph alone, no mod
   the Reshapes on either side of it.
 - "skip": the Adds that read the first Conv's output (in residual nets the global skip, which
   carries the shallow features to the output, and the first block's residual).
+- "shallow": the Convs that read the first Conv's output, and the Conv whose output the last skip
+  Add adds to it (the body's last conv in residual nets).
 - "tail": every node downstream of the last Conv(s) (pixel shuffle, output scaling).
 - "attention": channel attention: nodes computing on pooled (spatially reduced) maps, the nodes
   joining a pooled value with a full-size map (x − mean, x · sigmoid), and the full-size nodes
@@ -19,7 +21,7 @@ from collections import defaultdict
 
 import numpy as np
 
-GROUPS = ("first_conv", "skip", "last_conv", "pixel_shuffle", "tail", "attention")
+GROUPS = ("first_conv", "skip", "shallow", "last_conv", "pixel_shuffle", "tail", "attention")
 _REDUCTIONS = ("ReduceMean", "GlobalAveragePool", "ReduceSum", "ReduceMax", "GlobalMaxPool")
 _PASS_THROUGH = ("Transpose", "Reshape", "Identity")
 
@@ -120,11 +122,16 @@ def node_groups(model) -> dict[str, list[str]]:
   convs = [n for n in graph.node if n.op_type == "Conv"]
   last = _last_convs(graph, producer)
   tail = _downstream(last, consumers)
-  skip = [c.name for o in (convs[0].output if convs else []) for c in consumers.get(o, [])
-          if c.op_type == "Add"]
+  readers = [c for o in (convs[0].output if convs else []) for c in consumers.get(o, [])]
+  skip = [c for c in readers if c.op_type == "Add"]
+  shallow = [c.name for c in readers if c.op_type == "Conv"]
+  if skip:
+    other = [producer.get(i) for i in skip[-1].input if i not in convs[0].output]
+    shallow += [p.name for p in other if p is not None and p.op_type == "Conv"]
   return {
       "first_conv": [convs[0].name] if convs else [],
-      "skip": skip,
+      "skip": [c.name for c in skip],
+      "shallow": shallow,
       "last_conv": [n.name for n in last],
       "pixel_shuffle": _pixel_shuffle(graph, producer, consumers),
       "tail": [n.name for n in graph.node if n.name in tail],

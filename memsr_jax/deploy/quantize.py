@@ -58,6 +58,7 @@ class Int8Options:
   """What the quantizer is asked to do; defaults come from benchmarks/int8_search.py."""
   method: str = "minmax"
   percentile: float = 99.999  # for method "percentile"
+  moving_average: bool = False  # for method "minmax": moving average of the per-crop min/max
   per_channel: bool = True
   reduce_range: bool = False  # 7-bit weights: no int16 saturation in AVX2's u8·s8 kernels
   activations: str = "uint8"
@@ -195,7 +196,8 @@ def _cache_file(cache_dir, fp32_model: bytes, calib: CalibrationSet, opts: Int8O
   h = hashlib.sha256(fp32_model)
   for c in calib.crops:
     h.update(np.ascontiguousarray(c).tobytes())
-  h.update(f"{opts.method} {opts.percentile if opts.method == 'percentile' else ''}".encode())
+  h.update(f"{opts.method} {opts.percentile if opts.method == 'percentile' else ''} "
+           f"{opts.moving_average if opts.method == 'minmax' else ''}".encode())
   return pathlib.Path(cache_dir) / f"calib_{h.hexdigest()[:20]}.json"
 
 
@@ -217,6 +219,8 @@ def quantize(fp32_model: bytes, calib: CalibrationSet, opts: Int8Options,
              "CalibStridedMinMax": 1}
     if opts.method == "percentile":
       extra["CalibPercentile"] = opts.percentile
+    if opts.method == "minmax" and opts.moving_average:
+      extra["CalibMovingAverage"] = True
     if opts.exact_input:
       extra["TensorQuantOverrides"] = {
           t: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}]
