@@ -6,8 +6,9 @@ r"""Evaluates a model (or bicubic) by the SR benchmark protocol and prints a pap
 
 Writes `results.json` ({dataset: {"x2": {"psnr", "ssim", "n_images"}}}) and `details.json`
 (per-image values and unreadable images) to config.output_dir. See configs/eval.py for options.
-Method-specific choices (e.g. an MSSR level, or every level) come from the methods' evaluation hooks
-(memsr_jax/evaluation/hooks.py).
+One level of a checkpoint that stores nested levels (MSSR) is a loader option
+(`config.model.level` / `sparsity`); `config.sweep_levels` evaluates every level
+(memsr_jax/evaluation/level_sweep.py).
 """
 import json
 import pathlib
@@ -16,10 +17,7 @@ from typing import Any, Callable
 from absl import app
 from absl import flags
 from absl import logging
-import jax
-import jax.numpy as jnp
 from ml_collections import config_flags
-import numpy as np
 
 from memsr_jax import cli
 from memsr_jax import evaluation
@@ -27,19 +25,17 @@ from memsr_jax import precision
 from memsr_jax import safe_io
 from memsr_jax.data import folders
 from memsr_jax.evaluation import checks
-from memsr_jax.evaluation import hooks
-from memsr_jax.image import bicubic
-from memsr_jax.interop.torch_import import load_torch_weights
-from memsr_jax.models import registry
-from memsr_jax.train import checkpoint
+from memsr_jax.evaluation import level_sweep
+from memsr_jax.predictor import PredictFn
+from memsr_jax.predictor import bicubic_predictor
+from memsr_jax.predictor import model_predictor
+from memsr_jax.source import load_source
 
 # Guarded so that tests can import both train.py and eval.py (both define --config).
 if "config" not in flags.FLAGS:
   config_flags.DEFINE_config_file(
       "config", str(pathlib.Path(__file__).resolve().parent / "configs" / "eval.py"),
       "Evaluation config file (default: configs/eval.py).")
-
-PredictFn = Callable[[np.ndarray], np.ndarray]
 
 
 def _parse_list(value: Any, what: str) -> list[str]:
@@ -53,41 +49,6 @@ def _parse_list(value: Any, what: str) -> list[str]:
   return items
 
 
-def _parse_scales(value: Any) -> list[int]:
-  scales = []
-  for s in _parse_list(value, "scales"):
-    try:
-      scales.append(int(s.lower().lstrip("x")))
-    except ValueError:
-      raise ValueError(f"config.scales: {s!r} is not an integer scale (use e.g. 2,3,4)") from None
-  if any(s < 1 for s in scales):
-    raise ValueError(f"config.scales must be positive, got {scales}")
-  return scales
-
-
-def _bicubic_predictor(scale: int) -> PredictFn:
-
-  def predict(lr: np.ndarray) -> np.ndarray:  # exact float64: MATLAB imresize(LR, scale)
-    return np.stack([bicubic.imresize_np(x, scale=scale) for x in np.asarray(lr)])
-  return predict
-
-
-def _model_predictor(model, params, policy: str = "highest") -> PredictFn:
-  """A jitted forward pass under the precision policy (memsr_jax.precision; "highest" gives the
-  protocol's numbers on any backend); jit's cache compiles once per LR shape."""
-  dtype = precision.compute_dtype(policy)
-  params = precision.cast_floating(params, dtype)
-
-  @jax.jit
-  def forward(p, x):
-    return model.apply({"params": p}, x.astype(dtype)).astype(jnp.float32)
-
-  def predict(x):
-    with precision.context(policy):  # traced (and cached) under the policy
-      return forward(params, x)
-  return predict
-
-
 def _policy(config) -> str:
   return precision.check_policy(config.get("precision", "highest"))
 
@@ -95,25 +56,27 @@ def _policy(config) -> str:
 def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str]:
   """(scales, scale → predict_fn, description) for the model the config names."""
   m = config.model
-  scales = _parse_scales(config.scales)
+  scales = cli.parse_scales(config.scales, "config.scales", allow_empty=True)
+  level, sparsity = m.get("level", -1), m.get("sparsity", -1.0)
   if m.checkpoint:
-    model, params, meta = checkpoint.load_model_checkpoint(m.checkpoint)
-    ckpt_scale = int(meta["scale"])
-    scales = scales or [ckpt_scale]
-    unsupported = [s for s in scales if s != ckpt_scale]
+    src = load_source(m.checkpoint, level=level, sparsity=sparsity)
+    if "level" in src.meta:
+      lv = src.meta["level"]
+      logging.info("MSSR level %d: sparsity %.2f%%, %d non-zero params", lv["level"],
+                   100 * lv["sparsity"], lv["nonzero_params"])
+    unsupported = [s for s in scales if s != src.scale]
     if unsupported:
-      raise ValueError(f"checkpoint {m.checkpoint} is a ×{ckpt_scale} model ({meta.get('model')}); "
-                       f"it cannot evaluate ×{unsupported}. Set --config.scales={ckpt_scale}")
-    params = hooks.select_params(params, meta, config)
-    predictor = _model_predictor(model, params, _policy(config))
-    return scales, lambda s: predictor, f"{meta.get('model')} from {m.checkpoint}"
+      raise ValueError(f"checkpoint {m.checkpoint} is a ×{src.scale} model ({src.name}); "
+                       f"it cannot evaluate ×{unsupported}. Set --config.scales={src.scale}")
+    predictor = model_predictor(src.model, src.params, _policy(config))
+    return scales or [src.scale], lambda s: predictor, src.describe()
 
   scales = scales or [2, 3, 4]
   if m.name == "bicubic":
     if m.torch_weights:
       raise ValueError("config.model.torch_weights is set but config.model.name is 'bicubic'; "
                        "name the preset the weights belong to (e.g. --config.model.name=imdn)")
-    return scales, _bicubic_predictor, "bicubic"
+    return scales, bicubic_predictor, "bicubic"
 
   if not m.torch_weights:
     raise ValueError(
@@ -126,13 +89,10 @@ def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str
   overrides = dict(m.kwargs.to_dict()) if hasattr(m.kwargs, "to_dict") else dict(m.kwargs)
 
   def predictor(scale: int) -> PredictFn:
-    path = m.torch_weights.replace("{scale}", str(scale))
-    params = load_torch_weights(path, m.name, scale, param_key=m.torch_param_key or None,
-                                **overrides)
-    meta = {"model": m.name, "scale": scale, "source": path}
-    params = hooks.select_params(params, meta, config)
-    return _model_predictor(registry.build_model(m.name, scale=scale, **overrides), params,
-                            _policy(config))
+    src = load_source(preset=m.name, scale=scale, torch_weights=m.torch_weights,
+                      torch_param_key=m.torch_param_key or None, overrides=overrides, level=level,
+                      sparsity=sparsity)
+    return model_predictor(src.model, src.params, _policy(config))
 
   return scales, predictor, f"{m.name} from {m.torch_weights}"
 
@@ -140,9 +100,9 @@ def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str
 def run(config) -> dict:
   """Evaluates every dataset × scale; prints the table; writes results.json and details.json.
 
-  A method's sweep (e.g. MSSR's config.sweep_levels) replaces this by its own calls to `run`.
+  With config.sweep_levels, every level of the checkpoint is evaluated by its own call to `run`.
   """
-  swept = hooks.sweep(config, run)
+  swept = level_sweep.sweep(config, run)
   if swept is not None:
     return swept
   datasets = _parse_list(config.datasets, "datasets")

@@ -17,7 +17,6 @@ from ml_collections import config_flags
 from memsr_jax import cli
 from memsr_jax import methods
 from memsr_jax import safe_io
-from memsr_jax.train import config_lib
 from memsr_jax.train import loop
 from memsr_jax.train import workdir_lock
 
@@ -46,7 +45,7 @@ def main(argv):
   config = cli.config_value(_CONFIG)
   workdir = _WORKDIR.value
   try:  # flags and the workdir are checked before anything is computed
-    config_lib.validate(config)  # config.method is one of config_lib.METHODS from here on
+    methods.validate(config)  # config.method is one of methods.METHODS from here on
   except ValueError as e:
     raise cli.UserError(e) from None
   _maybe_init_distributed()

@@ -16,10 +16,11 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from memsr_jax.methods.compress import cost
+from memsr_jax.methods.compress import cost_report
 
 MODELS = ("edsr_baseline", "edsr_mini", "swinir_s", "swinir_mini", "imdn")
-# Mean of Set5 and Set14 Y-PSNR at ×2 as the papers report them (METHODS.md; IMDN: its paper).
+# Mean of Set5 and Set14 Y-PSNR at ×2 as the papers report them (docs/COMPRESS.md; IMDN: its
+# paper).
 PAPER_PSNR = {"edsr_baseline": 35.78, "edsr_mini": 35.44, "swinir_s": 36.00,
               "swinir_mini": 35.74, "imdn": (38.00 + 33.63) / 2}
 REDUCED_FROM = {"edsr_mini": "edsr_baseline", "swinir_mini": "swinir_s"}
@@ -39,7 +40,7 @@ def main(argv=None):
 
   rows = []
   for name in args.models.split(","):
-    r = cost.model_cost(name, args.scale, (h, w), xla=args.xla)
+    r = cost_report.model_cost(name, args.scale, (h, w), xla=args.xla)
     r["paper_psnr_set5_set14_mean"] = PAPER_PSNR.get(name) if args.scale == 2 else None
     rows.append(r)
     print(f"{name}: {r['params']:,} params, {r['macs'] / 1e9:.2f} GMACs", flush=True)

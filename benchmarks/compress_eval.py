@@ -5,10 +5,10 @@
       --torch imdn_teacher=imdn:../shared/weights/imdn/IMDN_x2.pth --bicubic \
       --sets set5,set14 --out runs/compress_eval.json
 
-Protocol of docs/PROTOCOL.md (MATLAB-bicubic LR, clip + round, Y channel, `scale`-pixel border
-crop) through memsr_jax.evaluation.validation. A run is any training workdir or model checkpoint
-(a training workdir's last checkpoint, or with --best its best by validation PSNR). Writes
-{label: {set: psnr}} as JSON and prints a Markdown table.
+Protocol of memsr_jax/evaluation/protocol.py (MATLAB-bicubic LR, clip + round, Y channel,
+`scale`-pixel border crop) through memsr_jax.evaluation.validation. A run is any training workdir
+or model checkpoint (a training workdir's last checkpoint, or with --best its best by validation
+PSNR). Writes {label: {set: psnr}} as JSON and prints a Markdown table.
 """
 import argparse
 import json
@@ -19,12 +19,12 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
+from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax.evaluation import validation
 from memsr_jax.image import bicubic
 from memsr_jax.image import metrics
 from memsr_jax.interop import torch_import
 from memsr_jax.models import registry
-from memsr_jax.train import checkpoint as ckpt_lib
 
 
 def _predictors(args):

@@ -13,7 +13,7 @@ output; weights and input are resident before). `process_peak_mb` is the subproc
 (runtime + weights + warm-up + call). Outputs are compared to JAX's (max |diff| on 0..255).
 Torch: the measure/torch_bench.py twins (plain, EDSR); IMDN: tests/torch_refs.IMDNRef with the
 official weights. ONNX Runtime: the session the upscaler uses (no arena, all graph optimizations).
-With --with_100mp: the upscale CLI with --backend onnxruntime, --max_memory 256MB, streamed PNG
+With --with_100mp: the upscale CLI with --onnx (ONNX Runtime), --max_memory 256MB, streamed PNG
 in/out, plain_s ×4 2500×2500 → 10000×10000; peak RSS (wait4) minus the runtime overhead.
 """
 import argparse
@@ -47,7 +47,7 @@ def build(name, scale):
   if name == "imdn" and _imdn_weights(scale):
     from memsr_jax.interop.torch_import import load_torch_weights
     return model, load_torch_weights(_imdn_weights(scale), "imdn", scale), "official IMDN"
-  from memsr_jax.measure.memory import random_params
+  from memsr_jax.models.registry import random_params
   return model, random_params(model, 0), "random (seed 0)"
 
 
@@ -77,7 +77,7 @@ def measure(fn):
 
 
 def worker(backend, name, scale, hr, onnx_path, out_npy):
-  from memsr_jax.measure.memory import tighten_allocator
+  from memsr_jax.procmem import tighten_allocator
   tighten_allocator()  # same allocator settings for all three (freed blocks leave RSS)
   hr_w, hr_h = hr
   x = lr_image(hr_w, hr_h, scale)
@@ -138,11 +138,11 @@ def _run(cmd, timeout=1800):
 def export_worker(name, scale, path):
   import logging
   logging.disable(logging.WARNING)
-  from memsr_jax import export
+  from memsr_jax.deploy import onnx_export
   model, params, weights = build(name, scale)
   # Random deep nets' outputs leave 0..255, where the 1e-3 bound does not apply: record, not gate.
-  rep = export.export_onnx(model, params, {"model": name}, path, tolerance=float("inf"),
-                           overwrite=True)
+  rep = onnx_export.export_onnx(model, params, {"model": name}, path, tolerance=float("inf"),
+                                overwrite=True)
   print(json.dumps({"max_abs_diff_vs_jax_highest": rep["max_abs_diff"], "weights": weights,
                     "onnx_mb": rep["bytes"] / 1e6}))
 
@@ -174,7 +174,7 @@ def bench_model(name, scale, hr, tmp, backends):
 OVERHEAD = """
 import resource, numpy, onnxruntime
 import memsr_jax.upscale, memsr_jax.deploy.ort_backend
-from memsr_jax.measure.memory import tighten_allocator
+from memsr_jax.procmem import tighten_allocator
 tighten_allocator()
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """
@@ -195,8 +195,8 @@ def bench_100mp(tmp, budget="256MB", model="plain_s", n=2500):
   p = subprocess.run([sys.executable, "-c", OVERHEAD], capture_output=True, text=True,
                      cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
   overhead = int(p.stdout.strip().splitlines()[-1])
-  cmd = [sys.executable, "-m", "memsr_jax.upscale", "--backend", "onnxruntime", "--model",
-         str(onnx_path), "--input", str(inp), "--output", str(tmp / "out"), "--max_memory",
+  cmd = [sys.executable, "-m", "memsr_jax.upscale", "--onnx", str(onnx_path), "--input",
+         str(inp), "--output", str(tmp / "out"), "--max_memory",
          budget, "--stream_input", "always", "--png_level", "1"]
   t0 = time.perf_counter()
   proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},

@@ -21,10 +21,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import jax
 import jax.numpy as jnp
 
+from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax.interop import torch_import
 from memsr_jax.methods.compress import lap_loss
 from memsr_jax.models import registry
-from memsr_jax.train import checkpoint as ckpt_lib
 from memsr_jax.train import config_lib
 from memsr_jax.train import data as data_lib
 

@@ -9,7 +9,7 @@ Steps, each in its own process so that each peak RSS is its own:
 4. exactness: two regions of the 10000×10000 PNG (a corner and an interior block, read back row by
    row) against whole-image inference (`model.apply`) on LR crops large enough for the receptive
    field (the crop's own border coincides with the image border at the corner).
-The model has RANDOM weights (`--model` preset, `measure.memory.random_params` seed 0, non-zero
+The model has RANDOM weights (`--model` preset, `models.registry.random_params` seed 0, non-zero
 biases); exactness does not depend on training.
 Prints and saves JSON (`<workdir>/upscale_100mp.json`, and --json).
 """
@@ -30,8 +30,8 @@ sys.path.insert(0, str(REPO))
 from memsr_jax.deploy.budget import parse_memory  # noqa: E402  (after the sys.path insert)
 from memsr_jax.deploy.png_stream import PNGRowReader  # noqa: E402
 from memsr_jax.deploy.receptive_field import receptive_radius  # noqa: E402
-from memsr_jax.measure.memory import random_params  # noqa: E402
 from memsr_jax.models import registry  # noqa: E402
+from memsr_jax.models.registry import random_params  # noqa: E402
 
 OVERHEAD_SNIPPET = """
 import resource, jax, jax.numpy as jnp, flax, numpy
@@ -108,7 +108,7 @@ def main():
   work.mkdir(parents=True, exist_ok=True)
   env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
   lr_path, out_dir = work / "lr.png", work / "out"
-  result = {"model": args.model, "weights": "random (measure.memory.random_params, seed 0)",
+  result = {"model": args.model, "weights": "random (models.registry.random_params, seed 0)",
             "lr_size": args.lr_size, "scale": args.scale, "max_memory": args.max_memory}
 
   subprocess.run([sys.executable, "-c", MAKE_INPUT_SNIPPET, str(args.lr_size), str(lr_path)],

@@ -1,4 +1,5 @@
-"""Evaluation by the benchmark protocol (docs PROTOCOL.md): Y-PSNR / SSIM per dataset and scale.
+"""Evaluation by the benchmark protocol (memsr_jax/evaluation/protocol.py): Y-PSNR / SSIM per
+dataset and scale.
 
   # Bicubic baseline
   python eval.py --config configs/eval.py --config.data_dir=../shared/datasets

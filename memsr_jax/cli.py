@@ -4,19 +4,36 @@
 
 An internal error (a bug) keeps its traceback. Commands raise `UserError` (or a subclass: the
 library's checkpoint, weights and usage errors derive from it) for anything the user can fix, and
-their entry point goes through `run` (argparse mains) or `run_absl` (absl mains). Flags and output
-locations are checked before any computing (memsr_jax.safe_io). This module imports nothing heavy.
+their entry point goes through `run` (argparse mains) or `run_absl` (absl mains). `--help` prints
+the usage and exits 0 in both styles. Flags and output locations are checked before any computing
+(memsr_jax.safe_io). This module imports nothing heavy.
+
+Flags shared by the tools are declared here once, with one meaning each:
+  --checkpoint DIR     a model checkpoint or training workdir
+  --model NAME         a zoo preset (memsr_jax.models.registry)
+  --scale S            the model's scale (required with --model; checked against a checkpoint)
+  --set KEY=VALUE      a preset hyperparameter override (`parse_set_overrides`)
+  --torch_weights FILE PyTorch weights for --model ({scale} is substituted)
+  --onnx FILE          an exported ONNX model (python -m memsr_jax.export)
+and lists of scales are read by `parse_scales`.
 """
 import argparse
 import json
 import logging
 import sys
 
+from absl import app
+from absl import flags
+
 EXIT_USER_ERROR = 2
 
 
 class UserError(Exception):
   """A mistake the user can fix (a flag, a path, a file); printed as one line, exit status 2."""
+
+
+class UsageError(UserError, ValueError):
+  """Bad command-line input (a flag's value or a combination of flags)."""
 
 
 def one_line(text) -> str:
@@ -49,10 +66,18 @@ class ArgumentParser(argparse.ArgumentParser):
 # ----------------------------------------------------------------------------- absl commands
 
 
+HELP_FLAGS = ("--help", "-h", "-?", "--helpshort", "--helpfull")
+
+
 def _parse_absl_flags(argv):
   """absl's flag parsing with one-line errors (absl prints "FATAL Flags parsing error" + usage;
-  ml_collections raises KeyError/AttributeError chains for an unknown --config.<key>)."""
-  from absl import flags
+  ml_collections raises KeyError/AttributeError chains for an unknown --config.<key>). `--help`
+  prints the usage and exits 0 (absl's own help flag exits 1)."""
+  args = argv[1:argv.index("--")] if "--" in argv else argv[1:]
+  asked = [a for a in args if a in HELP_FLAGS]
+  if asked:
+    app.usage(shorthelp=asked[0] != "--helpfull", writeto_stdout=True)
+    sys.exit(0)
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
@@ -71,12 +96,11 @@ def _parse_absl_flags(argv):
 
 def run_absl(main) -> None:
   """`app.run(main)` with one-line user errors (flag parsing included); exits like app.run."""
-  from absl import app
 
   def wrapped(argv):
     try:
       return main(argv)
-    except (UserError, app.UsageError) as e:
+    except (UserError, app.UsageError) as e:  # absl's UsageError: a main's own argv check
       sys.exit(fail(e))
 
   # JAX logs at INFO that it found no TPU on every CPU/GPU machine: noise in a user's terminal.
@@ -101,7 +125,7 @@ def parse_set_overrides(items: list[str]) -> dict:
   out = {}
   for item in items:
     if "=" not in item:
-      raise UserError(f"--set expects key=value (value in JSON, e.g. depths=[4,4,4]), "
+      raise UsageError(f"--set expects key=value (value in JSON, e.g. depths=[4,4,4]), "
                       f"got {item!r}")
     k, v = item.split("=", 1)
     try:
@@ -110,3 +134,57 @@ def parse_set_overrides(items: list[str]) -> dict:
       out[k] = v
   return out
 
+
+
+def parse_scales(value, flag: str = "--scales", allow_empty: bool = False) -> list[int]:
+  """A list of scales ("2,3,4", "x2", "[2, 4]", a list of ints) as positive ints; "" is the empty
+  list where `allow_empty`. A malformed list is a UsageError naming `flag`."""
+  items = value if isinstance(value, (list, tuple)) else str(value).replace(" ", "").strip(
+      "()[]").split(",")
+  scales = []
+  for s in (str(v) for v in items if str(v)):
+    try:
+      scales.append(int(s.lower().lstrip("x")))
+    except ValueError:
+      raise UsageError(f"{flag} {value!r}: {s!r} is not an integer scale; use e.g. 2,3,4") from None
+  if any(s < 1 for s in scales) or not (scales or allow_empty):
+    raise UsageError(f"{flag} {value!r}: scales must be positive integers, e.g. 2,3,4")
+  return scales
+
+
+def positive_int(text: str) -> int:
+  """argparse type of a count or size that must be >= 1."""
+  try:
+    value = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+  if value < 1:
+    raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+  return value
+
+
+def add_model_source_flags(parser, *, sources=("checkpoint", "model"), required=True,
+                           model_help="zoo preset (memsr_jax.models.registry)",
+                           torch_weights=True) -> None:
+  """Declares the model-source flags a tool takes (`sources`: any of checkpoint, model, onnx;
+  mutually exclusive, one required when `required`) plus --scale and, with a --model source,
+  --set and --torch_weights (and --param_key)."""
+  helps = {"checkpoint": ("DIR", "model checkpoint or training workdir"),
+           "model": ("NAME", model_help),
+           "onnx": ("FILE", "an exported ONNX model (python -m memsr_jax.export)")}
+  group = parser.add_mutually_exclusive_group(required=required)
+  for name in sources:
+    metavar, text = helps[name]
+    group.add_argument(f"--{name}", metavar=metavar, help=text)
+  parser.add_argument("--scale", type=positive_int, metavar="S",
+                      help="the model's scale (required with --model; checked otherwise)")
+  if "model" not in sources:
+    return
+  parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="model hyperparameter override for --model (JSON value), repeatable, "
+                      "e.g. depths=[4,4,4]")
+  if torch_weights:
+    parser.add_argument("--torch_weights", metavar="FILE",
+                        help="PyTorch .pth for --model ({scale} is substituted)")
+    parser.add_argument("--param_key", help="entry of the .pth holding the weights (default: "
+                        "params, then params_ema)")

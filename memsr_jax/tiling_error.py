@@ -1,8 +1,9 @@
-"""Tiling error vs whole-image inference: `python -m memsr_jax.tiling_error --help`
-(logic: memsr_jax/measure/tiling_error.py)."""
+"""`python -m memsr_jax.tiling_error`: tiled vs whole-image inference
+(memsr_jax/measure/tiling_accuracy.py, --help)."""
 import sys
 
-from memsr_jax.measure.tiling_error import main
+from memsr_jax import cli
+from memsr_jax.measure.tiling_accuracy import main
 
 if __name__ == "__main__":
-  sys.exit(main())
+  sys.exit(cli.run(main))

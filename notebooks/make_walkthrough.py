@@ -101,7 +101,7 @@ from memsr_jax.image import metrics
 from memsr_jax.measure import cost
 from memsr_jax.methods.memsr import convert
 from memsr_jax.methods.memsr import stages as memsr_stages
-from memsr_jax.train import checkpoint as ckpt_lib
+from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax.train import config_lib
 from memsr_jax.train import loop
 from memsr_jax.train.supervised import SupervisedTask
@@ -388,7 +388,7 @@ if not (importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("ja
 else:
   import logging
   logging.getLogger("onnx_ir").setLevel(logging.ERROR)
-  from memsr_jax import export as onnx_export
+  from memsr_jax.deploy import onnx_export
   from memsr_jax.deploy import ort_backend
   onnx_path = WORKDIR / "student.onnx"
   rep = onnx_export.export_onnx(student, student_params, {"model": student_meta.get("model")},
@@ -421,7 +421,7 @@ python -m memsr_jax.profile --models plain_m,edsr_baseline,imdn --scales 2,4
 python -m memsr_jax.upscale --checkpoint WORKDIR/memsr --input photo.png --output out/ \
     --max_memory 256MB
 python -m memsr_jax.export --checkpoint WORKDIR/memsr --format onnx --output student.onnx
-python -m memsr_jax.upscale --backend onnxruntime --model student.onnx --input photo.png \
+python -m memsr_jax.upscale --onnx student.onnx --input photo.png \
     --output out/ --max_memory 256MB
 ```
 

@@ -12,11 +12,12 @@ import numpy as np
 import optax
 import pytest
 
+from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax.models import registry
-from memsr_jax.train import checkpoint as ckpt_lib
 from memsr_jax.train import state as state_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+_PYTHONPATH = os.pathsep.join([str(REPO), str(REPO / "tests")])  # tests/tiny_configs.py
 
 # A task with a bool mask per kernel and a rewind copy of the params as extras (like MSSR's IMP),
 # and helpers to pass pytrees between processes as {"a/b/c": array} npz files.
@@ -24,6 +25,7 @@ _TASK = r"""
 import jax, jax.numpy as jnp, numpy as np
 from memsr_jax.models import registry
 from memsr_jax.train.task import Task
+import tiny_configs
 
 def flat_paths(tree):
   return {jax.tree_util.keystr(p, simple=True, separator="/"): np.asarray(v)
@@ -64,7 +66,8 @@ class MaskedTask(Task):
 
 _SCRIPT = _TASK + r"""
 import json, sys
-from memsr_jax.train import checkpoint as ckpt_lib, config_lib, loop, sharding
+from memsr_jax import checkpoints as ckpt_lib
+from memsr_jax.train import config_lib, loop, sharding
 out, saved_on_one = sys.argv[1], sys.argv[2]
 repl = sharding.replicated(sharding.make_mesh())
 # 1) Restore what the 1-device test process saved onto this 4-device mesh.
@@ -79,7 +82,7 @@ restored_ok = n_dev == {4} and all(
     restored[item][k].dtype == v.dtype and np.array_equal(restored[item][k], v)
     for item in ref for k, v in ref[item].items())
 # 2) Train with masks on 4 devices and save; the test restores it on 1 device.
-cfg = config_lib.tiny_config()
+cfg = tiny_configs.tiny_config()
 cfg.total_steps = 2
 params, extras = loop.train(cfg, f"{out}/run", MaskedTask())
 for item in ("masks", "rewind"):
@@ -93,7 +96,7 @@ json.dump({"restored_ok": bool(restored_ok), "devices": jax.device_count()},
 @pytest.mark.slow
 def test_masks_and_rewind_restore_exactly_across_device_counts(tmp_path):
   ns = {}
-  exec(_TASK, ns)  # pylint: disable=exec-used
+  exec(_TASK, ns)  # the task source the subprocesses run too
   task = ns["MaskedTask"]()
   params, extras = task.init(jax.random.key(0))
   st = state_lib.create_train_state(params, optax.adam(1e-3))
@@ -103,7 +106,7 @@ def test_masks_and_rewind_restore_exactly_across_device_counts(tmp_path):
   ck.close()
   for item in ("masks", "rewind"):
     np.savez(one / f"{item}.npz", **ns["flat_paths"](extras[item]))
-  env = dict(os.environ, PYTHONPATH=str(REPO),
+  env = dict(os.environ, PYTHONPATH=_PYTHONPATH,
              XLA_FLAGS="--xla_force_host_platform_device_count=4")
   proc = subprocess.run([sys.executable, "-c", _SCRIPT, str(tmp_path), str(one)], cwd=REPO,
                         env=env, capture_output=True, text=True, timeout=300)

@@ -265,7 +265,7 @@ def test_upscale_usage_errors_are_one_line(tmp_path):
   imgs = _images(tmp_path / "imgs")
   up = ("-m", "memsr_jax.upscale", "--model", "plain_s", "--input", imgs, "--output",
         tmp_path / "out")
-  assert_user_error(run_cmd(*up, "--tile", "-3"), "--tile must be >= 1")
+  assert_user_error(run_cmd(*up, "--tile", "-3"), "--tile: must be >= 1")
   assert_user_error(run_cmd(*up, "--png_level", "99"), "--png_level must be 0..9")
 
 

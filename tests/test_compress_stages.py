@@ -48,7 +48,7 @@ def test_tiny_stages_end_to_end_and_resume(tmp_path, capsys):
   assert kw["n_feats"] <= 8 and kw["n_resblocks"] <= 2
   assert summary["student_params"] == result["student_params"]
   # The distilled student is a loadable deployable model of the chosen size.
-  from memsr_jax.train import checkpoint as ckpt_lib
+  from memsr_jax import checkpoints as ckpt_lib
   model, params, meta = ckpt_lib.load_model_checkpoint(tmp_path / "distill")
   assert meta["model"] == "edsr_baseline" and pytrees.count_params(params) == result[
       "student_params"]

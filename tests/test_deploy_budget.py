@@ -3,13 +3,12 @@ import pytest
 
 from memsr_jax.deploy import budget
 from memsr_jax.deploy import tiling
-from memsr_jax.measure import memory
 from memsr_jax.models import registry
 
 
 def _tiny_plain():
   model = registry.build_model("plain", scale=2, widths=(3, 4, 4), relu=None, tail_kernel=3)
-  return model, memory.random_params(model)
+  return model, registry.random_params(model)
 
 
 def _tile_fn(model, params):

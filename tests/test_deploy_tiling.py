@@ -9,8 +9,7 @@ from memsr_jax import precision
 from memsr_jax.deploy import png_stream
 from memsr_jax.deploy import receptive_field
 from memsr_jax.deploy import tiling
-from memsr_jax.measure import memory
-from memsr_jax.measure import tiling_error
+from memsr_jax.measure import tiling_accuracy
 from memsr_jax.models import registry
 
 
@@ -19,7 +18,7 @@ def _plain(scale=2, bias_mode="vector", tail_kernel=1, widths=(3, 4, 4, 4)):
                                relu=(True, False, True, False)[:len(widths) - 1],
                                bias_mode=bias_mode, tail_kernel=tail_kernel)
   # random_params draws non-zero biases (the init leaves them at 0): border handling matters.
-  return model, memory.random_params(model, 1)
+  return model, registry.random_params(model, 1)
 
 
 def _whole(model, params, img, dtype=jnp.float32):
@@ -84,7 +83,7 @@ def test_too_small_halo_is_not_exact(rng, monkeypatch, name):
     model, params = _plain(bias_mode="map")
   else:
     model = registry.build_model("edsr_mini", scale=2, n_feats=4, n_resblocks=1)
-    params = memory.random_params(model, 0)
+    params = registry.random_params(model, 0)
   img = rng.integers(0, 256, (21, 26, 3), dtype=np.uint8)
   halo = receptive_field.receptive_radius(model)
   monkeypatch.setattr(tiling, "receptive_radius", lambda m: halo - 1)
@@ -102,7 +101,7 @@ def test_receptive_radius_bounds_the_true_support(name, kw):
   """The gradient of one output pixel is zero beyond the radius (and non-zero at the radius)."""
   kw = {"scale": 2, **kw}
   model = registry.build_model(name, **kw)
-  params = memory.random_params(model, 0)
+  params = registry.random_params(model, 0)
   n = 31
   x = jax.random.uniform(jax.random.key(2), (1, n, n, 3)) * 255
   s = model.scale
@@ -119,7 +118,7 @@ def test_receptive_radius_bounds_the_true_support(name, kw):
 
 def test_edsr_exact_tiling(rng):
   model = registry.build_model("edsr_mini", scale=2, n_feats=4, n_resblocks=1)
-  params = memory.random_params(model, 0)
+  params = registry.random_params(model, 0)
   img = rng.integers(0, 256, (21, 26, 3), dtype=np.uint8)
   assert tiling.choose_mode(model) == "exact"
   halo = receptive_field.receptive_radius(model)
@@ -134,7 +133,7 @@ def test_feather_blending(sample_image):
   approximate, and the error shrinks as the overlap grows.
   """
   model = registry.build_model("edsr_mini", scale=2, n_feats=4, n_resblocks=1)
-  params = memory.random_params(model, 0)
+  params = registry.random_params(model, 0)
   img = sample_image[100:160, 180:250]
   ref = _whole(model, params, img)
   out = tiling.upscale_array(model, params, img, tile=48, mode="feather", overlap=24,
@@ -183,7 +182,7 @@ def test_streamed_bands_equal_in_memory(tmp_path, rng):
 def test_tiling_error_report(sample_image):
   model, params = _plain()
   img = sample_image[:24, :24]
-  row = tiling_error.measure(model, params, img, 10, [4], "random")
+  row = tiling_accuracy.measure(model, params, img, 10, [4], "random")
   exact = next(m for m in row["modes"] if m["mode"] == "masked")
   feather = next(m for m in row["modes"] if m["mode"] == "feather")
   tol = numerics.rounding_tolerance(model, params, img[None])

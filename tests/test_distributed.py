@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+_PYTHONPATH = os.pathsep.join([str(REPO), str(REPO / "tests")])  # tests/tiny_configs.py
 
 _SCRIPT = r"""
 import json, sys
@@ -21,7 +22,8 @@ if n > 1:
 import numpy as np
 from memsr_jax.train import config_lib, loop
 from memsr_jax.train.supervised import SupervisedTask
-cfg = config_lib.tiny_config()
+import tiny_configs
+cfg = tiny_configs.tiny_config()
 cfg.total_steps = 3
 params, _ = loop.train(cfg, out, SupervisedTask(cfg))
 flat = {jax.tree_util.keystr(p): v for p, v in jax.tree_util.tree_flatten_with_path(params)[0]}
@@ -48,7 +50,8 @@ def _losses(workdir: pathlib.Path) -> list[float]:
 
 @pytest.mark.slow
 def test_two_processes_match_one(tmp_path):
-  env = dict(os.environ, PYTHONPATH=str(REPO), XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  env = dict(os.environ, PYTHONPATH=_PYTHONPATH,
+             XLA_FLAGS="--xla_force_host_platform_device_count=1")
   coord = f"localhost:{_free_port()}"
   two, one = tmp_path / "two", tmp_path / "one"
   procs = [subprocess.Popen([sys.executable, "-c", _SCRIPT, coord, "2", str(i), str(two)],

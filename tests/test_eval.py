@@ -1,5 +1,5 @@
 """The evaluation protocol over folders, the results table, and eval.py's model selection
-(including the method hooks it consults)."""
+(through the model loader)."""
 import json
 import math
 import pathlib
@@ -8,11 +8,12 @@ import sys
 import numpy as np
 import pytest
 
+from memsr_jax import checkpoints
 from memsr_jax import evaluation
-from memsr_jax.evaluation import hooks
 from memsr_jax.image import bicubic
 from memsr_jax.image import io as image_io
 from memsr_jax.image import metrics
+from memsr_jax.source import load_source
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -20,8 +21,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 def _eval_module():
   sys.path.insert(0, str(REPO))
   try:
-    from configs import eval as eval_config  # pylint: disable=g-import-not-at-top
-    import eval as eval_module  # pylint: disable=g-import-not-at-top
+    from configs import eval as eval_config
+    import eval as eval_module
   finally:
     sys.path.remove(str(REPO))
   return eval_module, eval_config
@@ -112,18 +113,14 @@ def test_eval_cli_rejects_unusable_model_configs(tmp_path):
   with pytest.raises(ValueError, match="not an integer"):
     eval_module.build_predictors(c)
   c.model.level = 3
-  with pytest.raises(ValueError, match="holds no MSSR level map"):
-    hooks.select_params({}, {}, c)
-  c.model.level = -1
-  params = {"w": np.ones(2)}
-  assert hooks.select_params(params, {}, c) is params
+  with pytest.raises(ValueError, match="holds no level map"):
+    load_source(preset="edsr_mini", scale=2, level=3)
 
 
 def test_eval_cli_checkpoint_scale_mismatch(tmp_path, monkeypatch):
   eval_module, eval_config = _eval_module()
-  from memsr_jax.train import checkpoint
-  monkeypatch.setattr(checkpoint, "load_model_checkpoint",
-                      lambda path: (None, {}, {"scale": 2, "model": "edsr_mini"}))
+  monkeypatch.setattr(checkpoints, "load_model_checkpoint",
+                      lambda path, step=None: (None, {}, {"scale": 2, "model": "edsr_mini"}))
   c = eval_config.get_config()
   c.model.checkpoint = str(tmp_path)
   c.scales = "2,4"

@@ -10,9 +10,11 @@ pytest.importorskip("jax2onnx", reason="jax2onnx not installed (requirements-exp
 onnx = pytest.importorskip("onnx", reason="onnx not installed (requirements-export.txt)")
 
 from memsr_jax import export  # noqa: E402
+from memsr_jax.deploy import model_source  # noqa: E402
+from memsr_jax.deploy import onnx_export  # noqa: E402
 from memsr_jax.deploy import ort_backend  # noqa: E402
-from memsr_jax.measure.memory import random_params  # noqa: E402
 from memsr_jax.models import registry  # noqa: E402
+from memsr_jax.models.registry import random_params  # noqa: E402
 
 logging.getLogger("onnx_ir").setLevel(logging.ERROR)  # jax2onnx's serializer chatter
 TOL = 1e-3
@@ -39,7 +41,7 @@ def exported(tmp_path_factory):
     model = registry.build_model(name, **kw)
     params = _small_params(model)
     path = d / f"{name}.onnx"
-    rep = export.export_onnx(model, params, {"model": name, "step": 123}, path, layout=layout)
+    rep = onnx_export.export_onnx(model, params, {"model": name, "step": 123}, path, layout=layout)
     out[name] = (model, params, path, rep)
   return out
 
@@ -66,7 +68,7 @@ def test_dynamic_size_matches_jax_highest(exported, sample_image, name):
   for h, w in ((23, 41), (64, 37)):
     lr = sample_image[100:100 + h, 200:200 + w]
     got = sess.run(lr[None].astype(np.float32))
-    ref = export.jax_reference(model, params, lr)
+    ref = onnx_export.jax_reference(model, params, lr)
     assert got.shape == ref.shape == (1, h * model.scale, w * model.scale, 3)
     assert np.abs(got - ref).max() <= TOL
     assert np.abs(ref).max() > 50  # the bound is meaningful on this output's scale
@@ -86,18 +88,18 @@ def test_nchw_file_takes_nchw(exported):
 def test_swinir_is_a_clear_error(tmp_path):
   model = registry.build_model("swinir_mini", scale=2)
   params = random_params(model)
-  with pytest.raises(export.ExportError, match=r"SwinIR.*dynamic height and width.*pad"):
-    export.export_onnx(model, params, {"model": "swinir_mini"}, tmp_path / "s.onnx")
+  with pytest.raises(onnx_export.ExportError, match=r"SwinIR.*dynamic height and width.*pad"):
+    onnx_export.export_onnx(model, params, {"model": "swinir_mini"}, tmp_path / "s.onnx")
   assert not list(tmp_path.iterdir())
 
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
-  from memsr_jax.train import checkpoint
+  from memsr_jax import checkpoints
   name, kw = EDSR_TINY
   model = registry.build_model(name, **kw)
   path = tmp_path_factory.mktemp("ckpt") / "model"
-  checkpoint.save_model_checkpoint(path, name, kw, _small_params(model), {"step": 77})
+  checkpoints.save_model_checkpoint(path, name, kw, _small_params(model), {"step": 77})
   return path
 
 
@@ -149,10 +151,9 @@ def imdn_x2(shared_dir, tmp_path_factory):
   weights = shared_dir / "weights" / "imdn" / "IMDN_x2.pth"
   if not weights.is_file():
     pytest.skip(f"{weights} not found")
-  model, params, info = export.load_source(model_name="imdn", scale=2,
-                                           torch_weights=str(weights))
+  model, params, info = model_source.load(model="imdn", scale=2, torch_weights=str(weights))
   path = tmp_path_factory.mktemp("imdn") / "imdn_x2.onnx"
-  rep = export.export_onnx(model, params, info, path)
+  rep = onnx_export.export_onnx(model, params, info, path)
   return model, params, path, rep
 
 

@@ -1,21 +1,19 @@
 """Official IMDN weights, ported to Flax, reproduce the published Set5/Set14 numbers.
 
-Full protocol (PROTOCOL.md): HR → mod-crop → MATLAB bicubic LR → IMDN → uint8 → Y-PSNR/SSIM with
-a `scale`-pixel border crop. Within ±0.01 dB and ±0.0005 SSIM of the paper's table. Needs
-../shared (weights and images) and torch (to read the .pth); skipped otherwise.
+Full protocol (memsr_jax/evaluation/protocol.py): HR → mod-crop → MATLAB bicubic LR → IMDN →
+uint8 → Y-PSNR/SSIM with a `scale`-pixel border crop. Within ±0.01 dB and ±0.0005 SSIM of the
+paper's table. Needs ../shared (weights and images) and torch (to read the .pth); skipped otherwise.
 One case per (set, scale) so `pytest -n 2` can spread the ~3 CPU-minutes over workers.
 """
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from memsr_jax import evaluation
-from memsr_jax import precision
-from memsr_jax.interop import torch_import
-from memsr_jax.models import registry
+from memsr_jax import predictor
+from memsr_jax.source import load_source
 
-# (PSNR, SSIM) published in the IMDN paper, as listed in PROTOCOL.md.
+# (PSNR, SSIM) published in the IMDN paper, (its Table).
 PUBLISHED = {
     ("Set5", 2): (38.00, 0.9605), ("Set5", 3): (34.36, 0.9270), ("Set5", 4): (32.21, 0.8948),
     ("Set14", 2): (33.63, 0.9177), ("Set14", 3): (30.32, 0.8417), ("Set14", 4): (28.58, 0.7811),
@@ -31,13 +29,11 @@ def test_imdn_matches_published(shared_dir, dataset, scale):
   weights = shared_dir / "weights" / "imdn" / f"IMDN_x{scale}.pth"
   if not weights.is_file():
     pytest.skip(f"{weights} not found")
-  params = torch_import.load_torch_weights(weights, "imdn", scale)
-  model = registry.build_model("imdn", scale=scale)
-  predict = jax.jit(lambda p, x: model.apply({"params": p}, x))
+  src = load_source(preset="imdn", scale=scale, torch_weights=str(weights))
+  predict = predictor.model_predictor(src.model, src.params)  # HIGHEST: no TF32 on GPUs
 
   def run(lr):
-    with precision.exact():  # the protocol's numbers: no TF32 on GPUs
-      return np.asarray(predict(params, jnp.asarray(lr)))
+    return np.asarray(predict(jnp.asarray(lr)))
 
   result = evaluation.evaluate_dataset(run, dataset, scale, str(shared_dir), use_lr_files=False)
   assert not result["errors"], result["errors"]

@@ -5,7 +5,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from memsr_jax.measure import cost
-from memsr_jax.measure import memory
 from memsr_jax.models import registry
 
 
@@ -43,7 +42,7 @@ def test_scan_bodies_count_once_per_iteration():
 
 def test_random_params_match_init_shapes():
   model = registry.build_model("edsr_mini", scale=2, n_feats=4, n_resblocks=1)
-  p = memory.random_params(model, seed=1)
+  p = registry.random_params(model, seed=1)
   ref = jax.eval_shape(lambda: registry.init_params(model, jax.random.key(0)))
   assert jax.tree_util.tree_structure(p) == jax.tree_util.tree_structure(ref)
   assert all(a.shape == b.shape for a, b in zip(jax.tree_util.tree_leaves(p),
@@ -53,7 +52,7 @@ def test_random_params_match_init_shapes():
 
 def test_mult_adds_of_a_plain_net_match_the_formula():
   model = registry.build_model("plain", scale=2, widths=(3, 4, 4), relu=None, tail_kernel=3)
-  params = memory.random_params(model)
+  params = registry.random_params(model)
   h, w = 10, 12
   # conv 3→4, conv 4→4 (3×3), tail 4→12 (3×3): MACs = H·W·Σ 9·cin·cout.
   expected = h * w * 9 * (3 * 4 + 4 * 4 + 4 * 12)
@@ -66,7 +65,7 @@ def test_mult_adds_of_a_plain_net_match_the_formula():
 
 def test_mult_adds_count_matmuls():
   model = registry.build_model("swinir_mini", scale=2, depths=(2,), num_heads=(2,), embed_dim=8)
-  params = memory.random_params(model)
+  params = registry.random_params(model)
   macs = cost.model_macs(model, params, (1, 8, 8, 3))
   closed = jax.make_jaxpr(lambda p, x: model.apply({"params": p}, x))(
       params, jax.ShapeDtypeStruct((1, 8, 8, 3), jnp.float32))
@@ -79,7 +78,7 @@ def test_mult_adds_count_matmuls():
 def test_plain_layerwise_peak_is_near_two_feature_maps():
   model = registry.build_model("plain", scale=2, widths=(3, 16, 16, 16), relu=None,
                                tail_kernel=1)
-  params = memory.random_params(model)
+  params = registry.random_params(model)
   r = cost.plain_layerwise_peak(model, params, (1, 32, 32, 3))
   assert r["two_feature_maps_bytes"] == 2 * 32 * 32 * 16 * 4
   ideal = r["two_feature_maps_bytes"]

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from memsr_jax import precision
-from memsr_jax.measure.convert_error import trained_like
 from memsr_jax.methods.memsr import convert
+from memsr_jax.methods.memsr.convert_error import trained_like
 from memsr_jax.models import registry
 from memsr_jax.models.plain import PlainNet
 
@@ -38,7 +38,7 @@ def test_fp32_plain_matches_residual(name, scale, hw):
   # backend. The worst-case bound of memsr_jax.numerics is vacuous for these 10–34-layer chains
   # (|W| products: ~1e11), so the tolerances stay measured ones, with headroom stated:
   # literal plain net (sums the +C = 1000 copies in every conv): measured ≤ 1.5e-3 for S and M,
-  # ×2/3/4 (python -m memsr_jax.measure.convert_error).
+  # ×2/3/4 (python -m memsr_jax.methods.memsr.convert_error).
   assert float(jnp.max(jnp.abs(out - ref))) <= 4e-3
   # The same network with C folded analytically (never forms values near ±C): measured ≤ 2.3e-5
   # (one to two ulps at 128).

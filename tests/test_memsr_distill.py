@@ -6,6 +6,7 @@ import pytest
 
 from memsr_jax.methods.memsr import convert
 from memsr_jax.methods.memsr import distill
+from memsr_jax.methods.memsr import tasks as memsr_tasks
 from memsr_jax.methods.memsr import winning_init as wi
 from memsr_jax.models import registry
 
@@ -85,7 +86,7 @@ def _winning_task(teacher, total_steps=10, do_distill=True):
   kw, sp, bridges, _ = wi.winning_init(convert.convert_params(spec, params),
                                        convert.plain_relu(spec), feats, widths=6)
   kw["scale"] = spec.scale
-  return distill.MemSRDistillTask(
+  return memsr_tasks.MemSRDistillTask(
       kw, sp, spec=spec, teacher_params=params,
       bridges=distill.offset_free_bridges(bridges[:-1], spec, 1000.0), total_steps=total_steps,
       distill=do_distill)
@@ -124,7 +125,7 @@ def test_task_without_distillation_has_no_teacher(teacher):
 def test_distillation_needs_teacher_and_bridges(teacher):
   _, _, spec = teacher
   with pytest.raises(ValueError, match="teacher params and bridges"):
-    distill.MemSRDistillTask({"widths": (3, 4, 8), "relu": (True, False), "bias_mode": "map",
+    memsr_tasks.MemSRDistillTask({"widths": (3, 4, 8), "relu": (True, False), "bias_mode": "map",
                               "sub_mean": False}, {}, spec=spec, teacher_params=None,
                              bridges=None, total_steps=1)
 

@@ -7,9 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from memsr_jax import checkpoints as ckpt_lib
+from memsr_jax import import_weights
 from memsr_jax.methods.memsr import config as memsr_config
 from memsr_jax.methods.memsr import stages
-from memsr_jax.train import checkpoint as ckpt_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -76,9 +77,7 @@ def test_quick_stages_run_resume_and_export(tmp_path):
 def test_stages_start_from_an_official_lightning_teacher(tmp_path):
   """A user with the authors' teacher .ckpt: import it, then convert → init → student from it."""
   torch = pytest.importorskip("torch")
-  from memsr_jax import import_weights  # pylint: disable=import-outside-toplevel
-
-  import torch_refs  # pylint: disable=import-outside-toplevel  (needs torch)
+  import torch_refs  # needs torch
   net = torch_refs.randomize_(torch_refs.MemSRTeacher(2, 16, 2), seed=0, std=0.05)
   ckpt = {"state_dict": torch_refs.LightningWrapper(net).state_dict(),
           "hyper_parameters": {"backbone": {"n_feats": 16, "n_resblocks": 2,

@@ -7,9 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import tiny_configs
 
 from memsr_jax import precision
-from memsr_jax.train import config_lib
 from memsr_jax.train import loop
 from memsr_jax.train import optim
 from memsr_jax.train import state
@@ -50,7 +50,7 @@ def _assert_bf16_step(text, out, what, loss_kernel=None):
     ("swinir_mini", dict(embed_dim=8, depths=(2,), num_heads=(2,), window_size=4, mlp_ratio=2.0)),
 ])
 def test_every_zoo_model_computes_in_bf16(name, kwargs):
-  cfg = config_lib.tiny_config()
+  cfg = tiny_configs.tiny_config()
   cfg.model.name = name
   cfg.model.kwargs = kwargs
   cfg.dtype = "bfloat16"
@@ -64,11 +64,11 @@ def test_every_zoo_model_computes_in_bf16(name, kwargs):
 def test_method_tasks_compute_in_bf16():
   from memsr_jax.methods.compress import tasks as ctasks
   from memsr_jax.methods.memsr import convert
-  from memsr_jax.methods.memsr import distill
+  from memsr_jax.methods.memsr import tasks as memsr_tasks
   from memsr_jax.methods.mssr import masks
   from memsr_jax.methods.mssr import tasks as mtasks
   from memsr_jax.models import registry
-  cfg = config_lib.tiny_config()
+  cfg = tiny_configs.tiny_config()
   teacher = registry.build_model("memsr_teacher_s", scale=2, n_feats=4, n_resblocks=2)
   tparams = registry.init_params(teacher, jax.random.key(0))
   spec = convert.teacher_spec(teacher)
@@ -77,7 +77,7 @@ def test_method_tasks_compute_in_bf16():
   bridges = [{"kernel": np.eye(w), "bias": np.zeros(w)} for w in convert.plain_widths(spec)[1:-1]]
   level_map = masks.init_level_map(tparams)
   t = {
-      "memsr_distill": distill.MemSRDistillTask(
+      "memsr_distill": memsr_tasks.MemSRDistillTask(
           plain_kw, plain_p, spec=spec, teacher_params=tparams, bridges=bridges, total_steps=4),
       "mssr_ssd": mtasks.LevelTask("l1", teacher, "memsr_teacher_s", {}, 1, tparams,
                                    {"level_map": level_map, "teacher": tparams}, ssd_weight=0.5,
@@ -94,7 +94,7 @@ def test_method_tasks_compute_in_bf16():
 
 
 def _run(tmp_path, name, dtype, steps, workdir=None):
-  cfg = config_lib.tiny_config()
+  cfg = tiny_configs.tiny_config()
   cfg.model.kwargs.n_feats = 8
   cfg.data.lr_patch = 12
   cfg.total_steps = steps
@@ -115,7 +115,7 @@ def test_bf16_trains_near_fp32_and_resumes_across_dtypes(tmp_path):
   assert np.mean(l16[-2:]) < 0.7 * l16[0]  # it trains
   assert abs(l16[-1] - l32[-1]) <= 0.02 * l32[-1], (l16, l32)
   assert all(np.asarray(a).dtype == np.float32 for a in jax.tree_util.tree_leaves(p16))
-  from memsr_jax.train import checkpoint as ckpt_lib
+  from memsr_jax import checkpoints as ckpt_lib
   _, saved, _ = ckpt_lib.load_model_checkpoint(tmp_path / "bf16")
   assert all(np.asarray(a).dtype == np.float32 for a in jax.tree_util.tree_leaves(saved))
   # Resume the bf16 run's step-20 checkpoint in float32 (and the fp32 one in bf16): same state

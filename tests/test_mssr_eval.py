@@ -1,5 +1,5 @@
-"""eval.py with MSSR checkpoints (the MSSR evaluation hook): pick a level / sparsity, sweep every
-level of one checkpoint."""
+"""eval.py with MSSR checkpoints: pick a level / sparsity through the loader, sweep every level of
+one checkpoint."""
 import importlib.util
 import json
 import pathlib
@@ -8,14 +8,13 @@ import jax
 import numpy as np
 import pytest
 
-from memsr_jax.evaluation import hooks
-from memsr_jax.methods.mssr import evaluate
+from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax.methods.mssr import imp
 from memsr_jax.methods.mssr import masks
 from memsr_jax.methods.mssr import scalable
 from memsr_jax.models.registry import build_model
 from memsr_jax.models.registry import init_params
-from memsr_jax.train import checkpoint as ckpt_lib
+from memsr_jax.source import load_source
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 KW = dict(scale=2, n_feats=4, n_resblocks=2)
@@ -48,30 +47,27 @@ def mssr_ckpt(tmp_path_factory):
 
 def test_select_level_and_sparsity(mssr_ckpt):
   path, p, lm = mssr_ckpt
-  assert hooks.registered()["mssr"] is evaluate.EVAL_HOOK
-  _, params, meta = ckpt_lib.load_model_checkpoint(path)
-  got = hooks.select_params(params, meta, eval_config(checkpoint=str(path), level=2))
-  for a, b in zip(jax.tree_util.tree_leaves(got),
+  src = load_source(path, level=2)
+  for a, b in zip(jax.tree_util.tree_leaves(src.params),
                   jax.tree_util.tree_leaves(masks.params_at_level(p, lm, 2))):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-  assert meta["mssr_level"]["level"] == 2
-  hooks.select_params(params, meta, eval_config(checkpoint=str(path), sparsity=0.45))
-  assert meta["mssr_level"]["level"] == 1
-  same = hooks.select_params(params, meta, eval_config(checkpoint=str(path)))
-  assert same is params
+  assert src.meta["level"]["level"] == 2
+  assert load_source(path, sparsity=0.45).meta["level"]["level"] == 1
+  full = load_source(path, level=-1)
+  assert "level" not in full.meta
+  for a, b in zip(jax.tree_util.tree_leaves(full.params), jax.tree_util.tree_leaves(p)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   with pytest.raises(ValueError, match="levels 0..2"):
-    hooks.select_params(params, meta, eval_config(checkpoint=str(path), level=5))
+    load_source(path, level=5)
   with pytest.raises(ValueError, match="both"):
-    hooks.select_params(params, meta, eval_config(checkpoint=str(path), level=1,
-                                                  sparsity=0.5))
+    load_source(path, level=1, sparsity=0.5)
 
 
 def test_level_on_a_single_size_checkpoint_is_an_error(tmp_path, mssr_ckpt):
   _, p, _ = mssr_ckpt
   path = ckpt_lib.save_model_checkpoint(tmp_path / "plain", "edsr_mini", KW, p)
-  _, params, meta = ckpt_lib.load_model_checkpoint(path)
-  with pytest.raises(ValueError, match="no MSSR level map"):
-    hooks.select_params(params, meta, eval_config(checkpoint=str(path), level=1))
+  with pytest.raises(ValueError, match="holds no level map"):
+    load_source(path, level=1)
 
 
 @pytest.mark.slow

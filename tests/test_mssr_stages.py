@@ -7,6 +7,7 @@ import numpy as np
 import optax
 import pytest
 
+from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax.methods.mssr import config as mssr_config
 from memsr_jax.methods.mssr import expand
 from memsr_jax.methods.mssr import imp
@@ -16,7 +17,6 @@ from memsr_jax.methods.mssr import stages
 from memsr_jax.methods.mssr import tasks
 from memsr_jax.models.registry import build_model
 from memsr_jax.models.registry import init_params
-from memsr_jax.train import checkpoint as ckpt_lib
 from memsr_jax.train import state as state_lib
 
 KW = dict(scale=2, n_feats=4, n_resblocks=2)

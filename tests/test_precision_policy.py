@@ -9,10 +9,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import tiny_configs
 
 from memsr_jax import precision
+from memsr_jax import predictor
 from memsr_jax.deploy import tiling
-from memsr_jax.measure import memory
 from memsr_jax.models import registry
 
 
@@ -37,20 +38,25 @@ def _assert_highest(ops, what):
 
 def _edsr(scale=2, **kw):
   model = registry.build_model("edsr_mini", scale=scale, n_feats=4, n_resblocks=1, **kw)
-  return model, memory.random_params(model, 0)
+  return model, registry.random_params(model, 0)
 
 
 def _x(h, w, seed=0):
   return np.random.default_rng(seed).uniform(0, 255, (1, h, w, 3)).astype(np.float32)
 
 
-def test_eval_predictor(lowered):
-  import eval as eval_module
+def test_model_predictor(lowered):
   model, params = _edsr()
-  eval_module._model_predictor(model, params, "highest")(_x(7, 9))
-  _assert_highest(lowered(), "eval.py --precision highest")
-  eval_module._model_predictor(model, params, "default")(_x(7, 10))  # negative control
+  predictor.model_predictor(model, params, "highest")(_x(7, 9))
+  _assert_highest(lowered(), "predictor (eval.py) --precision highest")
+  predictor.model_predictor(model, params, "default")(_x(7, 10))  # negative control
   assert ("convolution", "DEFAULT") in lowered()
+
+
+def test_params_predictor(lowered):
+  model, params = _edsr()
+  predictor.params_predictor(lambda p, v: model.apply({"params": p}, v))(params, _x(6, 9))
+  _assert_highest(lowered(), "params predictor (validation, level sweeps)")
 
 
 @pytest.mark.parametrize("name", ["plain", "edsr"])
@@ -59,7 +65,7 @@ def test_exact_tiling_and_upscaler(lowered, tmp_path, name):
   from memsr_jax.image import io as image_io
   if name == "plain":
     model = registry.build_model("plain", scale=2, widths=(3, 4, 4), bias_mode="map")
-    params = memory.random_params(model, 1)
+    params = registry.random_params(model, 1)
   else:
     model, params = _edsr(tail="conv1x1")
   img = (_x(11, 13)[0]).astype(np.uint8)
@@ -105,11 +111,10 @@ def test_mssr_levels_and_validation(lowered):
 
 def test_training_step_uses_the_fast_default():
   """Negative control: training is not an exactness path and lowers at the backend default."""
-  from memsr_jax.train import config_lib
   from memsr_jax.train import optim
   from memsr_jax.train import state
   from memsr_jax.train.supervised import SupervisedTask
-  cfg = config_lib.tiny_config()
+  cfg = tiny_configs.tiny_config()
   task = SupervisedTask(cfg)
   tx, sched = optim.make_optimizer(cfg)
   params, _ = task.init(jax.random.key(0))

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from memsr_jax import profile as profile_cli
-from memsr_jax.measure import profile
+from memsr_jax.measure import zoo_profile as profile
 
 
 def test_profile_json_markdown_and_plot(tmp_path):

@@ -11,15 +11,17 @@ import pytest
 from memsr_jax.train import sharding
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+_PYTHONPATH = os.pathsep.join([str(REPO), str(REPO / "tests")])  # tests/tiny_configs.py
 
 _SCRIPT = r"""
 import json, sys
 import numpy as np, jax
 from memsr_jax.train import config_lib, loop, sharding
 from memsr_jax.train.supervised import SupervisedTask
+import tiny_configs
 
 out = sys.argv[1]
-cfg = config_lib.tiny_config()
+cfg = tiny_configs.tiny_config()
 cfg.total_steps = 3
 for n in (1, 2, 4):
   mesh = sharding.make_mesh(devices=jax.devices()[:n])
@@ -43,7 +45,7 @@ json.dump({"devices": jax.device_count(), "batch_error": err}, open(f"{out}/resu
 def run_with_devices(script: str, n_devices: int, *args, timeout: int = 240):
   # Fake host devices exist only on the CPU platform: on a GPU/TPU machine jax.devices() would
   # list the accelerator(s) instead, and devices[:4] would be one GPU (JAX_PLATFORMS pins CPU).
-  env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu",
+  env = dict(os.environ, PYTHONPATH=_PYTHONPATH, JAX_PLATFORMS="cpu",
              XLA_FLAGS=f"--xla_force_host_platform_device_count={n_devices}")
   return subprocess.run([sys.executable, "-c", script, *map(str, args)], cwd=REPO, env=env,
                         capture_output=True, text=True, timeout=timeout)

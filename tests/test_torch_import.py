@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from memsr_jax import checkpoints
 from memsr_jax import import_weights
 from memsr_jax.interop import torch_import
 from memsr_jax.models import registry
@@ -189,16 +190,16 @@ def test_load_torch_weights_file(tmp_path, rng):
 
 
 def test_cli_writes_loadable_checkpoint(tmp_path, rng):
-  checkpoint = pytest.importorskip("memsr_jax.train.checkpoint")
+  checkpoint = pytest.importorskip("memsr_jax.checkpoints")
   if not hasattr(checkpoint, "save_model_checkpoint"):
-    pytest.skip("memsr_jax.train.checkpoint.save_model_checkpoint not available")
+    pytest.skip("memsr_jax.checkpoints.save_model_checkpoint not available")
   net = torch_refs.randomize_(torch_refs.IMDNRef(2, 16, 2), seed=4, std=0.05).eval()
   src = tmp_path / "imdn.pth"
   torch.save({f"module.{k}": v for k, v in net.state_dict().items()}, src)
   out = tmp_path / "ckpt"
   import_weights.main(["--weights", str(src), "--model", "imdn", "--scale", "2", "--out", str(out),
                        "--set", "n_feats=16", "--set", "n_blocks=2"])
-  model, params, meta = checkpoint.load_model_checkpoint(out)
+  model, params, meta = checkpoints.load_model_checkpoint(out)
   assert meta["architecture"] == "imdn" and meta["scale"] == 2
   assert meta["source_md5"] == import_weights.file_md5(src)
   assert meta["model_kwargs"]["n_feats"] == 16
@@ -211,7 +212,7 @@ def test_cli_writes_loadable_checkpoint(tmp_path, rng):
 # ------------------------------------------------------------------------------ MemSR teachers
 
 
-class ModelCheckpoint:  # pylint: disable=too-few-public-methods
+class ModelCheckpoint:
   """Stands for a Lightning callback class: PL 1.3 pickles callback states keyed by their type,
   which torch.load(weights_only=True) refuses."""
 
@@ -221,7 +222,7 @@ def _touch(path):  # what a hostile pickle would run; the restricted reader must
   return "ran"
 
 
-class _Hostile:  # pylint: disable=too-few-public-methods
+class _Hostile:
   def __init__(self, path):
     self.path = path
 
@@ -341,7 +342,6 @@ def test_cli_options_mismatch_is_a_user_error(tmp_path):
     import_weights.main(args + ["--set", "res_scale=1.0"])
   assert not out.exists()
   import_weights.main(args)
-  from memsr_jax.train import checkpoint  # pylint: disable=import-outside-toplevel
-  _, _, meta = checkpoint.load_model_checkpoint(out)
+  _, _, meta = checkpoints.load_model_checkpoint(out)
   assert meta["source_options"] == str(opt.resolve())
   assert meta["model_kwargs"]["res_scale"] == 2.0

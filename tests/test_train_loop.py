@@ -11,19 +11,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import tiny_configs
 
-from memsr_jax.train import checkpoint as ckpt_lib
-from memsr_jax.train import config_lib
+from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax.train import loop
 from memsr_jax.train.supervised import SupervisedTask
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+_PYTHONPATH = os.pathsep.join([str(REPO), str(REPO / "tests")])  # tests/tiny_configs.py
 
 _CONFIG_FILE = """
 from memsr_jax.train import config_lib
+import tiny_configs
 
 def get_config():
-  c = config_lib.tiny_config()
+  c = tiny_configs.tiny_config()
   c.data.dataset = {data!r}
   c.data.lr_patch = 12
   c.total_steps = 48
@@ -49,7 +51,7 @@ def _train_cmd(config: pathlib.Path, workdir: pathlib.Path) -> list[str]:
 def _env():
   # CPU: these runs test the engine's CLI/resume, not a backend; on a GPU machine under
   # `pytest -n 12` they would otherwise compete with every worker for one GPU.
-  return dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu",
+  return dict(os.environ, PYTHONPATH=_PYTHONPATH, JAX_PLATFORMS="cpu",
               XLA_FLAGS="--xla_force_host_platform_device_count=1")
 
 
@@ -126,7 +128,7 @@ class NaNAfter3(SupervisedTask):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-  cfg = config_lib.tiny_config()
+  cfg = tiny_configs.tiny_config()
   with pytest.raises(loop.NonFiniteLossError, match=r"loss is nan at step 4.*step 2\)"):
     loop.train(cfg, tmp_path, NaNAfter3(cfg))
   assert _steps(tmp_path) == [2]
@@ -135,7 +137,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 
 def test_finished_stage_is_skipped_and_logs_are_written(tmp_path, capsys):
-  cfg = config_lib.tiny_config()
+  cfg = tiny_configs.tiny_config()
   cfg.tensorboard = True
   p1, _ = loop.train(cfg, tmp_path, SupervisedTask(cfg), stage_name="stage1")
   p2, _ = loop.train(cfg, tmp_path, SupervisedTask(cfg), stage_name="stage1")
@@ -148,7 +150,7 @@ def test_finished_stage_is_skipped_and_logs_are_written(tmp_path, capsys):
 
 
 def test_missing_data_folder_is_a_clear_error(tmp_path):
-  cfg = config_lib.tiny_config()
+  cfg = tiny_configs.tiny_config()
   cfg.data.dataset = "t91"
   cfg.data.root = str(tmp_path / "no_such_folder")
   with pytest.raises(FileNotFoundError, match="config.data.root=.*is not a folder"):
@@ -172,7 +174,7 @@ def test_joined_datasets_and_small_images_through_the_engine(tmp_path):
   _write_images(tmp_path / "a", n=2)
   _write_images(tmp_path / "b", n=3)
   Image.new("RGB", (20, 20), (9, 9, 9)).save(tmp_path / "b" / "tiny.png")  # < 24×24 HR patch
-  cfg = config_lib.tiny_config()
+  cfg = tiny_configs.tiny_config()
   cfg.data.dataset = f"{tmp_path / 'a'}+{tmp_path / 'b'}"
   cfg.data.lr_patch = 12
   with pytest.raises(ValueError, match="tiny"):

@@ -9,10 +9,12 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+import tiny_configs
 
-from memsr_jax.train import checkpoint as ckpt_lib
+from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax.train import config_lib
 from memsr_jax.train import loop
+from memsr_jax.train import metrics_log
 from memsr_jax.train.supervised import SupervisedTask
 
 
@@ -34,7 +36,7 @@ def _logged_steps(workdir) -> list[int]:
 
 
 def test_truncated_latest_checkpoint_falls_back_everywhere(tmp_path, capsys):
-  cfg = config_lib.tiny_config()  # 6 steps, a checkpoint every 2, the last 3 kept
+  cfg = tiny_configs.tiny_config()  # 6 steps, a checkpoint every 2, the last 3 kept
   cfg.total_steps = 4
   loop.train(cfg, tmp_path, SupervisedTask(cfg))
   assert _steps(tmp_path) == [2, 4]
@@ -59,7 +61,7 @@ def test_truncated_latest_checkpoint_falls_back_everywhere(tmp_path, capsys):
 
 
 def test_every_step_damaged_is_one_clear_error(tmp_path):
-  cfg = config_lib.tiny_config()
+  cfg = tiny_configs.tiny_config()
   cfg.total_steps = 2
   loop.train(cfg, tmp_path, SupervisedTask(cfg))
   truncate_arrays(tmp_path / "checkpoints" / "2")
@@ -68,7 +70,7 @@ def test_every_step_damaged_is_one_clear_error(tmp_path):
 
 
 def test_disk_full_stops_at_the_first_failed_save(tmp_path, monkeypatch):
-  cfg = config_lib.tiny_config()
+  cfg = tiny_configs.tiny_config()
   real_save = ocp.CheckpointManager.save
 
   def save(self, step, *a, **kw):
@@ -88,7 +90,7 @@ def test_metrics_of_a_resume_are_truncated_to_the_restored_step(tmp_path):
   rows = [{"step": s, "train/loss": 1.0} for s in (1, 2, 3, 4)]
   (tmp_path / "metrics.jsonl").write_text(
       "".join(json.dumps(r) + "\n" for r in rows) + '{"step": 5, "tra')  # torn by a kill
-  w = loop.MetricsWriter(tmp_path, True, False, start_step=2)
+  w = metrics_log.MetricsWriter(tmp_path, True, False, start_step=2)
   w.write(3, {"train/loss": 0.5})
   w.close()
   assert _logged_steps(tmp_path) == [1, 2, 3]
@@ -96,7 +98,7 @@ def test_metrics_of_a_resume_are_truncated_to_the_restored_step(tmp_path):
 
 def _tb_events(folder):
   """Every Event record of the TFRecord event files in `folder`, oldest file first."""
-  from tensorboardX.proto import event_pb2  # pylint: disable=import-outside-toplevel
+  from tensorboardX.proto import event_pb2  # optional dependency
   events = []
   for path in sorted(folder.glob("events.out.tfevents.*"), key=lambda p: p.stat().st_mtime_ns):
     data, pos = path.read_bytes(), 0
@@ -109,12 +111,12 @@ def _tb_events(folder):
 
 def test_tensorboard_events_of_a_resume_purge_the_lost_steps(tmp_path):
   pytest.importorskip("tensorboardX")
-  first = loop.MetricsWriter(tmp_path, True, True)
+  first = metrics_log.MetricsWriter(tmp_path, True, True)
   for step in (1, 2, 3, 4):  # a run killed after step 4 whose last checkpoint is step 2
     first.write(step, {"train/loss": 1.0})
   first.close()
   time.sleep(0.01)  # distinct file times
-  second = loop.MetricsWriter(tmp_path, True, True, start_step=2)
+  second = metrics_log.MetricsWriter(tmp_path, True, True, start_step=2)
   second.write(3, {"train/loss": 0.5})
   second.close()
   events = _tb_events(tmp_path / "tb")
@@ -127,7 +129,7 @@ def test_tensorboard_events_of_a_resume_purge_the_lost_steps(tmp_path):
 
 def test_zero_periods_are_config_errors():
   for key in ("log_every", "ckpt_every"):
-    cfg = config_lib.tiny_config()
+    cfg = tiny_configs.tiny_config()
     cfg[key] = 0
     with pytest.raises(ValueError, match=f"config.{key} must be at least 1"):
       config_lib.validate(cfg)
@@ -143,7 +145,7 @@ def test_commands_fall_back_from_a_truncated_checkpoint(tmp_path):
 
   from PIL import Image
   repo = pathlib.Path(__file__).resolve().parents[1]
-  cfg = config_lib.tiny_config()
+  cfg = tiny_configs.tiny_config()
   cfg.total_steps = 4
   work = tmp_path / "w"
   loop.train(cfg, work, SupervisedTask(cfg))

@@ -6,7 +6,6 @@ import pytest
 
 from memsr_jax import upscale
 from memsr_jax.image import io as image_io
-from memsr_jax.measure import memory
 from memsr_jax.models import registry
 
 TINY_PLAIN = dict(widths=(3, 4, 4, 4), relu=(True, False, False), bias_mode="map",
@@ -37,7 +36,7 @@ def test_folder_with_a_bad_file(tmp_path, inputs, capsys):
   assert "broken.png: SKIPPED" in err and "1 of 3 input(s) skipped" in err
   assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
   model = registry.build_model("plain_s", scale=2)
-  params = memory.random_params(model, 0)
+  params = registry.random_params(model, 0)
   for name in ("a", "b"):
     lr = image_io.read_image(next(inputs.glob(name + ".*")))
     got = np.asarray(Image.open(out / f"{name}.png"))
@@ -75,16 +74,16 @@ def test_streamed_png_input_and_feather_mode(tmp_path, inputs):
   model = registry.build_model("plain", scale=3)
   lr = np.asarray(Image.open(inputs / "a.png"))
   np.testing.assert_array_equal(np.asarray(Image.open(out / "a.png")),
-                                _reference(model, memory.random_params(model, 0), lr))
+                                _reference(model, registry.random_params(model, 0), lr))
   rc = upscale.main(["--model", "plain", "--input", str(inputs / "a.png"), "--output",
                      str(tmp_path / "f"), "--mode", "feather", "--tile", "12", "--overlap", "4"])
   assert rc == 0 and (tmp_path / "f" / "a.png").exists()
 
 
 def test_checkpoint_and_scale_mismatch(tmp_path, inputs, capsys):
-  checkpoint = pytest.importorskip("memsr_jax.train.checkpoint")
+  checkpoint = pytest.importorskip("memsr_jax.checkpoints")
   model = registry.build_model("plain", scale=2, **TINY_PLAIN)
-  params = memory.random_params(model, 3)
+  params = registry.random_params(model, 3)
   ckpt = checkpoint.save_model_checkpoint(tmp_path / "ckpt", "plain",
                                           dict(scale=2, **TINY_PLAIN), params)
   rc = upscale.main(["--checkpoint", str(ckpt), "--scale", "4", "--input", str(inputs),

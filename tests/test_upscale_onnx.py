@@ -1,4 +1,4 @@
-"""`memsr_jax.upscale --backend onnxruntime`: exact tiling = whole image (uint8), streaming,
+"""`memsr_jax.upscale --onnx` (ONNX Runtime backend): exact tiling = whole image (uint8), streaming,
 budgets, folders, errors."""
 import logging
 
@@ -9,11 +9,12 @@ import pytest
 pytest.importorskip("onnxruntime", reason="ONNX Runtime not installed (requirements-export.txt)")
 pytest.importorskip("jax2onnx", reason="jax2onnx not installed (requirements-export.txt)")
 
-from memsr_jax import export  # noqa: E402
 from memsr_jax import upscale  # noqa: E402
+from memsr_jax.deploy import onnx_export  # noqa: E402
 from memsr_jax.deploy import ort_backend  # noqa: E402
-from memsr_jax.measure.memory import random_params  # noqa: E402
+from memsr_jax.deploy import tiling  # noqa: E402
 from memsr_jax.models import registry  # noqa: E402
+from memsr_jax.models.registry import random_params  # noqa: E402
 
 logging.getLogger("onnx_ir").setLevel(logging.ERROR)
 
@@ -32,7 +33,7 @@ def onnx_files(tmp_path_factory):
     model = registry.build_model(name, **kw)
     params = jax.tree_util.tree_map(lambda a: a * 0.7, random_params(model, bias_std=0.05))
     out[name] = d / f"{name}.onnx"
-    export.export_onnx(model, params, {"model": name}, out[name])
+    onnx_export.export_onnx(model, params, {"model": name}, out[name])
   return out
 
 
@@ -56,7 +57,7 @@ def test_exact_tiles_equal_whole_image(onnx_files, photo, name):
   sess = ort_backend.Session(onnx_files[name])
   whole = _whole(sess, img)
   for tile in (2 * sess.radius + 6, 2 * sess.radius + 17):  # many tiles, ragged last ones
-    tiled = ort_backend.upscale_array(sess, img, tile=tile)
+    tiled = tiling.tile_array(ort_backend.OrtTileFn(sess), img, tile=tile)
     np.testing.assert_array_equal(tiled, whole)
 
 
@@ -64,7 +65,7 @@ def test_exact_tiles_equal_whole_image(onnx_files, photo, name):
 def test_cli_streams_and_matches(onnx_files, photo, tmp_path, stream):
   img, path = photo
   sess = ort_backend.Session(onnx_files["plain"])
-  rc = upscale.main(["--backend", "onnxruntime", "--model", str(onnx_files["plain"]),
+  rc = upscale.main(["--onnx", str(onnx_files["plain"]),
                      "--input", str(path), "--output", str(tmp_path), "--tile", "24",
                      "--stream_input", stream, "--quiet"])
   assert rc == 0
@@ -79,7 +80,7 @@ def test_cli_budget_folder_progress(onnx_files, photo, tmp_path, capsys):
   Image.fromarray(img[:40, :50]).save(folder / "b.png")
   (folder / "c.png").write_text("not an image")
   out = tmp_path / "out"
-  rc = upscale.main(["--backend", "onnxruntime", "--model", str(onnx_files["edsr_mini"]),
+  rc = upscale.main(["--onnx", str(onnx_files["edsr_mini"]),
                      "--input", str(folder), "--output", str(out), "--max_memory", "2GB"])
   err = capsys.readouterr().err
   assert rc == 1 and "[1/3] a.png" in err and "c.png: SKIPPED" in err and "exact" in err
@@ -103,7 +104,7 @@ def test_budget_is_measured_and_grows(onnx_files):
 ])
 def test_cli_errors(onnx_files, photo, tmp_path, capsys, extra, msg):
   _, path = photo
-  rc = upscale.main(["--backend", "onnxruntime", "--model", str(onnx_files["plain"]),
+  rc = upscale.main(["--onnx", str(onnx_files["plain"]),
                      "--input", str(path), "--output", str(tmp_path / "o")] + extra)
   err = capsys.readouterr().err
   assert rc == 2 and msg in err and "Traceback" not in err
@@ -114,11 +115,16 @@ def test_cli_bad_model_files(photo, tmp_path, capsys):
   bad = tmp_path / "bad.onnx"
   bad.write_bytes(b"not onnx")
   for model, msg in ((str(tmp_path / "missing.onnx"), "does not exist"),
-                     (str(bad), "not a loadable ONNX model"), ("plain_s", "not an .onnx file")):
-    rc = upscale.main(["--backend", "onnxruntime", "--model", model, "--input", str(path),
-                       "--output", str(tmp_path / "o")])
+                     (str(bad), "not a loadable ONNX model")):
+    rc = upscale.main(["--onnx", model, "--input", str(path), "--output", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and msg in err and err.count("\n") == 1, err
-  rc = upscale.main(["--backend", "onnxruntime", "--checkpoint", str(tmp_path), "--input",
-                     str(path), "--output", str(tmp_path / "o")])
-  assert rc == 2 and "--model model.onnx" in capsys.readouterr().err
+  # --model is a zoo preset on every backend; the ONNX Runtime backend takes --onnx.
+  for source in (["--checkpoint", str(tmp_path)], ["--model", "model.onnx"]):
+    rc = upscale.main(["--backend", "onnxruntime", *source, "--input", str(path), "--output",
+                       str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "pass --onnx model.onnx" in err and err.count("\n") == 1, err
+  rc = upscale.main(["--backend", "jax", "--onnx", str(bad), "--input", str(path), "--output",
+                     str(tmp_path / "o")])
+  assert rc == 2 and "drop --backend jax" in capsys.readouterr().err

@@ -242,7 +242,7 @@ class IMDNRef(nn.Module):
       setattr(self, f"IMDB{i + 1}", IMDB(feats))
     self.n_blocks = n_blocks
     self.c = nn.Sequential(nn.Conv2d(feats * n_blocks, feats, 1), nn.LeakyReLU(0.05))
-    self.LR_conv = _conv(feats, feats)  # pylint: disable=invalid-name
+    self.LR_conv = _conv(feats, feats)  # the reference implementation's name
     self.upsampler = nn.Sequential(_conv(feats, 3 * scale * scale), nn.PixelShuffle(scale))
 
   def forward(self, x):

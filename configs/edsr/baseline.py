@@ -6,10 +6,10 @@
 Batch 16, LR patch 48 (HR 96/144/192 at ×2/×3/×4), L1, Adam (0.9, 0.999, eps 1e-8), lr 1e-4
 halved every 200k of 1M iterations (the ×3/×4 models are usually fine-tuned from ×2; here each
 trains from scratch unless you start from a checkpoint). Validation: Set5 every 10k steps.
-The recipe is `memsr_jax.train.config_lib.edsr_baseline_config`.
+The recipe is `memsr_jax.methods.supervised.edsr_baseline_config`.
 """
-from memsr_jax.train import config_lib
+from memsr_jax.methods import supervised
 
 
 def get_config(arg: str = "x2"):
-  return config_lib.edsr_baseline_config(arg)
+  return supervised.edsr_baseline_config(arg)

@@ -1,6 +1,6 @@
 """EDSR-baseline ×2: the recipe of configs/edsr/baseline.py at scale 2."""
-from memsr_jax.train import config_lib
+from memsr_jax.methods import supervised
 
 
 def get_config():
-  return config_lib.edsr_baseline_config("x2")
+  return supervised.edsr_baseline_config("x2")

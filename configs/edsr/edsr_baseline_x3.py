@@ -1,6 +1,6 @@
 """EDSR-baseline ×3: the recipe of configs/edsr/baseline.py at scale 3."""
-from memsr_jax.train import config_lib
+from memsr_jax.methods import supervised
 
 
 def get_config():
-  return config_lib.edsr_baseline_config("x3")
+  return supervised.edsr_baseline_config("x3")

@@ -1,6 +1,6 @@
 """EDSR-baseline ×4: the recipe of configs/edsr/baseline.py at scale 4."""
-from memsr_jax.train import config_lib
+from memsr_jax.methods import supervised
 
 
 def get_config():
-  return config_lib.edsr_baseline_config("x4")
+  return supervised.edsr_baseline_config("x4")

@@ -3,7 +3,7 @@
   python train.py --config configs/memsr/teacher_s.py:x2 --workdir runs/teacher_s_x2 \
       --config.data.root=/data/DIV2K --config.val.root=/data/benchmark
 
-The recipe (METHODS.md §1) is `memsr_jax.methods.memsr.config.teacher_config`.
+The recipe (docs/MEMSR.md) is `memsr_jax.methods.memsr.config.teacher_config`.
 """
 from memsr_jax.methods.memsr import config as memsr_config
 

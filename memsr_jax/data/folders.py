@@ -100,7 +100,7 @@ def _find_ci(root: pathlib.Path, relative: str) -> Optional[pathlib.Path]:
 
 def _skimage_dir() -> pathlib.Path:
   # Lazy: scikit-image is slow to import and only the bundled skimage_* sets need it.
-  import skimage.data  # pylint: disable=g-import-not-at-top
+  import skimage.data  # slow import, only for the skimage_val set
   return pathlib.Path(skimage.data.__file__).parent
 
 

@@ -69,7 +69,7 @@ def encode_png(image: np.ndarray) -> bytes:
 
 def _tfds():
   # Lazy: tfds takes seconds to import and only prepared (tfds) sets need it.
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # optional dependency
   return tfds
 
 
@@ -79,7 +79,7 @@ def _builder_class():
   if _SR_PAIRS is not None:
     return _SR_PAIRS
   tfds = _tfds()
-  from etils import epath  # pylint: disable=g-import-not-at-top  # tfds's dependency, lazy with it
+  from etils import epath  # tfds's dependency, lazy with it
 
   class SrPairsConfig(tfds.core.BuilderConfig):
     """One image set at one scale."""

@@ -11,8 +11,9 @@ budget; benchmarks/upscale_100mp.py measures both.
 import re
 
 import numpy as np
+import psutil
 
-from memsr_jax.deploy.tiling import TileFn
+from memsr_jax.deploy.tile_function import TileFunction
 
 _UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9,
           "KIB": 2 ** 10, "MIB": 2 ** 20, "GIB": 2 ** 30}
@@ -58,11 +59,10 @@ def host_bytes(mode: str, tile: int, halo: int, scale: int, height: int, width: 
 
 
 def _rss() -> int:
-  import psutil
   return psutil.Process().memory_info().rss
 
 
-def plan_bytes(fn: TileFn, tile: int, halo: int, height: int, width: int,
+def plan_bytes(fn: TileFunction, tile: int, halo: int, height: int, width: int,
                input_in_memory: bool) -> int:
   th, tw = (tile, tile) if fn.mode == "masked" else (min(tile, height), min(tile, width))
   if fn.compile_rss is None:  # measure what the first compile leaves resident
@@ -70,14 +70,14 @@ def plan_bytes(fn: TileFn, tile: int, halo: int, height: int, width: int,
     fn.compiled(th, tw)
     fn.compile_rss = max(0, _rss() - before)
   return int(XLA_FACTOR * fn.memory_bytes(th, tw)) + fn.compile_rss + host_bytes(
-      fn.mode, tile, halo, fn.model.scale, height, width, input_in_memory)
+      fn.mode, tile, halo, fn.scale, height, width, input_in_memory)
 
 
 def min_tile(mode: str, halo: int) -> int:
   return 2 * halo + 8 if mode != "feather" else max(2 * halo, 16)
 
 
-def choose_tile(fn: TileFn, halo: int, height: int, width: int, budget: int | None,
+def choose_tile(fn: TileFunction, halo: int, height: int, width: int, budget: int | None,
                 input_in_memory: bool, max_tile: int = 1024) -> tuple[int, int]:
   """Largest tile (multiple of 8, halo included) whose plan fits `budget` → (tile, est. bytes).
 

@@ -1,34 +1,37 @@
 """ONNX Runtime backend of the upscaler: an exported model (memsr_jax.export) as a tile function.
 
 The ONNX file carries its scale, layout and receptive radius in metadata_props, so nothing here
-needs JAX or the model's code. Tiling reuses `deploy.tiling` unchanged: "exact" mode (windows
-shifted inward, cores kept) for models with a finite receptive field — plain nets included, as it
-needs no validity-mask input — and "feather" otherwise. PNG streaming and budgets are the JAX
-backend's (`deploy.upscaler.Upscaler.upscale_file`, `deploy.budget`).
+needs JAX or the model's code. `OrtTileFn` is a `tile_function.TileFunction`, so tiling, PNG
+streaming and budgets are the JAX backend's (`deploy.tiling`, `deploy.upscaler.TiledUpscaler`,
+`deploy.budget`): "exact" mode (windows shifted inward, cores kept) for models with a finite
+receptive field — plain nets included, as it needs no validity-mask input — and "feather"
+otherwise.
 
 Memory: ONNX Runtime has no buffer-assignment analysis like XLA's, so a tile's memory is measured.
 The session runs without its CPU arena and memory-pattern cache (freed tensors leave RSS); the
-peak RSS growth of one call (VmHWM reset through /proc/self/clear_refs, as in
-`measure/torch_bench.py`) is measured at two probe tile sizes and fitted as a + b·h·w, and never
+peak RSS growth of one call (`procmem.call_peak_bytes`: VmHWM reset through
+/proc/self/clear_refs) is measured at two probe tile sizes and fitted as a + b·h·w, and never
 taken below a floor of what must coexist (float32 input + output + two maps of the widest conv:
 small probes can reuse freed heap and read low). The RSS the session itself holds (weights,
-prepacked kernels) is measured across its creation and plays the role of the JAX backend's
-`compile_rss`. Off Linux (no clear_refs) a formula stands in for the fit (`_fallback_bytes`).
+prepacked kernels) is measured across its creation (`Session.resident_bytes`) and plays the role
+of the JAX backend's `compile_rss`. Off Linux (no clear_refs) a formula stands in for the fit
+(`_fallback_bytes`).
 """
 import pathlib
-import types
 
 import numpy as np
+import psutil
 
-from memsr_jax.deploy import tiling
+from memsr_jax import procmem
 from memsr_jax.deploy import upscaler
+from memsr_jax.deploy.tile_function import pick_mode
 
 META = "memsr_jax."
 PROBE_SIDES = (64, 160)
 
 
 def _ort():
-  try:
+  try:  # optional dependency (requirements-export.txt)
     import onnxruntime
   except ModuleNotFoundError as e:
     raise ValueError("the onnxruntime backend needs onnxruntime: pip install -r "
@@ -54,6 +57,7 @@ class Session:
 
   def __init__(self, model, threads: int | None = None):
     ort = _ort()
+    before = _rss()
     if isinstance(model, (str, pathlib.Path)):
       path = pathlib.Path(model)
       if not path.is_file():
@@ -79,6 +83,7 @@ class Session:
     self.radius = int(r) if r else None
     self.input_name = self.sess.get_inputs()[0].name
     self.max_channels = _max_conv_channels(model)
+    self.resident_bytes = max(0, _rss() - before)  # weights and prepacked kernels
 
   def run(self, x: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(x, np.float32)
@@ -88,27 +93,9 @@ class Session:
     return y.transpose(0, 2, 3, 1) if self.layout == "NCHW" else y
 
 
-def _status_kb(field: str) -> int:
-  for line in pathlib.Path("/proc/self/status").read_text().splitlines():
-    if line.startswith(field + ":"):
-      return int(line.split()[1])
-  raise KeyError(field)
-
-
-def call_peak_bytes(fn, *args) -> int | None:
-  """Peak RSS growth of one call `fn(*args)` (Linux); None where VmHWM cannot be reset."""
-  try:
-    pathlib.Path("/proc/self/clear_refs").write_text("5")
-    base = _status_kb("VmRSS")
-    fn(*args)
-    return (_status_kb("VmHWM") - base) * 1024
-  except (OSError, KeyError):
-    return None
-
-
 def _max_conv_channels(model) -> int:
   """Widest conv (largest dim of the 4-D initializers, in either kernel layout); 64 if unknown."""
-  try:
+  try:  # onnx is optional (requirements-export.txt); without it the usual width is assumed
     import onnx
     proto = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(model)
     return max((max(t.dims) for t in proto.graph.initializer if len(t.dims) == 4), default=64)
@@ -117,13 +104,14 @@ def _max_conv_channels(model) -> int:
 
 
 class OrtTileFn:
-  """`fn(x) -> sr` on one [1, h, w, 3] float32 tile, with the interface `deploy.budget` expects
-  of `tiling.TileFn` (mode, model.scale, compiled, memory_bytes, forget, compile_rss)."""
+  """An ONNX Runtime session as a `tile_function.TileFunction`: `fn(x) -> sr` on one
+  [1, h, w, 3] float32 tile; `mode` None picks exact (finite receptive field) or feather."""
 
-  def __init__(self, session: Session, mode: str):
-    self.session, self.mode = session, mode
-    self.model = types.SimpleNamespace(scale=session.scale)
-    self.compile_rss = session.resident_bytes if hasattr(session, "resident_bytes") else 0
+  def __init__(self, session: Session, mode: str | None = None, what: str = "the ONNX model"):
+    self.session = session
+    self.scale, self.receptive_radius = session.scale, session.radius
+    self.mode = pick_mode(mode, session.radius, False, what)
+    self.compile_rss = session.resident_bytes
     self._fit = None  # (a, b): bytes ≈ a + b·h·w
 
   def compiled(self, h: int, w: int):  # ORT handles every shape with one session
@@ -137,7 +125,7 @@ class OrtTileFn:
     for side in PROBE_SIDES:
       x = np.zeros((1, side, side, 3), np.float32)
       self.session.run(x)  # warm-up: kernels' one-time buffers are not the tile's
-      b = call_peak_bytes(self.session.run, x)
+      _, b = procmem.call_peak_bytes(self.session.run, x)
       if b is None:
         return _fallback_bytes(self.session)
       pts.append((side * side, max(b, 0)))
@@ -169,61 +157,16 @@ def _fallback_bytes(session: Session) -> tuple[float, float]:
   return 0.0, float(4 * (3 * 64 + 2 * 3 * s * s))
 
 
-class OrtUpscaler(upscaler.Upscaler):
-  """`deploy.upscaler.Upscaler` driven by an ONNX Runtime session instead of a JAX model."""
+class OrtUpscaler(upscaler.TiledUpscaler):
+  """`deploy.upscaler.TiledUpscaler` driven by an ONNX Runtime session of an exported file."""
 
   def __init__(self, onnx_path, mode: str | None = None, max_memory: int | str | None = None,
                tile: int | None = None, overlap: int = 32, stream_input: str = "auto",
                png_level: int = 6, threads: int | None = None):
-    before = _rss()
+    options = upscaler.UpscaleOptions(max_memory, tile, overlap, stream_input, png_level)
     self.session = Session(onnx_path, threads)
-    self.session.resident_bytes = max(0, _rss() - before)
-    r = self.session.radius
-    self.mode = mode or ("exact" if r is not None else "feather")
-    if self.mode == "masked":
-      raise ValueError("mode 'masked' needs the JAX backend (a validity-mask input); the ONNX "
-                       "backend tiles plain nets with mode 'exact', equally exact")
-    if self.mode not in tiling.MODES:
-      raise ValueError(f"mode must be one of {tiling.MODES}, got {self.mode!r}")
-    if self.mode == "exact" and r is None:
-      raise ValueError(f"{onnx_path} has no finite receptive field in its metadata: use "
-                       "mode 'feather'")
-    self.model = types.SimpleNamespace(scale=self.session.scale)
-    self._set_options(r, overlap, max_memory, tile, stream_input, png_level)
-    self.fn = OrtTileFn(self.session, self.mode)
+    super().__init__(OrtTileFn(self.session, mode, str(onnx_path)), options)
 
 
 def _rss() -> int:
-  import psutil
   return psutil.Process().memory_info().rss
-
-
-def upscale_array(session: Session, image: np.ndarray, tile: int | None = None,
-                  mode: str | None = None, overlap: int = 16) -> np.ndarray:
-  """Tiled SR of an in-memory uint8 image through ONNX Runtime → uint8 [H*s, W*s, 3]."""
-  mode = mode or ("exact" if session.radius is not None else "feather")
-  halo = session.radius if mode != "feather" else overlap
-  tile = tile or max(image.shape[:2])
-  plan = tiling.TilePlan(mode, tile, halo, session.scale)
-  bands = []
-  tiling.run_tiled(tiling.ArraySource(image), OrtTileFn(session, mode), plan, bands.append)
-  return np.concatenate(bands)
-
-
-def upscaler_from_args(args) -> OrtUpscaler:
-  """The `memsr_jax.upscale --backend onnxruntime` upscaler; ValueError on a bad combination."""
-  if args.checkpoint or not args.model:
-    raise ValueError("--backend onnxruntime runs an exported file: pass --model model.onnx "
-                     "(export a checkpoint with python -m memsr_jax.export)")
-  if not args.model.lower().endswith(".onnx") and not pathlib.Path(args.model).is_file():
-    raise ValueError(f"--model {args.model} is not an .onnx file (with --backend onnxruntime "
-                     "--model names an exported model, not a preset)")
-  if args.bf16:
-    raise ValueError("--bf16 is for the JAX backend; the ONNX file runs in float32")
-  up = OrtUpscaler(args.model, mode=args.mode, max_memory=args.max_memory, tile=args.tile,
-                   overlap=args.overlap, stream_input=args.stream_input,
-                   png_level=args.png_level)
-  if args.scale and args.scale != up.session.scale:
-    raise ValueError(f"{args.model} is a ×{up.session.scale} model "
-                     f"({up.session.meta.get('model')}) but --scale {args.scale} was given")
-  return up

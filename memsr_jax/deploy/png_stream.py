@@ -15,6 +15,8 @@ import zlib
 
 import numpy as np
 
+from memsr_jax import safe_io
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _IDAT_BYTES = 1 << 18
 
@@ -40,7 +42,6 @@ class PNGRowWriter:
   """
 
   def __init__(self, path, width: int, height: int, level: int = 6):
-    from memsr_jax import safe_io
     self.path = pathlib.Path(path)
     self.width, self.height = int(width), int(height)
     self.rows_written = 0

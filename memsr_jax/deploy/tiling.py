@@ -1,6 +1,6 @@
 """Tiled super-resolution of images of any size, streamed through row bands.
 
-Three tiling modes, picked from the model (`choose_mode`):
+Three tiling modes, picked from the model (`choose_mode`, `tile_function.pick_mode`):
 - "masked" (plain nets): exact. Tiles of one fixed shape sit on a grid of cores with a halo of the
   receptive radius on every side; the parts of a tile beyond the true image are zero and a validity
   mask re-zeroes them after every conv, so zero padding happens at the true border only and 'map'
@@ -13,7 +13,8 @@ Three tiling modes, picked from the model (`choose_mode`):
   the least context, are dropped); approximate (docs/DEPLOY.md measures the error).
 
 Output is produced in row bands: a band's rows are handed to `sink(rows_uint8)` as soon as no later
-tile touches them, so the SR image never exists whole in memory.
+tile touches them, so the SR image never exists whole in memory. The loop sees the model only
+through `tile_function.TileFunction`; `TileFn` is the JAX implementation.
 """
 import dataclasses
 from typing import Callable, Sequence
@@ -24,38 +25,42 @@ import numpy as np
 
 from memsr_jax import precision as precision_lib
 from memsr_jax.deploy.receptive_field import receptive_radius
+from memsr_jax.deploy.tile_function import MODES
+from memsr_jax.deploy.tile_function import TileFunction
+from memsr_jax.deploy.tile_function import pick_mode
 from memsr_jax.models.plain import PlainNet
 
-MODES = ("masked", "exact", "feather")
 
-
-def choose_mode(model) -> str:
-  if isinstance(model, PlainNet):
-    return "masked"
-  return "exact" if receptive_radius(model) is not None else "feather"
+def choose_mode(model, mode: str | None = None) -> str:
+  """`mode` checked against a JAX model, or the model's best: masked (plain nets, which take a
+  validity mask), exact (finite receptive field), else feather."""
+  return pick_mode(mode, receptive_radius(model), isinstance(model, PlainNet),
+                   type(model).__name__)
 
 
 # ----------------------------------------------------------------------------------------------
 # Tile functions.
 
-def make_tile_fn(model, params, mode: str, dtype=jnp.float32,
+def make_tile_fn(model, params, mode: str | None = None, dtype=jnp.float32,
                  precision: str | None = "highest") -> "TileFn":
   return TileFn(model, params, mode, dtype, precision)
 
 
 class TileFn:
-  """`fn(x[, mask]) -> sr` on one [1, h, w, 3] tile (float32 0..255 in and out), compiled once per
-  tile shape; params are an argument (not constants baked into the executable), so
-  `memory_bytes(h, w)` accounts for them through XLA's own memory analysis. `precision` is the
-  policy the tiles are traced under (memsr_jax.precision; "highest": exact tiling on any
-  backend)."""
+  """A Flax model + params as a `TileFunction`: `fn(x[, mask]) -> sr` on one [1, h, w, 3] tile
+  (float32 0..255 in and out), compiled once per tile shape; params are an argument (not constants
+  baked into the executable), so `memory_bytes(h, w)` accounts for them through XLA's own memory
+  analysis. `precision` is the policy the tiles are traced under (memsr_jax.precision; "highest":
+  exact tiling on any backend)."""
 
-  def __init__(self, model, params, mode: str, dtype=jnp.float32,
+  def __init__(self, model, params, mode: str | None = None, dtype=jnp.float32,
                precision: str | None = "highest"):
-    self.model, self.mode, self.dtype, self.precision = model, mode, dtype, precision
+    self.mode = choose_mode(model, mode)
+    self.model, self.dtype, self.precision = model, dtype, precision
+    self.scale, self.receptive_radius = int(model.scale), receptive_radius(model)
     self.params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
     out_dtype = jnp.promote_types(dtype, jnp.float32)  # float64 tiles (exactness checks) stay so
-    if mode == "masked":
+    if self.mode == "masked":
       def fn(p, x, mask):  # the plain net's own forward with its validity-mask hook
         return model.apply({"params": p}, x.astype(dtype), valid=mask.astype(dtype)).astype(
             out_dtype)
@@ -64,7 +69,7 @@ class TileFn:
         return model.apply({"params": p}, x.astype(dtype)).astype(out_dtype)
     self._jit = jax.jit(fn)
     self._compiled = {}
-    self.compile_rss = None  # RSS growth across the first compile (set by budget.plan_bytes)
+    self.compile_rss = None  # RSS growth across the first compile (measured by budget.plan_bytes)
 
   def compiled(self, h: int, w: int):
     if (h, w) not in self._compiled:
@@ -304,25 +309,30 @@ def run_tiled(source, tile_fn: Callable, plan: TilePlan, sink: Callable[[np.ndar
       acc, acc_lo = acc[n_final:], final_hi
 
 
-def upscale_array(model, params, image: np.ndarray, tile: int | None = None,
-                  mode: str | None = None, overlap: int = 16, dtype=jnp.float32,
-                  tile_fn: Callable | None = None, as_float: bool = False) -> np.ndarray:
-  """Tiled SR of an in-memory uint8 image → uint8 [H*s, W*s, 3] (convenience for small images).
+def tile_array(fn: TileFunction, image: np.ndarray, tile: int | None = None, overlap: int = 16,
+               as_float: bool = False) -> np.ndarray:
+  """Tiled SR of an in-memory uint8 image through any backend → uint8 [H*s, W*s, 3].
 
-  With `as_float=True` it returns the unrounded output (float32, or float64 for float64 tiles;
-  exactness checks); this keeps the full float output in memory, unlike `run_tiled` with a
-  streaming sink.
+  `tile` (halo included) defaults to the whole image in one tile. With `as_float=True` it returns
+  the unrounded output (float32, or float64 for float64 tiles; exactness checks); this keeps the
+  full float output in memory, unlike `run_tiled` with a streaming sink.
   """
-  mode = mode or choose_mode(model)
-  halo = receptive_radius(model) if mode != "feather" else overlap
-  tile = tile or max(image.shape[:2]) + 2 * halo
-  plan = TilePlan(mode, tile, halo, model.scale)
-  fn = tile_fn or make_tile_fn(model, params, mode, dtype)
+  halo = fn.receptive_radius if fn.mode != "feather" else overlap
+  tile = tile or max(image.shape[:2]) + (2 * halo if fn.mode == "masked" else 0)
+  plan = TilePlan(fn.mode, tile, halo, fn.scale)
   if as_float:
     return _float_tiled(ArraySource(image), fn, plan)
   bands = []
   run_tiled(ArraySource(image), fn, plan, bands.append)
   return np.concatenate(bands)
+
+
+def upscale_array(model, params, image: np.ndarray, tile: int | None = None,
+                  mode: str | None = None, overlap: int = 16, dtype=jnp.float32,
+                  tile_fn: TileFn | None = None, as_float: bool = False) -> np.ndarray:
+  """`tile_array` for a Flax model + params (or its `tile_fn`, reused across calls)."""
+  fn = tile_fn or make_tile_fn(model, params, choose_mode(model, mode), dtype)
+  return tile_array(fn, image, tile, overlap, as_float)
 
 
 def _float_tiled(source, fn, plan) -> np.ndarray:

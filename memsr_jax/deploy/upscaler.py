@@ -1,4 +1,8 @@
-"""File-to-file tiled super-resolution under a memory budget (behind `memsr_jax.upscale`)."""
+"""File-to-file tiled super-resolution under a memory budget (behind `memsr_jax.upscale`).
+
+`TiledUpscaler` drives any `tile_function.TileFunction`; `Upscaler` builds it from a Flax model +
+params (the JAX backend), `ort_backend.OrtUpscaler` from an exported ONNX file.
+"""
 import dataclasses
 import pathlib
 import time
@@ -6,12 +10,14 @@ from typing import Callable
 
 import jax.numpy as jnp
 
+from memsr_jax import safe_io
 from memsr_jax.deploy import budget as budget_lib
 from memsr_jax.deploy import png_stream
 from memsr_jax.deploy import tiling
-from memsr_jax.deploy.receptive_field import receptive_radius
+from memsr_jax.deploy.tile_function import TileFunction
 from memsr_jax.image import io as image_io
-from memsr_jax.models.plain import PlainNet
+
+STREAM_INPUT = ("auto", "always", "never")
 
 
 @dataclasses.dataclass
@@ -28,38 +34,37 @@ class UpscaleResult:
   seconds: float
 
 
-class Upscaler:
-  """A model + params ready to upscale files: one compiled tile function reused across images."""
+@dataclasses.dataclass(frozen=True)
+class UpscaleOptions:
+  """Budget, tiling and output options, the same for every backend."""
+  max_memory: int | str | None = None  # bytes or '256MB'; None: no budget
+  tile: int | None = None              # LR tile side incl. halo; None: chosen from the budget
+  overlap: int = 32                    # feather overlap in LR pixels
+  stream_input: str = "auto"           # decode PNG input row by row: auto|always|never
+  png_level: int = 6                   # zlib level of the output PNGs
 
-  def __init__(self, model, params, mode: str | None = None, dtype=jnp.float32,
-               max_memory: int | str | None = None, tile: int | None = None,
-               overlap: int = 32, stream_input: str = "auto", png_level: int = 6,
-               precision: str | None = "highest"):
-    self.model = model
-    self.mode = mode or tiling.choose_mode(model)
-    if self.mode not in tiling.MODES:
-      raise ValueError(f"mode must be one of {tiling.MODES}, got {self.mode!r}")
-    if self.mode != "feather" and receptive_radius(model) is None:
-      raise ValueError(f"{type(model).__name__} has no finite receptive field: use mode='feather'")
-    if self.mode == "masked" and not isinstance(model, PlainNet):
-      raise ValueError("mode 'masked' is for plain nets only")
-    self._set_options(receptive_radius(model), overlap, max_memory, tile, stream_input,
-                      png_level)
-    self.fn = tiling.make_tile_fn(model, params, self.mode, dtype, precision)
+  def __post_init__(self):
+    if self.stream_input not in STREAM_INPUT:
+      raise ValueError(f"stream_input must be auto|always|never, got {self.stream_input!r}")
 
-  def _set_options(self, radius, overlap, max_memory, tile, stream_input, png_level) -> None:
-    """Halo, budget, tiling and output options: the same for every backend's tile function."""
-    self.halo = radius if self.mode != "feather" else overlap
-    self.budget = None if max_memory is None else budget_lib.parse_memory(max_memory)
-    self.tile = tile
-    if stream_input not in ("auto", "always", "never"):
-      raise ValueError(f"stream_input must be auto|always|never, got {stream_input!r}")
-    self.stream_input = stream_input
-    self.png_level = png_level
+  @property
+  def budget(self) -> int | None:
+    return None if self.max_memory is None else budget_lib.parse_memory(self.max_memory)
+
+
+class TiledUpscaler:
+  """A tile function ready to upscale files: one compiled tile function reused across images."""
+
+  def __init__(self, fn: TileFunction, options: UpscaleOptions = UpscaleOptions()):
+    self.fn, self.options = fn, options
+    self.mode, self.scale = fn.mode, fn.scale
+    self.halo = fn.receptive_radius if self.mode != "feather" else options.overlap
+    self.budget = options.budget
 
   def _open_input(self, path: pathlib.Path):
     """(source, streamed): a row-streaming PNG reader when asked/needed, else the decoded image."""
-    if self.stream_input != "never" and path.suffix.lower() == ".png":
+    stream_input = self.options.stream_input
+    if stream_input != "never" and path.suffix.lower() == ".png":
       try:
         reader = png_stream.PNGRowReader(path)
       except Exception:  # not streamable (or not a PNG): read_image decides, with a clear error
@@ -67,32 +72,36 @@ class Upscaler:
       if reader is not None:
         big = (self.budget is not None and
                reader.width * reader.height * 3 > self.budget // 4)
-        if self.stream_input == "always" or big:
+        if stream_input == "always" or big:
           return tiling.StreamSource(reader), True
         reader.close()
     return tiling.ArraySource(image_io.read_image(path)), False
 
+  def _plan(self, h: int, w: int, streamed: bool) -> tuple[int, int]:
+    """(tile, estimated bytes): the --tile asked for (checked against the budget), else the
+    largest tile the budget allows."""
+    tile = self.options.tile
+    if not tile:
+      return budget_lib.choose_tile(self.fn, self.halo, h, w, self.budget, not streamed)
+    est = budget_lib.plan_bytes(self.fn, tile, self.halo, h, w, not streamed)
+    if self.budget is not None and est > self.budget:
+      raise budget_lib.BudgetTooSmall(
+          f"--tile {tile} needs about {budget_lib.fmt_mb(est)}, over the budget "
+          f"{budget_lib.fmt_mb(self.budget)}: drop --tile to let the budget choose it")
+    return tile, est
+
   def upscale_file(self, src, dst, progress: Callable[[int, int], None] | None = None
                    ) -> UpscaleResult:
     src, dst = pathlib.Path(src), pathlib.Path(dst)
-    from memsr_jax import safe_io
     if safe_io.same_file(src, dst):  # an input is never opened for writing
       raise ValueError(f"output {dst} is the input file itself: choose another output folder")
     t0 = time.perf_counter()
     source, streamed = self._open_input(src)
+    s = self.scale
     try:
       h, w = source.height, source.width
-      if self.tile:
-        tile = self.tile
-        est = budget_lib.plan_bytes(self.fn, tile, self.halo, h, w, not streamed)
-        if self.budget is not None and est > self.budget:
-          raise budget_lib.BudgetTooSmall(
-              f"--tile {tile} needs about {budget_lib.fmt_mb(est)}, over the budget "
-              f"{budget_lib.fmt_mb(self.budget)}: drop --tile to let the budget choose it")
-      else:
-        tile, est = budget_lib.choose_tile(self.fn, self.halo, h, w, self.budget, not streamed)
-      plan = tiling.TilePlan(self.mode, tile, self.halo, self.model.scale)
-      s = self.model.scale
+      tile, est = self._plan(h, w, streamed)
+      plan = tiling.TilePlan(self.mode, tile, self.halo, s)
       n_tiles = [0]
 
       def count(done, total):
@@ -100,10 +109,23 @@ class Upscaler:
         if progress:
           progress(done, total)
 
-      with png_stream.PNGRowWriter(dst, w * s, h * s, level=self.png_level) as writer:
+      with png_stream.PNGRowWriter(dst, w * s, h * s, level=self.options.png_level) as writer:
         tiling.run_tiled(source, self.fn, plan, writer.write_rows, progress=count)
     finally:
       if streamed:
         source.reader.close()
     return UpscaleResult(str(src), str(dst), (w, h), (w * s, h * s), self.mode, tile,
                          n_tiles[0], est, streamed, time.perf_counter() - t0)
+
+
+class Upscaler(TiledUpscaler):
+  """The JAX backend: a Flax model + params (`tiling.TileFn`); `mode` None picks the model's
+  best (`tiling.choose_mode`)."""
+
+  def __init__(self, model, params, mode: str | None = None, dtype=jnp.float32,
+               max_memory: int | str | None = None, tile: int | None = None,
+               overlap: int = 32, stream_input: str = "auto", png_level: int = 6,
+               precision: str | None = "highest"):
+    options = UpscaleOptions(max_memory, tile, overlap, stream_input, png_level)
+    super().__init__(tiling.make_tile_fn(model, params, mode, dtype, precision), options)
+    self.model = model

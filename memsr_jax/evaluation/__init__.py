@@ -1,5 +1,6 @@
-"""Evaluation: the SR benchmark protocol (`protocol`), the in-training validator (`validation`) and
-the per-method evaluation hooks eval.py consults (`hooks`).
+"""Evaluation: the SR benchmark protocol (`protocol`), the in-training validator (`validation`),
+eval.py's up-front checks (`checks`) and the sweep over the nested levels of one checkpoint
+(`level_sweep`).
 
 The protocol's API is re-exported here, so `from memsr_jax import evaluation` then
 `evaluation.evaluate_dataset(...)` reads as before.

@@ -1,65 +1,33 @@
-"""eval.py's flags and output location, checked before any model runs (issue 16).
+"""eval.py's flags and output location, checked before any model runs.
 
 Everything a user can get wrong in an eval config and that needs no computing: scales, datasets
 (exist, hold images), the checkpoint (exists; its scale fits config.scales), a preset's name and
 weights files, the output folder (a writable folder). Each problem is a `cli.UserError`.
 """
-import json
 import pathlib
 
 from memsr_jax import cli
 from memsr_jax import safe_io
-
-
-def parse_scales(value) -> list[int]:
-  """config.scales ("2,3,4", "x2", [2, 4], "" = default) as positive ints."""
-  items = value if isinstance(value, (list, tuple)) else str(value).replace(" ", "").strip(
-      "()[]").split(",")
-  scales = []
-  for s in (str(v) for v in items if str(v)):
-    try:
-      scales.append(int(s.lower().lstrip("x")))
-    except ValueError:
-      raise cli.UserError(f"config.scales: {s!r} is not an integer scale; use e.g. "
-                          "--config.scales=2,3,4") from None
-  if any(s < 1 for s in scales):
-    raise cli.UserError(f"config.scales must be positive integers, got {scales}")
-  return scales
-
-
-def checkpoint_scale(path) -> int | None:
-  """The scale a model checkpoint or training workdir declares (None when it cannot be read
-  cheaply; loading it reports why)."""
-  path = pathlib.Path(path)
-  metas = [path / "model" / "meta" / "metadata", path / "meta" / "metadata"]
-  ckpts = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-  steps = sorted((p for p in ckpts.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)) \
-      if ckpts.is_dir() else []
-  metas += [p / "meta" / "metadata" for p in reversed(steps)]
-  for m in metas:
-    try:
-      return int(json.loads(m.read_text())["scale"])
-    except (OSError, ValueError, KeyError, TypeError):
-      continue
-  return None
+from memsr_jax.checkpoints import layout
+from memsr_jax.data import folders
+from memsr_jax.models import registry
 
 
 def check(config) -> None:
   """Raises cli.UserError for the first problem found in an eval config."""
   m = config.model
-  scales = parse_scales(config.scales)
+  scales = cli.parse_scales(config.scales, "config.scales", allow_empty=True)
   if m.checkpoint:
     path = pathlib.Path(m.checkpoint).expanduser()
     if not path.exists():
       raise cli.UserError(f"config.model.checkpoint {path} does not exist")
-    ckpt_scale = checkpoint_scale(path)
+    ckpt_scale = layout.declared_scale(path)
     wrong = [s for s in scales if ckpt_scale is not None and s != ckpt_scale]
     if wrong:
       raise cli.UserError(f"checkpoint {path} is a ×{ckpt_scale} model; it cannot evaluate "
                           f"×{wrong}. Set --config.scales={ckpt_scale} (or leave it empty)")
     scales = scales or ([ckpt_scale] if ckpt_scale else [])
   elif m.name != "bicubic":
-    from memsr_jax.models import registry
     try:
       registry.model_kwargs(m.name)
     except ValueError as e:
@@ -74,7 +42,6 @@ def check(config) -> None:
       config.datasets, str) else [str(d) for d in config.datasets]
   if not datasets:
     raise cli.UserError("config.datasets is empty: name one, e.g. --config.datasets=set5")
-  from memsr_jax.data import folders
   for ds in datasets:
     for s in scales:
       try:

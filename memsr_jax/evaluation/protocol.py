@@ -1,4 +1,5 @@
-"""The SR benchmark protocol over a dataset (docs PROTOCOL.md), and paper-style tables.
+"""The SR benchmark protocol over a dataset (MATLAB-exact bicubic LR, Y channel, crop = scale),
+and paper-style tables.
 
 Per image: HR → mod-crop → LR (shipped file or MATLAB bicubic) → SR = predict_fn(LR) → clip and
 round to uint8 → Y-PSNR / Y-SSIM with `scale` pixels cropped from each border. Reported: the mean

@@ -23,8 +23,8 @@ _REPO = pathlib.Path(__file__).resolve().parents[2]
 
 def parse_args(argv=None):
   names = ("edsr_baseline_x2", "memsr_x4", "mssr_x2", "compress_x2")
-  p = argparse.ArgumentParser(prog="python -m memsr_jax.experiments", description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p = cli.ArgumentParser(prog="python -m memsr_jax.experiments", description=__doc__,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("name", choices=names)
   p.add_argument("--budget", required=True, choices=budgets.BUDGETS)
   p.add_argument("--workdir", required=True)

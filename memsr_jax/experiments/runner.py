@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax import cli
 from memsr_jax import evaluation
 from memsr_jax import methods
@@ -32,7 +33,6 @@ from memsr_jax.measure import cost
 from memsr_jax.methods.mssr import scalable
 from memsr_jax.models import plain
 from memsr_jax.models import registry
-from memsr_jax.train import checkpoint as ckpt_lib
 
 REQUIRED_SETS = ("t91", "bsd200", "set5")
 

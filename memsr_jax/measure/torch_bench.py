@@ -8,14 +8,13 @@ peak memory (activations + output; params and input are resident before). Output
 (max |JAX − torch|) so the two really run the same network. Needs Linux for the reset; torch is
 imported lazily.
 """
-import pathlib
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memsr_jax.measure.memory import tighten_allocator
+from memsr_jax import procmem
 from memsr_jax.models.edsr import EDSR
 from memsr_jax.models.layers import upsample_stages
 from memsr_jax.models.plain import PlainNet
@@ -106,26 +105,18 @@ def build_torch(model, params):
   raise ValueError(f"no torch twin for {type(model).__name__}")
 
 
-def _status_kb(field: str) -> int:
-  for line in pathlib.Path("/proc/self/status").read_text().splitlines():
-    if line.startswith(field + ":"):
-      return int(line.split()[1])
-  raise KeyError(field)
-
-
 def measure_call(fn, repeats: int = 3) -> dict:
   """Latency (median of `repeats` after a warm-up) and peak RSS growth of one warm call."""
   fn()  # warm-up (compiles JAX; torch allocator warm-up)
-  pathlib.Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-  base = _status_kb("VmRSS")
+  base = procmem.reset_peak()  # VmHWM reset to the current RSS
   out = fn()
-  peak = _status_kb("VmHWM")
+  growth = procmem.peak_growth_bytes(base)
   times = []
   for _ in range(repeats):
     t0 = time.perf_counter()
     fn()
     times.append(time.perf_counter() - t0)
-  return {"latency_s": float(np.median(times)), "peak_rss_growth_bytes": (peak - base) * 1024,
+  return {"latency_s": float(np.median(times)), "peak_rss_growth_bytes": growth,
           "output": out}
 
 
@@ -164,7 +155,7 @@ def side_by_side(model, params, lr_shape, repeats: int = 3, threads: int | None 
   if jax.default_backend() == "gpu" and torch.cuda.is_available():
     return _side_by_side_gpu(torch, model, params, lr_shape, repeats)
   # Big blocks via mmap: freed buffers leave RSS, so a warm call's growth is its real peak.
-  tighten_allocator()
+  procmem.tighten_allocator()
   if threads:
     torch.set_num_threads(threads)
   x = np.random.default_rng(0).uniform(0, 255, lr_shape).astype(np.float32)

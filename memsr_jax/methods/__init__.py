@@ -1,7 +1,8 @@
 """The methods, and the one place that turns a config into training (train.py, experiments).
 
 `run(config, workdir)`: "supervised" trains config.model with the engine; "memsr", "mssr" and
-"compress" run `memsr_jax.methods.<method>.stages.run(config, workdir)`.
+"compress" run `memsr_jax.methods.<method>.stages.run(config, workdir)`. The engine
+(memsr_jax/train) knows no method by name: `validate` adds the method check to the engine's.
 """
 import importlib
 
@@ -9,10 +10,19 @@ from memsr_jax.train import config_lib
 from memsr_jax.train import loop
 from memsr_jax.train.supervised import SupervisedTask
 
+METHODS = ("supervised", "memsr", "mssr", "compress")
+
+
+def validate(config) -> None:
+  """The engine's config checks plus: config.method is one of METHODS (ValueError otherwise)."""
+  config_lib.validate(config)
+  if config.method not in METHODS:
+    raise ValueError(f"config.method={config.method!r}; expected one of {METHODS}")
+
 
 def run(config, workdir):
   """Trains what `config.method` names in `workdir` (resuming, or skipping finished stages)."""
-  config_lib.validate(config)  # config.method is one of config_lib.METHODS from here on
+  validate(config)
   if config.method == "supervised":
     return loop.train(config, workdir, SupervisedTask(config))
   stages = importlib.import_module(f"memsr_jax.methods.{config.method}.stages")

@@ -5,13 +5,13 @@ keys changed (`stage_config`), and records what a stage decided in a JSON file t
 back instead of recomputing it (`write_json`).
 """
 import copy
-import json
 import pathlib
 from typing import Any, Mapping
 
 import jax
 import ml_collections
-import numpy as np
+
+from memsr_jax import jsonio
 
 
 def stage_config(config, overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
@@ -37,24 +37,11 @@ def stage_config(config, overrides: Mapping[str, Any]) -> ml_collections.ConfigD
 
 
 def write_json(path: str | pathlib.Path, obj) -> None:
-  """Writes `obj` as JSON to `path` atomically, on process 0 only.
+  """Writes `obj` as JSON to `path` atomically (`jsonio.write_json`), on process 0 only.
 
   Every process computes the same result; one writes it (the Orbax saves of a stage are collective,
-  this is not). Write-then-rename: an interrupted write never leaves a truncated file that a rerun
-  would take for a finished stage.
+  this is not). An interrupted write never leaves a truncated file that a rerun would take for a
+  finished stage.
   """
-  if jax.process_index() != 0:
-    return
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_suffix(".tmp")
-  tmp.write_text(json.dumps(obj, indent=1, default=_json_default))
-  tmp.replace(path)
-
-
-def _json_default(x):
-  if isinstance(x, np.integer):
-    return int(x)
-  if isinstance(x, np.floating):
-    return float(x)
-  raise TypeError(f"not JSON serializable: {type(x)}")
+  if jax.process_index() == 0:
+    jsonio.write_json(path, obj)

@@ -1,7 +1,7 @@
 """EDSR family: EDSR, EDSR-baseline, EDSRmini and the MemSR residual teachers.
 
 EDSR (Lim et al. 2017) without BatchNorm. The MemSR teachers use a 1×1 conv tail to 3·s² channels
-followed by pixel shuffle instead of EDSR's 3×3 upsampler (METHODS.md §1).
+followed by pixel shuffle instead of EDSR's 3×3 upsampler (docs/MEMSR.md).
 
 `body_bias="map"` gives the body convs (both convs of every block and the body conv) a 3×3 bias map
 on a zero-padded ones image instead of a vector bias: the layout of the official MemSR teachers

@@ -9,6 +9,7 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from memsr_jax.models.edsr import EDSR
 from memsr_jax.models.imdn import IMDN
@@ -93,6 +94,28 @@ def init_params(model: nn.Module, rng: jax.Array, lr_shape=(1, 16, 16, 3)):
   return _compiled_init(*key, rng.shape, rng.dtype)(rng)
 
 
+def random_params(model: nn.Module, seed: int = 0, lr_shape=(1, 16, 16, 3),
+                  bias_std: float = 0.5):
+  """Random params with the shapes of `model.init`, drawn in NumPy (no XLA compile, whose memory
+  would count against a small budget): kernels N(0, 1/fan_in) (LeCun), biases N(0, bias_std²)
+  (non-zero on purpose, so border handling matters), other leaves N(0, 0.02²)."""
+  shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(lr_shape)))["params"]
+  rng = np.random.default_rng(seed)
+
+  def draw(path, leaf):
+    name = str(getattr(path[-1], "key", path[-1]))
+    if name == "kernel" and len(leaf.shape) >= 2:
+      fan_in = int(np.prod(leaf.shape[:-1]))
+      return (rng.standard_normal(leaf.shape) / np.sqrt(fan_in)).astype(leaf.dtype)
+    if name.startswith("bias"):
+      return (bias_std * rng.standard_normal(leaf.shape)).astype(leaf.dtype)
+    if name == "scale":  # normalisation scales
+      return np.ones(leaf.shape, leaf.dtype)
+    return (0.02 * rng.standard_normal(leaf.shape)).astype(leaf.dtype)
+
+  return jax.tree_util.tree_map_with_path(draw, shapes)
+
+
 def _jitted_init(model: nn.Module, lr_shape: tuple):
   # jit: an un-jitted init of attention models (SwinIR) runs op by op and takes tens of seconds.
   return jax.jit(lambda r: model.init(r, jnp.zeros(lr_shape, jnp.float32))["params"])
@@ -106,8 +129,7 @@ def _compiled_init(model: nn.Module, lr_shape: tuple, rng_shape: tuple, rng_dtyp
   """The compiled init of `model`, reused for every rng of this shape/dtype.
 
   On CPU it is compiled without LLVM optimization: the random-number kernels take most of the
-  compile time (seconds per model at the default level, a third to half of it without) and run
-  only once; the test suite's time halved with this.
+  compile time and run only once, so optimizing them costs more than it saves.
   """
   lowered = _cached_jitted_init(model, lr_shape).lower(jax.ShapeDtypeStruct(rng_shape, rng_dtype))
   if jax.default_backend() == "cpu":

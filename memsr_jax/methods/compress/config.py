@@ -12,7 +12,8 @@ from memsr_jax.train import config_lib
 def compress_config(model: str = "edsr_baseline", student: str = "edsr_mini", scale: int = 2,
                     prune_steps: int = 20_000, distill_steps: int = 500_000,
                     lr_patch: int = 48, batch_size: int = 16) -> ml_collections.ConfigDict:
-  """The paper's recipe (METHODS.md §2) for `model` → `student`; step counts are ours ([open])."""
+  """The paper's recipe (docs/COMPRESS.md) for `model` → `student`; step counts are ours
+  ([open])."""
   c = config_lib.base_config()
   c.method = "compress"
   c.scale = scale

@@ -1,4 +1,4 @@
-"""Laplacian-pyramid distillation loss (METHODS.md §2, distill stage).
+"""Laplacian-pyramid distillation loss (docs/COMPRESS.md, distill stage).
 
 Our reading of the spec, where the paper leaves details open (docs/COMPRESS.md):
   G        5×5 binomial blur, kernel outer([1,4,6,4,1])/256, reflect padding (edge not repeated,

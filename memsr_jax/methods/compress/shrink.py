@@ -1,7 +1,7 @@
 """Compress stage: from measured weight densities to a smaller configuration (N_c, N_l, N_b).
 
 The paper picks the compact models by hand from the pruned densities; how exactly is not published
-(METHODS.md §2, [open]). Our rule, deterministic and documented in docs/COMPRESS.md:
+(docs/COMPRESS.md, [open]). Our rule, deterministic and documented in docs/COMPRESS.md:
 
   1. Group the pruned kernels into units (block b, layer l): an EDSR ResBlock `body_b` has layers
      conv1, conv2; a SwinIR RSTB `layers_b` has Swin layers `blocks_l` (attention + MLP kernels).

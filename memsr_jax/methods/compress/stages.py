@@ -1,4 +1,4 @@
-"""The compression method's stages (METHODS.md §2): prune → compress → distill, from one config.
+"""The compression method's stages (docs/COMPRESS.md): prune → compress → distill, from one config.
 
 `run(config, workdir)` is what `train.py` calls when `config.method == "compress"`. Stages run in
 `workdir/prune`, `workdir/compress`, `workdir/distill`; each is resumable (the engine resumes and
@@ -27,14 +27,14 @@ import jax
 import ml_collections
 import numpy as np
 
+from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax import pytrees
-from memsr_jax.interop import torch_import
 from memsr_jax.methods import common
 from memsr_jax.methods.compress import prox
 from memsr_jax.methods.compress import shrink
 from memsr_jax.methods.compress import tasks
 from memsr_jax.models import registry
-from memsr_jax.train import checkpoint as ckpt_lib
+from memsr_jax.source import load_source
 from memsr_jax.train import config_lib
 from memsr_jax.train import loop
 from memsr_jax.train import optim
@@ -62,7 +62,7 @@ def parse_stages(stages) -> list[str]:
   return names
 
 
-def stage_config(config: ml_collections.ConfigDict, stage: ml_collections.ConfigDict
+def engine_config(config: ml_collections.ConfigDict, stage: ml_collections.ConfigDict
                  ) -> ml_collections.ConfigDict:
   """The engine config of one stage: the base config with the stage's overrides applied (its
   engine scalars, e.g. total_steps, and its optim/schedule/data/val/loss groups)."""
@@ -86,15 +86,15 @@ def load_weights(kind: str, path: str, model_name: str, model_kwargs: dict) -> P
   if not path:
     raise ValueError(f"weights kind {kind!r} needs a path")
   if kind == "checkpoint":
-    _, params, meta = ckpt_lib.load_model_checkpoint(path)
-    if meta.get("model") != model_name:
-      raise ValueError(f"checkpoint {path} holds a {meta.get('model')!r} model, not "
+    src = load_source(path)
+    if src.name != model_name:
+      raise ValueError(f"checkpoint {path} holds a {src.name!r} model, not "
                        f"{model_name!r}: set the model name to match")
-    return params
+    return src.params
   if kind == "torch":
     kw = dict(model_kwargs)
     scale = kw.pop("scale")
-    return torch_import.load_torch_weights(path, model_name, scale, **kw)
+    return load_source(preset=model_name, scale=scale, torch_weights=path, overrides=kw).params
   raise ValueError(f"unknown weights kind {kind!r}; expected 'random', 'checkpoint' or 'torch'")
 
 
@@ -118,7 +118,7 @@ def _raw_params_of_stage(cfg, workdir: pathlib.Path, task) -> PyTree:
 def run_prune(config, workdir: pathlib.Path, init_params) -> dict:
   """Trains M with the L1-proximal optimizer; writes prune/densities.json; returns it."""
   pc = config.compress.prune
-  cfg = stage_config(config, pc)
+  cfg = engine_config(config, pc)
   include = pc.get("include", prox.DEFAULT_INCLUDE)
   exclude = pc.get("exclude", prox.DEFAULT_EXCLUDE)
   with cfg.unlocked():
@@ -212,20 +212,20 @@ def build_teacher(config, workdir: pathlib.Path, original_params, pruned_dir: pa
                          "or 'torch'); a randomly initialized model is no teacher")
       params = original_params
     else:
-      _, params, _ = ckpt_lib.load_model_checkpoint(pruned_dir)
+      params = load_source(pruned_dir).params
     return registry.build_model(name, **kw), params
   name = t.model or config.model.name
   kw = config_lib.as_dict(t.get("model_kwargs"))
   kw["scale"] = config.scale
   if source == "checkpoint":
-    model, params, _ = ckpt_lib.load_model_checkpoint(t.path)
-    return model, params
+    src = load_source(t.path)
+    return src.model, src.params
   return registry.build_model(name, **kw), load_weights("torch", t.path, name, kw)
 
 
 def run_distill(config, workdir: pathlib.Path, student: dict, original_params) -> PyTree:
   dc = config.compress.distill
-  cfg = stage_config(config, dc)
+  cfg = engine_config(config, dc)
   teacher, teacher_params = build_teacher(config, workdir, original_params, workdir / "prune")
   kw = dict(student["student_kwargs"])
   task = tasks.DistillTask(student["student"], kw, teacher, teacher_params,

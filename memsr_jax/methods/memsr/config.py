@@ -15,7 +15,7 @@ SIZES = {
 
 
 def teacher_config(preset: str, arg: str) -> ml_collections.ConfigDict:
-  """MemSR's teacher recipe (METHODS.md §1) for a residual teacher preset at x2/x3/x4: DIV2K,
+  """MemSR's teacher recipe (docs/MEMSR.md) for a residual teacher preset at x2/x3/x4: DIV2K,
   HR patch 192, batch 16, flips and transpose, Adam (0.9, 0.999), L1, 1e6 iterations,
   one-cycle LR with max 2e-4 (30 % warm-up, cosine)."""
   scale = {"x2": 2, "x3": 3, "x4": 4}.get(arg)

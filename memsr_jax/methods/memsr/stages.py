@@ -11,22 +11,25 @@
             per-layer widths and reconstruction errors in `init/init.json`. With
             config.memsr.init == "random" the student is Xavier-normal·√2 instead.
   student   the engine trains the student (L1 + λ·ε^α·distillation when config.memsr.distill).
-The deployable student ends in `workdir/model` (load with load_model_checkpoint(workdir)).
+The deployable student ends in `workdir/model` (load with load_source(workdir)).
 """
-import json
 import pathlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import checkpoints as ckpt_lib
+from memsr_jax import jsonio
+from memsr_jax import precision
 from memsr_jax.methods import common
 from memsr_jax.methods.memsr import convert
 from memsr_jax.methods.memsr import distill as distill_lib
+from memsr_jax.methods.memsr import tasks as memsr_tasks
 from memsr_jax.methods.memsr import winning_init as wi
 from memsr_jax.models import registry
 from memsr_jax.models.plain import param_counts
-from memsr_jax.train import checkpoint as ckpt_lib
+from memsr_jax.source import load_source
 from memsr_jax.train import config_lib
 from memsr_jax.train import data as data_lib
 from memsr_jax.train import loop
@@ -41,13 +44,10 @@ INITS = ("winning", "random")
 def stage_teacher(config, workdir: pathlib.Path):
   """(teacher model, params): from config.teacher_checkpoint or trained in workdir/teacher."""
   if config.teacher_checkpoint:
-    model, params, meta = ckpt_lib.load_model_checkpoint(config.teacher_checkpoint)
-    if int(meta.get("scale", config.scale)) != int(config.scale):
-      raise ValueError(f"config.teacher_checkpoint is a ×{meta.get('scale')} model but "
-                       f"config.scale={config.scale}")
-    print(f"[teacher] loaded {meta['model']} from {config.teacher_checkpoint}", flush=True)
-    convert.teacher_spec(model)  # fail early on unsupported teachers
-    return model, params
+    src = load_source(config.teacher_checkpoint, scale=int(config.scale))
+    print(f"[teacher] loaded {src.name} from {config.teacher_checkpoint}", flush=True)
+    convert.teacher_spec(src.model)  # fail early on unsupported teachers
+    return src.model, src.params
   t = config.memsr.teacher
   kwargs = config_lib.as_dict(t.kwargs)
   model = registry.build_model(t.name, scale=config.scale, **kwargs)
@@ -63,11 +63,10 @@ def stage_convert(config, workdir: pathlib.Path, model, params) -> dict:
   out_dir = workdir / "convert"
   info_path = out_dir / "convert.json"
   if info_path.exists():
-    return json.loads(info_path.read_text())
+    return jsonio.read_json(info_path)
   spec = convert.teacher_spec(model)
   plain_model, plain_params = convert.convert(model, params, offset=config.memsr.offset)
   x = jnp.asarray(np.random.default_rng(0).uniform(0, 255, (1, 17, 19, 3)), jnp.float32)
-  from memsr_jax import precision  # pylint: disable=g-import-not-at-top
   with precision.exact():  # the check's reference too (else TF32 on GPUs)
     ref = model.apply({"params": params}, x)
     out = plain_model.apply({"params": plain_params}, x)
@@ -102,12 +101,11 @@ def stage_init(config, workdir: pathlib.Path, model, params):
   m = config.memsr
   info_path = out_dir / "init.json"
   if info_path.exists():
-    info = json.loads(info_path.read_text())
-    _, sparams, _ = ckpt_lib.load_model_checkpoint(out_dir / "model")
+    info = jsonio.read_json(info_path)
+    student = load_source(out_dir / "model")
     z = np.load(out_dir / "bridges.npz")
     bridges = [{"kernel": z[f"k{i}"], "bias": z[f"b{i}"]} for i in range(info["n_bridges"])]
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in info["student_kwargs"].items()}
-    return kwargs, sparams, bridges, info
+    return dict(info["student_kwargs"]), student.params, bridges, info
   spec = convert.teacher_spec(model)
   tparams = convert.convert_params(spec, params, m.offset)
   lr = sample_lr_patches(config, int(m.n_patches))
@@ -122,7 +120,7 @@ def stage_init(config, workdir: pathlib.Path, model, params):
                                                  beta=float(m.beta), stat=m.shift_stat, **kw)
   skw["scale"] = spec.scale
   sparams = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), sparams)
-  info = {"student_kwargs": ckpt_lib.to_jsonable(skw), "n_bridges": len(bridges),
+  info = {"student_kwargs": jsonio.to_jsonable(skw), "n_bridges": len(bridges),
           **param_counts(sparams),
           "layers": [vars(i) for i in infos], "n_patches": int(lr.shape[0]),
           "lr_patch": list(lr.shape[1:3]), "theta": m.theta or None,
@@ -170,7 +168,7 @@ def run(config, workdir) -> dict:
     skw, sparams = random_student(config, skw["widths"], int(config.seed) + 1)
     bridges = distill_lib.random_bridges(jax.random.key(int(config.seed) + 2),
                                          skw["widths"][1:-1], teacher_widths)
-  task = distill_lib.MemSRDistillTask(
+  task = memsr_tasks.MemSRDistillTask(
       skw, sparams, spec=spec, teacher_params=tparams if m.distill else None,
       bridges=bridges if m.distill else None, total_steps=int(config.total_steps),
       lam=float(m.lam), eps=float(m.eps), distill=bool(m.distill),

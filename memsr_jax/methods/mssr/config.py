@@ -37,8 +37,8 @@ def edsr_baseline_div2k(scale: int) -> ml_collections.ConfigDict:
   Dense training follows EDSR (Adam 1e-4…2e-4, batch 16, 48-px LR patches) but with a cosine
   decay per stage, since every round restarts from the rewind state. 13 rounds of p = 0.2 reach
   94.5 % sparsity of the body convs (the paper's smallest model). Budget: 300k dense +
-  13 × 60k rounds + 13 × 20k backward = 1.34M steps (roughly 4.5 GPU-days for EDSR-baseline on
-  one modern GPU at ~3.5 steps/s with SSD); lower round_steps for a faster, weaker schedule.
+  13 × 60k rounds + 13 × 20k backward = 1.34M steps; lower round_steps for a faster, weaker
+  schedule.
   """
   c = config_lib.base_config()
   c.method = "mssr"

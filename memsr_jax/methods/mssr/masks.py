@@ -1,11 +1,12 @@
 """Nested pruning masks as pytrees: which weights are prunable, level maps and magnitude pruning.
 
-A *level map* is an int8 pytree shaped like the params. For a prunable weight it holds the number of
-pruning rounds the weight survived: 0 = pruned in round 1, ..., K = never pruned (K rounds in all).
-Leaves that are never pruned (head, upsampler, tail, biases by default) hold `DENSE_LEVEL`. The mask
-of level k is simply `level_map >= k`, so M_0 ⊇ M_1 ⊇ … ⊇ M_K holds by construction and one int8
-tensor per leaf stores every size. Equivalently, the round in which a weight was pruned is
-`level_map + 1` (K + 1 = never pruned).
+Reading level maps (a level's mask, params and size) is memsr_jax/models/levels.py, re-exported
+here; this module makes them. A *level map* is an int8 pytree shaped like the params. For a
+prunable weight it holds the number of pruning rounds the weight survived: 0 = pruned in round 1,
+..., K = never pruned (K rounds in all). Leaves that are never pruned (head, upsampler, tail,
+biases by default) hold `DENSE_LEVEL`. The mask of level k is simply `level_map >= k`, so
+M_0 ⊇ M_1 ⊇ … ⊇ M_K holds by construction and one int8 tensor per leaf stores every size.
+Equivalently, the round in which a weight was pruned is `level_map + 1` (K + 1 = never pruned).
 
 Pruning runs on the host in NumPy: it happens once per round, needs an exact global sort, and must
 break ties the same way on every machine (by position in the flattened, key-sorted pytree).
@@ -14,26 +15,33 @@ import re
 from typing import Any, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax.models.levels import DENSE_LEVEL
+from memsr_jax.models.levels import apply_mask as apply_mask
+from memsr_jax.models.levels import check_level as check_level
+from memsr_jax.models.levels import is_prunable_leaf
+from memsr_jax.models.levels import level_for_sparsity as level_for_sparsity
+from memsr_jax.models.levels import level_stats as level_stats
+from memsr_jax.models.levels import mask_at_level as mask_at_level
+from memsr_jax.models.levels import num_levels
+from memsr_jax.models.levels import params_at_level as params_at_level
 from memsr_jax.pytrees import leaf_paths
 from memsr_jax.pytrees import path_str
 
 PyTree = Any
 
 # Body 3×3 kernels: every residual block's conv1/conv2 and the body conv after the blocks (the "body
-# convs" of METHODS.md §3). Head, upsampler, tail and all biases stay dense.
+# convs" of docs/MSSR.md). Head, upsampler, tail and all biases stay dense.
 DEFAULT_PRUNABLE = r"^body_(\d+/conv[12]|conv)/kernel$"
 # The pruned set by name (config.mssr.prunable takes a name or a regex over leaf paths). "body" is
-# METHODS.md §3's reading; in EDSR-baseline ×2 it holds 88.8 % of the parameters, so 94.5 % of the
+# docs/MSSR.md's reading; in EDSR-baseline ×2 it holds 88.8 % of the parameters, so 94.5 % of the
 # pruned set is 83.9 % of the whole network (level_stats reports both).
 PRUNABLE_SETS = {
     "body": DEFAULT_PRUNABLE,  # residual-block convs + the body conv (kernels only)
     "kernels": r"(^|/)kernel$",  # every conv kernel: head, body, upsampler, tail
     "all": r".",  # every parameter, biases included
 }
-DENSE_LEVEL = 127  # level-map value of leaves that are never pruned (int8 max)
 MAX_LEVELS = DENSE_LEVEL - 1
 
 
@@ -60,31 +68,14 @@ def init_level_map(params: PyTree, pattern: str = DEFAULT_PRUNABLE) -> PyTree:
       lambda p, f: np.full(np.shape(p), 0 if f else DENSE_LEVEL, np.int8), params, flags)
 
 
-def is_prunable_leaf(level_leaf) -> bool:
-  """A level-map leaf is prunable unless every entry is DENSE_LEVEL."""
-  return bool(np.any(np.asarray(level_leaf) != DENSE_LEVEL))
 
 
-def num_levels(level_map: PyTree) -> int:
-  """K: the deepest level any prunable weight reaches (0 for a dense, never-pruned map)."""
-  leaves = [np.asarray(l) for l in jax.tree_util.tree_leaves(level_map) if is_prunable_leaf(l)]
-  if not leaves:
-    return 0
-  return int(max(l[l != DENSE_LEVEL].max() for l in leaves))
 
 
-def mask_at_level(level_map: PyTree, level) -> PyTree:
-  """Bool mask pytree of level `level` (0 = dense). Pure; `level` may be a traced scalar."""
-  return jax.tree_util.tree_map(lambda l: l >= level, level_map)
 
 
-def apply_mask(params: PyTree, mask: PyTree) -> PyTree:
-  """Pruned weights set to exactly 0 (`where`, so NaN/inf in pruned slots cannot leak)."""
-  return jax.tree_util.tree_map(lambda p, m: jnp.where(m, p, jnp.zeros_like(p)), params, mask)
 
 
-def params_at_level(params: PyTree, level_map: PyTree, level) -> PyTree:
-  return apply_mask(params, mask_at_level(level_map, level))
 
 
 def count_prunable(level_map: PyTree) -> int:
@@ -92,26 +83,6 @@ def count_prunable(level_map: PyTree) -> int:
                  if is_prunable_leaf(l)))
 
 
-def level_stats(level_map: PyTree) -> list[dict]:
-  """Per level: kept prunable weights and both sparsities.
-
-  `sparsity` is over the pruned set (what the schedule targets: 1 − (1−p)^k);
-  `network_sparsity` is over every parameter, 1 − nonzero_params / total_params. `nonzero_params`
-  counts every parameter of the level's network that is not pruned (dense leaves included), i.e.
-  what a sparse deployment stores.
-  """
-  leaves = [np.asarray(l) for l in jax.tree_util.tree_leaves(level_map)]
-  n_prunable = sum(l.size for l in leaves if is_prunable_leaf(l))
-  n_dense = sum(l.size for l in leaves if not is_prunable_leaf(l))
-  total = n_prunable + n_dense
-  out = []
-  for k in range(num_levels(level_map) + 1):
-    kept = sum(int((l >= k).sum()) for l in leaves if is_prunable_leaf(l))
-    out.append({"level": k, "kept": kept, "prunable": n_prunable,
-                "sparsity": 1.0 - kept / max(n_prunable, 1),
-                "nonzero_params": kept + n_dense, "total_params": total,
-                "network_sparsity": 1.0 - (kept + n_dense) / max(total, 1)})
-  return out
 
 
 def sparsity_schedule(fraction: float | None = 0.2, rounds: int | None = 13,
@@ -185,17 +156,4 @@ def prune_to_level(params: PyTree, level_map: PyTree, level: int, n_keep: int) -
   return jax.tree_util.tree_unflatten(treedef, out)
 
 
-def level_for_sparsity(level_map: PyTree, sparsity: float) -> int:
-  """The level whose sparsity is closest to `sparsity` (ties: the denser level)."""
-  if not 0.0 <= sparsity < 1.0:
-    raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
-  stats = level_stats(level_map)
-  return min(stats, key=lambda s: (abs(s["sparsity"] - sparsity), s["level"]))["level"]
 
-
-def check_level(level_map: PyTree, level: int) -> int:
-  k = num_levels(level_map)
-  if not 0 <= int(level) <= k:
-    raise ValueError(f"level {level} does not exist: this checkpoint has levels 0..{k} "
-                     f"(0 = dense, {k} = sparsest)")
-  return int(level)

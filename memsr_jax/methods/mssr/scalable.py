@@ -12,9 +12,10 @@ from typing import Any
 import flax.linen as nn
 import jax
 
+from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax import precision
 from memsr_jax.methods.mssr import masks
-from memsr_jax.train import checkpoint as ckpt_lib
+from memsr_jax.models import levels
 
 PyTree = Any
 
@@ -63,7 +64,7 @@ class ScalableSR:
       return _apply_at_level(self.model, self.params, self.level_map, self.level, lr)
 
 
-LEVEL_MAP_ITEM = "level_map"
+LEVEL_MAP_ITEM = levels.LEVEL_MAP_ITEM
 
 
 def save_scalable(path, model_name: str, model_kwargs: dict, params: PyTree, level_map: PyTree,

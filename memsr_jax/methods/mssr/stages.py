@@ -130,15 +130,32 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
   if sets:
     rows = []
     for k, p in enumerate(per_level):
-      rows.extend(evaluate.sweep_levels(model, p, lm, sets, config.scale, levels=[k]))
+      rows.extend(evaluate.sweep_levels(model, p, lm, sets, config.scale, which=[k]))
     results["forward_levels"] = rows
     common.write_json(workdir / "forward_levels.json", rows)
-    print("MSSR forward stage (each round's own network):\n" + evaluate.format_table(rows),
+    print("MSSR forward stage (each round's own network):\n" + evaluate.format_level_table(rows),
           flush=True)
   if not m.expand:
     return results
 
-  # Backward stage: grow from the sparsest level, freezing everything already placed.
+  merged = _backward(per_level, lm, m, train, task_kwargs)
+  meta = {"method": "mssr", "config": config_lib.to_json_dict(config)}
+  path = scalable.save_scalable(workdir / "model", config.model.name, model_kwargs, merged, lm,
+                                meta)
+  print(f"MSSR scalable model ({n_levels + 1} levels) saved to {path}", flush=True)
+  if sets:
+    rows = evaluate.sweep_levels(model, merged, lm, sets, config.scale)
+    results["levels"] = rows
+    common.write_json(workdir / "levels.json", rows)
+    print("MSSR scalable model (one checkpoint, every level):\n"
+          + evaluate.format_level_table(rows), flush=True)
+  return results
+
+
+def _backward(per_level: list, lm, m, train, task_kwargs: dict):
+  """Backward stage: grow from the sparsest level, freezing everything already placed; returns
+  the merged params (every level in one tree, masked at level 0)."""
+  n_levels = len(per_level) - 1
   merged = per_level[-1]
   for k in range(n_levels - 1, -1, -1):
     values = per_level[k] if m.expand_init == "forward" else jax.tree_util.tree_map(
@@ -150,16 +167,4 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
     changed = expand.frozen_changes(start, merged, expand.restored_mask(lm, k))
     if changed:
       raise RuntimeError(f"backward stage {task.name}: frozen weights changed: {changed}")
-  merged = jax.device_get(masks.params_at_level(merged, lm, 0))
-  meta = {"method": "mssr", "config": config_lib.to_json_dict(config)}
-  path = scalable.save_scalable(workdir / "model", config.model.name, model_kwargs, merged, lm,
-                                meta)
-  print(f"MSSR scalable model ({n_levels + 1} levels) saved to {path}", flush=True)
-  if sets:
-    rows = evaluate.sweep_levels(model, merged, lm, sets, config.scale)
-    results["levels"] = rows
-    common.write_json(workdir / "levels.json", rows)
-    print("MSSR scalable model (one checkpoint, every level):\n" + evaluate.format_table(rows),
-          flush=True)
-  return results
-
+  return jax.device_get(masks.params_at_level(merged, lm, 0))

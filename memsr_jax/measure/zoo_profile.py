@@ -1,5 +1,5 @@
-"""Cost profiler (the logic behind `python -m memsr_jax.profile`): params, multiply-adds, XLA
-flops, peak memory and latency of the model zoo.
+"""Cost profiler of the model zoo (the logic behind `python -m memsr_jax.profile`): params,
+multiply-adds, XLA flops, peak memory and latency.
 
   python -m memsr_jax.profile --models plain_m,edsr_baseline,imdn --scales 2,4 --out profile/
   python -m memsr_jax.profile --latency --torch --torch_hr 480x270 ...   # slow on CPU
@@ -31,10 +31,10 @@ from memsr_jax import cli
 from memsr_jax import pytrees
 from memsr_jax import safe_io
 from memsr_jax.measure import cost
-from memsr_jax.measure import memory
 from memsr_jax.measure import torch_bench
 from memsr_jax.models import registry
 from memsr_jax.models.plain import PlainNet
+from memsr_jax.source import load_source
 
 PAPER_MEMORY_MB = {  # MemSR Table 5 (PyTorch, GTX 1080Ti, 1920×1080 output)
     "plain_m": {2: 420, 4: 161},
@@ -51,17 +51,6 @@ def parse_size(text: str, flag: str = "--hr") -> tuple[int, int]:
   if w < 1 or h < 1:
     raise cli.UserError(f"{flag} {text!r}: width and height must be positive")
   return w, h
-
-
-def parse_scales(text: str) -> list[int]:
-  try:
-    scales = [int(s) for s in text.split(",") if s.strip()]
-  except ValueError:
-    raise cli.UserError(f"--scales {text!r} is not a comma-separated list of integers, e.g. "
-                        "2,3,4") from None
-  if not scales or min(scales) < 1:
-    raise cli.UserError(f"--scales {text!r}: give positive integers, e.g. 2,3,4")
-  return scales
 
 
 def parse_args(argv=None):
@@ -85,8 +74,8 @@ def parse_args(argv=None):
 
 def profile_model(name: str, scale: int, hr: tuple[int, int], latency: bool, repeats: int,
                   layerwise: bool, torch_hr: tuple[int, int] | None) -> dict:
-  model = registry.build_model(name, scale=scale)
-  params = memory.random_params(model)
+  src = load_source(preset=name, scale=scale)  # random weights (seed 0)
+  model, params = src.model, src.params
   w, h = hr
   if w % scale or h % scale:
     raise ValueError(f"HR size {w}x{h} is not divisible by scale {scale}")
@@ -215,7 +204,7 @@ def _main(argv=None) -> int:
   if unknown:
     raise cli.UserError(f"unknown model(s) {unknown}; known: {sorted(registry.MODEL_PRESETS)}")
   # Every flag and the output folder are checked before the first (slow) measurement.
-  scales = parse_scales(args.scales)
+  scales = cli.parse_scales(args.scales)
   if args.repeats < 1:
     raise cli.UserError(f"--repeats must be at least 1, got {args.repeats}")
   results = {}

@@ -1,6 +1,6 @@
 """How exact MemSR's residual → plain conversion is in floating point (docs/MEMSR.md, step 1).
 
-  python -m memsr_jax.measure.convert_error [--teachers memsr_teacher_s,memsr_teacher_m]
+  python -m memsr_jax.methods.memsr.convert_error [--teachers memsr_teacher_s,memsr_teacher_m]
       [--scales 2,3,4] [--out benchmarks/results/memsr_convert_error.json]
 
 For each teacher and scale, with trained-like weights (`trained_like`) and a random 0..255 input,
@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import cli
 from memsr_jax import precision
 from memsr_jax.methods.memsr import convert
 from memsr_jax.models import registry
@@ -70,8 +71,8 @@ def measure(name: str, scale: int, hw=(24, 24), seed: int = 0, **model_kwargs) -
 
 
 def main(argv=None) -> None:
-  ap = argparse.ArgumentParser(prog="python -m memsr_jax.measure.convert_error",
-                               description=__doc__.splitlines()[0])
+  ap = cli.ArgumentParser(prog="python -m memsr_jax.methods.memsr.convert_error",
+                          description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--teachers", default="memsr_teacher_s,memsr_teacher_m")
   ap.add_argument("--scales", default="2,3,4")
   ap.add_argument("--body_bias", default="vector,map",
@@ -80,7 +81,7 @@ def main(argv=None) -> None:
   args = ap.parse_args(argv)
   rows = []
   for name in args.teachers.split(","):
-    for scale in (int(s) for s in args.scales.split(",")):
+    for scale in cli.parse_scales(args.scales):
       for body_bias in args.body_bias.split(","):
         row = measure(name, scale, body_bias=body_bias)
         rows.append(row)
@@ -88,7 +89,7 @@ def main(argv=None) -> None:
   summary = {k: max(r[k] for r in rows) for k in ("max_abs_diff_fp32_literal",
                                                    "max_abs_diff_fp32_folded",
                                                    "max_abs_diff_fp64_literal")}
-  out = {"command": "python -m memsr_jax.measure.convert_error " + " ".join(sys.argv[1:]),
+  out = {"command": "python -m memsr_jax.methods.memsr.convert_error " + " ".join(sys.argv[1:]),
          "device": str(jax.devices()[0].platform), "rows": rows, "max": summary}
   pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
   pathlib.Path(args.out).write_text(json.dumps(out, indent=1))
@@ -96,4 +97,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-  main()
+  sys.exit(cli.run(main))

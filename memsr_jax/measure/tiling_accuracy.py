@@ -7,8 +7,8 @@ For each model: max / mean |tiled − whole| (0..255 float output) and PSNR(tile
 rounded uint8 outputs, for the feather mode at several overlaps and, where the model has a finite
 receptive field, the exact mode; plus the cost of bf16 (PSNR of bf16 whole-image vs fp32). Input:
 skimage's astronaut (512×512). Weights: IMDN's official ones when given, else random
-(`measure.memory.random_params`), which the report must say: random nets are less smooth than
-trained ones, so their tiling errors are a pessimistic stand-in.
+(`source.load_source` of the preset, seed 0), which the report must say: random nets are less
+smooth than trained ones, so their tiling errors are a pessimistic stand-in.
 """
 import argparse
 import json
@@ -18,12 +18,12 @@ import jax.numpy as jnp
 import numpy as np
 from skimage import data
 
+from memsr_jax import cli
+from memsr_jax import precision
 from memsr_jax.deploy import tiling
 from memsr_jax.deploy.receptive_field import receptive_radius
 from memsr_jax.image import metrics
-from memsr_jax.interop.torch_import import load_torch_weights
-from memsr_jax.measure.memory import random_params
-from memsr_jax.models import registry
+from memsr_jax.source import load_source
 
 
 def _rgb_psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -33,7 +33,6 @@ def _rgb_psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def measure(model, params, image, tile: int, overlaps, weights: str) -> dict:
   x = jnp.asarray(image, jnp.float32)[None]
-  from memsr_jax import precision
   with precision.exact():  # the reference the exact modes are compared with
     whole = np.asarray(model.apply({"params": params}, x))[0]
   whole_u8 = np.clip(np.round(whole), 0, 255)
@@ -57,28 +56,37 @@ def measure(model, params, image, tile: int, overlaps, weights: str) -> dict:
   return row
 
 
-def main(argv=None) -> int:
-  ap = argparse.ArgumentParser(prog="python -m memsr_jax.tiling_error",
-                               description=__doc__.splitlines()[0])
-  ap.add_argument("--models", default="edsr_baseline,swinir_s,imdn,plain_s")
-  ap.add_argument("--scale", type=int, default=2)
+def parse_args(argv=None) -> argparse.Namespace:
+  ap = cli.ArgumentParser(prog="python -m memsr_jax.tiling_error", description=__doc__,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("--models", default="edsr_baseline,swinir_s,imdn,plain_s",
+                  help="comma-separated zoo presets")
+  ap.add_argument("--scale", type=cli.positive_int, default=2)
   ap.add_argument("--imdn_weights", default=None, help="official IMDN .pth (needs torch)")
-  ap.add_argument("--tile", type=int, default=96)
-  ap.add_argument("--overlaps", default="8,16,32")
-  ap.add_argument("--crop", type=int, default=512, help="LR side (top-left crop of astronaut)")
-  ap.add_argument("--out", default=None)
-  args = ap.parse_args(argv)
+  ap.add_argument("--tile", type=cli.positive_int, default=96, help="LR tile side")
+  ap.add_argument("--overlaps", default="8,16,32", help="feather overlaps in LR pixels")
+  ap.add_argument("--crop", type=cli.positive_int, default=512,
+                  help="LR side (top-left crop of astronaut)")
+  ap.add_argument("--out", default=None, help="JSON file of the results")
+  return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+  args = parse_args(argv)
+  try:
+    overlaps = [int(o) for o in args.overlaps.split(",")]
+  except ValueError:
+    raise cli.UsageError(f"--overlaps {args.overlaps!r} is not a comma-separated list of "
+                         "integers, e.g. 8,16,32") from None
   image = data.astronaut()[:args.crop, :args.crop]
   results = {}
   for name in args.models.split(","):
-    model = registry.build_model(name, scale=args.scale)
-    if name == "imdn" and args.imdn_weights:
-      params, weights = load_torch_weights(args.imdn_weights, "imdn", args.scale), "official"
-    else:
-      params, weights = random_params(model, 0), "random"
+    official = name == "imdn" and args.imdn_weights
+    src = load_source(preset=name, scale=args.scale,
+                      torch_weights=args.imdn_weights if official else None)
+    weights = "official" if official else "random"
     print(f"{name} ×{args.scale} ({weights} weights) …", file=sys.stderr, flush=True)
-    results[name] = measure(model, params, image, args.tile,
-                            [int(o) for o in args.overlaps.split(",")], weights)
+    results[name] = measure(src.model, src.params, image, args.tile, overlaps, weights)
     print(json.dumps({name: results[name]}), flush=True)
   if args.out:
     with open(args.out, "w") as f:

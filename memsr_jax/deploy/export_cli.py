@@ -1,0 +1,77 @@
+"""Export a model to ONNX, verified in ONNX Runtime against JAX before the file is written.
+
+  python -m memsr_jax.export --checkpoint runs/quickstart --format onnx --output model.onnx
+  python -m memsr_jax.export --model imdn --scale 2 --torch_weights IMDN_x2.pth \\
+      --output imdn_x2.onnx
+
+The graph is traced from the JAX model itself by jax2onnx (no second implementation to keep in
+sync): float32 input 0..255, batch/height/width symbolic, layout NHWC (or --layout NCHW). Scale,
+model, layout, training step, receptive radius and versions go into the model's metadata_props;
+`memsr_jax.upscale --onnx` reads them. Every export runs ONNX Runtime and JAX (conv precision
+HIGHEST) on a real photo and refuses to write the file when max |diff| > --tolerance.
+Exit status: 0 written, 1 verification failed, 2 usage error (one line on stderr).
+"""
+import argparse
+import json
+import pathlib
+import sys
+
+from memsr_jax import cli
+from memsr_jax.deploy import model_source
+from memsr_jax.deploy import onnx_export
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+  p = cli.ArgumentParser(prog="python -m memsr_jax.export", description=__doc__,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+  cli.add_model_source_flags(p, model_help="zoo preset whose PyTorch weights --torch_weights "
+                             "imports")
+  p.add_argument("--format", default="onnx", help="output format: onnx (the only one; see "
+                 "docs/DEPLOY.md on LiteRT)")
+  p.add_argument("--output", required=True, help="the .onnx file to write")
+  p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+  p.add_argument("--layout", default="NHWC", choices=onnx_export.LAYOUTS,
+                 help="input/output tensor layout")
+  p.add_argument("--verify_image", help="LR image for the ONNX Runtime check (default: a crop "
+                 "of skimage's astronaut)")
+  p.add_argument("--tolerance", type=float, default=onnx_export.TOLERANCE,
+                 help="max |ORT − JAX| allowed on 0..255")
+  return p.parse_args(argv)
+
+
+def _export(args) -> dict:
+  """Checks the flags, loads the model and exports it → the report of `export_onnx`."""
+  if args.format.lower() != "onnx":
+    raise onnx_export.ExportError(f"--format {args.format} is not supported: only onnx (LiteRT "
+                                  "needs TensorFlow's converter; see docs/DEPLOY.md)")
+  onnx_export.require("jax2onnx"), onnx_export.require("onnxruntime")
+  output = pathlib.Path(args.output)
+  if output.exists() and not args.overwrite:
+    raise onnx_export.ExportError(f"{output} exists: pass --overwrite to replace it")
+  if args.model and not (args.torch_weights and args.scale):
+    raise onnx_export.ExportError("give --checkpoint DIR, or --model NAME --scale S "
+                                  "--torch_weights FILE.pth")
+  model, params, info = model_source.load(
+      checkpoint=args.checkpoint, model=args.model, scale=args.scale,
+      torch_weights=args.torch_weights, param_key=args.param_key,
+      overrides=cli.parse_set_overrides(args.set))
+  image = onnx_export.verify_image(args.verify_image) if args.verify_image else None
+  return onnx_export.export_onnx(model, params, info, output, layout=args.layout, image=image,
+                                 tolerance=args.tolerance, overwrite=args.overwrite)
+
+
+def main(argv=None) -> int:
+  args = parse_args(argv)
+  try:
+    report = _export(args)
+  except onnx_export.VerificationError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  except (cli.UserError, ValueError, OSError) as e:
+    return cli.fail(e)
+  print(f"wrote {report['output']} ({report['bytes'] / 1e6:.1f} MB, "
+        f"{report['memsr_jax.model']} ×{report['memsr_jax.scale']}, {args.layout}); ONNX Runtime "
+        f"vs JAX (HIGHEST) max |diff| {report['max_abs_diff']:.3g} on 0..255 "
+        f"(≤ {args.tolerance:g})", file=sys.stderr)
+  print(json.dumps({k: v for k, v in report.items() if k != "memsr_jax.model_kwargs"}))
+  return 0

@@ -1,0 +1,24 @@
+"""The model a deploy command runs, from its model-source flags (`cli.add_model_source_flags`):
+`memsr_jax.source.load_source` with the flags' names in its messages."""
+import pathlib
+
+from memsr_jax import cli
+from memsr_jax.source import load_source
+
+
+def load(checkpoint=None, model=None, scale=None, torch_weights=None, param_key=None,
+         overrides=None, seed: int = 0):
+  """(model, params, info) from --checkpoint, or preset --model with --torch_weights (random
+  params from `seed` without them); info: model, scale, step, source (an absolute path, or how
+  the random params were drawn). --scale is checked against a checkpoint's."""
+  src = load_source(checkpoint, preset=model, scale=None if checkpoint else scale,
+                    torch_weights=torch_weights, torch_param_key=param_key,
+                    overrides=overrides, seed=seed)
+  if checkpoint and scale and scale != src.scale:
+    raise cli.UsageError(f"checkpoint {checkpoint} is a ×{src.scale} model ({src.name}) but "
+                         f"--scale {scale} was given: use a ×{scale} checkpoint or drop --scale")
+  source = src.meta.get("source", "")
+  if source and pathlib.Path(source).exists():
+    source = str(pathlib.Path(source).resolve())
+  return src.model, src.params, {"model": src.meta.get("model"), "scale": src.scale,
+                                 "step": src.meta.get("step"), "source": source}

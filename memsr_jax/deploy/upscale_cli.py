@@ -1,0 +1,162 @@
+"""Upscale an image or a folder of images with any model of the zoo, within a memory budget.
+
+  python -m memsr_jax.upscale --checkpoint ckpt/ --input photo.jpg --output out/ --max_memory 256MB
+  python -m memsr_jax.upscale --model plain_s --scale 4 --input folder/ --output out/  # random init
+  python -m memsr_jax.upscale --onnx model.onnx --input x.png --output out/  # ONNX Runtime
+
+Outputs are PNG (`<output>/<stem>.png`), written row band by row band. Plain nets (and EDSR-style
+nets with a finite receptive field) are tiled exactly; other models use feathered overlaps
+(docs/DEPLOY.md). Exit status: 0 when every image was written, 1 when some inputs were skipped
+(listed at the end), 2 on a usage error (bad checkpoint, unwritable output, budget too small,
+an output that would overwrite an input or another output), printed as one line (memsr_jax.cli).
+"""
+import argparse
+import pathlib
+import sys
+
+from memsr_jax import cli
+from memsr_jax import precision
+from memsr_jax import safe_io
+from memsr_jax.deploy import budget as budget_lib
+from memsr_jax.deploy import model_source
+from memsr_jax.deploy import ort_backend
+from memsr_jax.deploy import upscaler
+from memsr_jax.image import io as image_io
+from memsr_jax.procmem import tighten_allocator
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+  p = cli.ArgumentParser(prog="python -m memsr_jax.upscale", description=__doc__,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+  cli.add_model_source_flags(p, sources=("checkpoint", "model", "onnx"),
+                             model_help="zoo preset; RANDOM weights unless --torch_weights "
+                             "(demos, benchmarks)")
+  p.add_argument("--backend", choices=("jax", "onnxruntime"),
+                 help="run the model in JAX (default), or an --onnx file in ONNX Runtime (CPU; "
+                 "the default with --onnx)")
+  p.add_argument("--input", required=True, help="an image file or a folder of images")
+  p.add_argument("--output", required=True, help="output folder (created if missing)")
+  p.add_argument("--max_memory", help="memory budget for tiling, e.g. 256MB (default: none)")
+  p.add_argument("--tile", type=cli.positive_int,
+                 help="LR tile side incl. halo (default: from the budget)")
+  p.add_argument("--mode", choices=upscaler.tiling.MODES,
+                 help="tiling mode (default: exact for plain/finite-RF nets, else feather)")
+  p.add_argument("--overlap", type=int, default=32, help="feather overlap in LR pixels")
+  p.add_argument("--precision", choices=precision.POLICIES, default="highest",
+                 help="highest: full float32 convs on every backend (exact tiling; default); "
+                 "default: the backend's fast matmuls (TF32 on GPUs); bfloat16: bf16 compute")
+  p.add_argument("--bf16", action="store_true", help="same as --precision bfloat16")
+  p.add_argument("--stream_input", choices=upscaler.STREAM_INPUT, default="auto",
+                 help="decode PNG input row by row (auto: when it would not fit the budget)")
+  p.add_argument("--png_level", type=int, default=6, help="zlib level of the output PNGs")
+  p.add_argument("--seed", type=int, default=0, help="init seed of --model's random weights")
+  p.add_argument("--quiet", action="store_true")
+  args = p.parse_args(argv)
+  for flag, low, high in (("overlap", 0, None), ("png_level", 0, 9)):
+    v = getattr(args, flag)
+    if v < low or (high is not None and v > high):
+      p.error(f"--{flag} must be {f'{low}..{high}' if high is not None else f'>= {low}'}, "
+              f"got {v}")
+  return args
+
+
+def list_inputs(path: pathlib.Path) -> list[pathlib.Path]:
+  if path.is_dir():
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+      raise cli.UsageError(f"input folder {path} has no files")
+    return files
+  if not path.exists():
+    raise cli.UsageError(f"input {path} does not exist")
+  return [path]
+
+
+def _onnx_upscaler(args, options: upscaler.UpscaleOptions) -> ort_backend.OrtUpscaler:
+  """The ONNX Runtime upscaler of --onnx; UsageError on a flag the ONNX backend cannot honour."""
+  if args.backend == "jax":
+    raise cli.UsageError("--onnx runs in ONNX Runtime: drop --backend jax, or pass --checkpoint "
+                         "or --model to run in JAX")
+  if args.bf16 or args.precision == "bfloat16":
+    raise cli.UsageError("--bf16 is for the JAX backend; the ONNX file runs in float32")
+  if args.torch_weights or args.set:
+    raise cli.UsageError("--torch_weights and --set go with --model, not --onnx")
+  up = ort_backend.OrtUpscaler(args.onnx, args.mode, options.max_memory, options.tile,
+                               options.overlap, options.stream_input, options.png_level)
+  if args.scale and args.scale != up.scale:
+    raise cli.UsageError(f"{args.onnx} is a ×{up.scale} model "
+                         f"({up.session.meta.get('model')}) but --scale {args.scale} was given")
+  return up
+
+
+def make_upscaler(args) -> tuple[upscaler.TiledUpscaler, str]:
+  """(upscaler, the precision it runs at) for the parsed flags."""
+  options = upscaler.UpscaleOptions(args.max_memory, args.tile, args.overlap, args.stream_input,
+                                    args.png_level)
+  if args.onnx:
+    return _onnx_upscaler(args, options), "onnxruntime float32"
+  if args.backend == "onnxruntime":
+    hint = " (--model names a zoo preset)" if args.model and args.model.endswith(".onnx") else ""
+    raise cli.UsageError(f"--backend onnxruntime runs an exported file: pass --onnx model.onnx"
+                         f"{hint}; export a checkpoint with python -m memsr_jax.export")
+  model, params, _ = model_source.load(
+      checkpoint=args.checkpoint, model=args.model, scale=args.scale,
+      torch_weights=args.torch_weights, param_key=args.param_key,
+      overrides=cli.parse_set_overrides(args.set), seed=args.seed)
+  policy = "bfloat16" if args.bf16 else args.precision
+  up = upscaler.Upscaler(model, params, mode=args.mode, dtype=precision.compute_dtype(policy),
+                         max_memory=options.max_memory, tile=options.tile,
+                         overlap=options.overlap, stream_input=options.stream_input,
+                         png_level=options.png_level, precision=policy)
+  return up, policy
+
+
+def _plan_outputs(args) -> tuple[list[pathlib.Path], list[pathlib.Path]]:
+  """(inputs, outputs), checked before any model is loaded: outputs never overwrite an input or
+  each other, the output folder is usable, and partial files a killed run left are removed."""
+  in_path, out_dir = pathlib.Path(args.input), pathlib.Path(args.output)
+  inputs = list_inputs(in_path)
+  outputs = safe_io.output_files(inputs, out_dir, ".png",
+                                 input_dir=in_path if in_path.is_dir() else None)
+  safe_io.check_output_dir(out_dir, "--output")
+  for dst in outputs:
+    safe_io.remove_stale_partials(dst)
+  if args.max_memory:
+    budget_lib.parse_memory(args.max_memory)
+  return inputs, outputs
+
+
+def main(argv=None) -> int:
+  args = parse_args(argv)
+  tighten_allocator()
+  say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+  try:
+    inputs, outputs = _plan_outputs(args)
+    up, policy = make_upscaler(args)
+  except (cli.UserError, ValueError, OSError) as e:  # incl. unreadable checkpoints
+    return cli.fail(e)
+  skipped = []
+  for i, (src, dst) in enumerate(zip(inputs, outputs), 1):
+    prefix = f"[{i}/{len(inputs)}] {src.name}"
+
+    def progress(done, total, prefix=prefix):
+      if not args.quiet and (done == total or done % max(1, total // 20) == 0):
+        print(f"\r{prefix}: tile {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    try:
+      r = up.upscale_file(src, dst, progress=progress)
+    except budget_lib.BudgetTooSmall as e:
+      say("")
+      return cli.fail(e)
+    except (image_io.ImageReadError, OSError, ValueError) as e:
+      say(f"\n{prefix}: SKIPPED ({e})")
+      skipped.append((src, str(e)))
+      continue
+    say(f"\r{prefix}: {r.lr_size[0]}×{r.lr_size[1]} → {r.sr_size[0]}×{r.sr_size[1]} "
+        f"{dst}  ({r.mode}, {policy}, tile {r.tile}, {r.n_tiles} tiles, est. "
+        f"{budget_lib.fmt_mb(r.estimated_bytes)}, {r.seconds:.1f} s)")
+  if skipped:
+    say(f"{len(skipped)} of {len(inputs)} input(s) skipped:")
+    for src, why in skipped:
+      say(f"  {src}: {why}")
+    return 1
+  return 0

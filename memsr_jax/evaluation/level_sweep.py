@@ -1,0 +1,58 @@
+"""Every nested size of one checkpoint by the full protocol (eval.py's `config.sweep_levels`).
+
+A checkpoint that stores a level map (memsr_jax/models/levels.py; MSSR writes one) holds several
+networks; `sweep` runs eval.py's evaluation of one network at each level, each into
+output_dir/level_NN/, prints PSNR/SSIM against sparsity and non-zero params, and writes
+levels.json. Choosing one level is an option of the model loader (`config.model.level` /
+`config.model.sparsity` → memsr_jax.source.load_source).
+"""
+import copy
+import json
+import pathlib
+from typing import Callable
+
+from memsr_jax import checkpoints
+from memsr_jax.models import levels
+
+
+def sweep(config, run: Callable) -> list[dict] | None:
+  """With config.sweep_levels: `run(config)` at every level of config.model.checkpoint (rows with
+  each level's stats and results); None without it."""
+  if not config.get("sweep_levels", False):
+    return None
+  ckpt = config.model.checkpoint
+  level_map = checkpoints.load_model_item(ckpt, levels.LEVEL_MAP_ITEM) if ckpt else None
+  if level_map is None:
+    raise ValueError(f"config.sweep_levels needs an MSSR checkpoint with a level map; "
+                     f"{ckpt or '(no config.model.checkpoint)'} has none")
+  out_dir = pathlib.Path(config.output_dir)
+
+  def evaluate_level(k):
+    c = copy.deepcopy(config)
+    with c.unlocked():
+      c.sweep_levels = False
+      c.model.level = k
+      c.model.sparsity = -1.0
+      c.output_dir = str(out_dir / f"level_{k:02d}")
+    return {"results": run(c)}
+
+  rows = levels.level_rows(level_map, evaluate_level)
+  print("MSSR levels of " + str(ckpt) + "\n" + format_rows(rows))
+  out_dir.mkdir(parents=True, exist_ok=True)
+  (out_dir / "levels.json").write_text(json.dumps(rows, indent=2))
+  print(f"levels: {out_dir / 'levels.json'}")
+  return rows
+
+
+def format_rows(rows: list[dict]) -> str:
+  """Level, sparsity of the pruned set and of the network, non-zeros, PSNR / SSIM per column."""
+  cols = [(ds, sc) for ds, by in rows[0]["results"].items() for sc in by]
+  lines = [f"{'level':>5} {'pruned-set':>10} {'network':>8} {'nonzero':>9}  "
+           + "  ".join(f"{ds} {sc} PSNR/SSIM" for ds, sc in cols)]
+  for r in rows:
+    lines.append(f"{r['level']:>5} {100 * r['sparsity']:9.2f}% {100 * r['network_sparsity']:7.2f}% "
+                 f"{r['nonzero_params']:>9}  " +
+                 "  ".join(f"{r['results'][ds][sc]['psnr']:.2f} / "
+                           f"{r['results'][ds][sc]['ssim']:.4f}".rjust(len(f"{ds} {sc} PSNR/SSIM"))
+                           for ds, sc in cols))
+  return "\n".join(lines)

@@ -1,0 +1,52 @@
+"""Running a model on LR images for scoring: the one place evaluation, validation, the MSSR level
+sweeps, the experiments and the parity tests get their forward pass from.
+
+Every model predictor is jitted and traced under a precision policy (memsr_jax/precision.py;
+"highest", the default, gives the protocol's numbers on any backend): the policy is part of jit's
+cache key, so it surrounds each call, not only the definition. The bicubic baseline is MATLAB's
+imresize in float64 NumPy.
+"""
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from memsr_jax import precision
+from memsr_jax.image import bicubic
+
+PredictFn = Callable[[np.ndarray], np.ndarray]  # float32 NHWC LR (0..255) -> SR (0..255)
+
+
+def jit_under_policy(fn: Callable, policy: str = "highest") -> Callable:
+  """`jax.jit(fn)`, traced and run under `policy` (one compiled program per input shape)."""
+  policy = precision.check_policy(policy)
+  jitted = jax.jit(fn)
+
+  def call(*args):
+    with precision.context(policy):
+      return jitted(*args)
+  return call
+
+
+def model_predictor(model, params, policy: str = "highest") -> PredictFn:
+  """`lr -> sr` of `model` with `params`, jitted under `policy` ("bfloat16" also computes in
+  bf16; the output is float32 either way)."""
+  dtype = precision.compute_dtype(policy)
+  params = precision.cast_floating(params, dtype)
+  forward = jit_under_policy(
+      lambda p, x: model.apply({"params": p}, x.astype(dtype)).astype(jnp.float32), policy)
+  return lambda lr: forward(params, lr)
+
+
+def params_predictor(apply_fn: Callable, policy: str = "highest") -> Callable:
+  """`(params, lr) -> sr` of `apply_fn(params, lr)`, jitted under `policy`: for params that change
+  between calls (validation during training, one level after another) without recompiling."""
+  return jit_under_policy(apply_fn, policy)
+
+
+def bicubic_predictor(scale: int) -> PredictFn:
+  """MATLAB imresize(LR, scale) in exact float64 (the protocol's bicubic baseline)."""
+  def predict(lr: np.ndarray) -> np.ndarray:
+    return np.stack([bicubic.imresize_np(x, scale=scale) for x in np.asarray(lr)])
+  return predict
