@@ -11,12 +11,13 @@ pytest.importorskip("onnxruntime", reason="ONNX Runtime not installed (requireme
 pytest.importorskip("jax2onnx", reason="jax2onnx not installed (requirements-export.txt)")
 onnx = pytest.importorskip("onnx", reason="onnx not installed (requirements-export.txt)")
 
-from memsr_jax import export  # noqa: E402
+from memsr_jax.deploy import onnx_export  # noqa: E402
 from memsr_jax.deploy import ort_backend  # noqa: E402
 from memsr_jax.deploy import quant_nodes  # noqa: E402
 from memsr_jax.deploy import quantize  # noqa: E402
-from memsr_jax.measure.memory import random_params  # noqa: E402
+from memsr_jax.deploy import tiling  # noqa: E402
 from memsr_jax.models import registry  # noqa: E402
+from memsr_jax.models.registry import random_params  # noqa: E402
 
 logging.getLogger("onnx_ir").setLevel(logging.ERROR)
 logging.getLogger().setLevel(logging.ERROR)  # the quantizer's pre-processing advice
@@ -25,7 +26,7 @@ MODELS = {
     "plain": dict(scale=2, widths=(3, 8, 8, 8), bias_mode="map", tail_kernel=3),
     "edsr_mini": dict(scale=2, n_feats=8, n_resblocks=2),
 }
-OPTS = quantize.Int8Options(crops=4, crop=24, reduce_range=True)
+OPTS = quantize.Int8Options(crops=4, crop=24)  # the defaults, fewer and smaller crops
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def fp32_files(tmp_path_factory):
     model = registry.build_model(name, **kw)
     params = jax.tree_util.tree_map(lambda a: a * 0.7, random_params(model, bias_std=0.05))
     out[name] = d / f"{name}.onnx"
-    export.export_onnx(model, params, {"model": name}, out[name])
+    onnx_export.export_onnx(model, params, {"model": name}, out[name])
   return out
 
 
@@ -67,7 +68,8 @@ def test_int8_verifies_and_records_metadata(int8_models, fp32_files, calib_dir):
   calib = json.loads(props["memsr_jax.int8_calibration"])
   assert calib["folder"] == calib_dir.name and calib["crops"] == 4 and calib["crop"] == 24
   method = json.loads(props["memsr_jax.int8_method"])
-  assert method["method"] == "minmax" and method["per_channel"] and method["reduce_range"]
+  assert method["method"] == "percentile" and method["per_channel"] and method["reduce_range"]
+  assert method["keep_float"] == ["first_conv", "skip", "shallow", "last_conv"]
   ver = json.loads(props["memsr_jax.int8_verification"])
   assert ver == report["verification"]
   # Held-out images are the folder's images that gave no calibration crop.
@@ -95,7 +97,8 @@ def test_verification_refuses(fp32_files, calib_dir):
 
 
 def test_keep_float_groups(fp32_files, calib_dir):
-  opts = quantize.Int8Options(crops=2, crop=24, keep_float=("first_conv", "tail"))
+  opts = quantize.Int8Options(crops=2, crop=24, keep_float=("first_conv", "tail"),
+                              method="minmax")
   model, report = quantize.quantize_int8(fp32_files["edsr_mini"].read_bytes(), calib_dir, opts,
                                          scale=2, min_psnr=20)
   proto = onnx.load_from_string(model)
@@ -120,7 +123,8 @@ def test_int8_exact_tiles_equal_whole_image(int8_models, sample_image, tmp_path,
   img = sample_image[120:120 + 61, 160:160 + 75]
   whole = np.clip(np.round(sess.run(img[None].astype(np.float32))[0]), 0, 255).astype(np.uint8)
   for tile in (2 * sess.radius + 5, 2 * sess.radius + 13):
-    np.testing.assert_array_equal(ort_backend.upscale_array(sess, img, tile=tile), whole)
+    tiled = tiling.tile_array(ort_backend.OrtTileFn(sess), img, tile=tile)
+    np.testing.assert_array_equal(tiled, whole)
 
 
 @pytest.mark.parametrize("make,msg", [
@@ -175,3 +179,70 @@ def test_node_groups_and_input_range():
   assert g["pixel_shuffle"] == [names["y"]] and g["tail"] == [names["y"]]
   assert g["attention"] == [names[t] for t in ("m", "a", "s", "g")]
   assert quant_nodes.input_ranges(model) == {"x": (0.0, 255.0), "d": (0.0, 1.0)}
+
+
+# ------------------------------------------------------------------ the export and upscale CLIs
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+  import jax
+
+  from memsr_jax import checkpoints
+  name, kw = "edsr_mini", MODELS["edsr_mini"]
+  model = registry.build_model(name, **kw)
+  params = jax.tree_util.tree_map(lambda a: a * 0.7, random_params(model, bias_std=0.05))
+  path = tmp_path_factory.mktemp("ckpt") / "model"
+  checkpoints.save_model_checkpoint(path, name, kw, params, {"step": 5})
+  return path
+
+
+def _export_int8(ckpt, out, calib, *extra):
+  from memsr_jax import export
+  return export.main(["--checkpoint", str(ckpt), "--output", str(out), "--quantize", "int8",
+                      "--calibration", str(calib), *extra])
+
+
+def test_cli_int8_export_and_upscale(tiny_checkpoint, calib_dir, sample_image, tmp_path, capsys):
+  from memsr_jax import upscale
+  out = tmp_path / "q.onnx"
+  assert _export_int8(tiny_checkpoint, out, calib_dir, "--calibration_images", "4",
+                      "--min_psnr", "20") == 0
+  rep = json.loads(capsys.readouterr().out)
+  assert rep["int8"]["calibration"]["crops"] == 4
+  props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+  assert json.loads(props["memsr_jax.int8_verification"]) == rep["int8"]["verification"]
+  assert json.loads(props["memsr_jax.int8_float_nodes"])["first_conv"]  # the default keeps it
+  img = sample_image[100:100 + 40, 200:200 + 52]
+  Image.fromarray(img).save(tmp_path / "in.png")
+  assert upscale.main(["--onnx", str(out), "--input", str(tmp_path / "in.png"), "--output",
+                       str(tmp_path / "up"), "--tile", "20", "--quiet"]) == 0
+  sess = ort_backend.Session(out)
+  whole = np.clip(np.round(sess.run(img[None].astype(np.float32))[0]), 0, 255).astype(np.uint8)
+  np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "up" / "in.png")), whole)
+
+
+@pytest.mark.parametrize("calib,extra,msg", [
+    ("missing", [], "does not exist"),
+    ("empty", [], "has no images"),
+    (None, [], "needs --calibration"),
+])
+def test_cli_calibration_errors(tiny_checkpoint, tmp_path, capsys, calib, extra, msg):
+  from memsr_jax import export
+  (tmp_path / "empty").mkdir()
+  out = tmp_path / "q.onnx"
+  argv = ["--checkpoint", str(tiny_checkpoint), "--output", str(out), "--quantize", "int8"]
+  if calib:
+    argv += ["--calibration", str(tmp_path / calib)]
+  assert export.main(argv + extra) == 2
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and msg in err and "Traceback" not in err
+  assert not out.exists()
+
+
+def test_cli_int8_verification_failure_writes_nothing(tiny_checkpoint, calib_dir, tmp_path,
+                                                      capsys):
+  out = tmp_path / "q.onnx"
+  assert _export_int8(tiny_checkpoint, out, calib_dir, "--calibration_images", "2",
+                      "--min_psnr", "200") == 1
+  assert "not written" in capsys.readouterr().err
+  assert not list(tmp_path.iterdir())

@@ -20,8 +20,10 @@ quantization; this module chooses its inputs and checks its output:
 The report and the file's metadata_props record the calibration set, method, options, the nodes
 kept in float and the verification PSNR.
 """
+import contextlib
 import dataclasses
 import hashlib
+import io
 import json
 import math
 import pathlib
@@ -56,20 +58,20 @@ class Int8VerificationError(RuntimeError):
 @dataclasses.dataclass(frozen=True)
 class Int8Options:
   """What the quantizer is asked to do; defaults come from benchmarks/int8_search.py."""
-  method: str = "minmax"
+  method: str = "percentile"
   percentile: float = 99.999  # for method "percentile"
   moving_average: bool = False  # for method "minmax": moving average of the per-crop min/max
   per_channel: bool = True
-  reduce_range: bool = False  # 7-bit weights: no int16 saturation in AVX2's u8·s8 kernels
+  reduce_range: bool = True  # 7-bit weights: no int16 saturation in AVX2's u8·s8 kernels
   activations: str = "uint8"
   weights: str = "int8"
   symmetric_activations: bool = False
-  keep_float: tuple[str, ...] = ()  # names from quant_nodes.GROUPS
+  keep_float: tuple[str, ...] = ("first_conv", "skip", "shallow", "last_conv")  # GROUPS
   keep_nodes: tuple[str, ...] = ()  # further node names kept in float (after pre-processing)
   only_nodes: tuple[str, ...] = ()  # quantize only these nodes (sensitivity measurements)
   op_types: tuple[str, ...] = ()  # op types quantized; () = every type ONNX Runtime supports
   exact_input: bool = True
-  crops: int = 16
+  crops: int = 64
   crop: int = 64
   lr_from_hr: bool = True
   seed: int = 0
@@ -226,15 +228,16 @@ def quantize(fp32_model: bytes, calib: CalibrationSet, opts: Int8Options,
           t: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}]
           for t, (lo, hi) in quant_nodes.input_ranges(model).items()}
     out = pathlib.Path(tmp) / "int8.onnx"
-    q.quantize_static(str(pre_path), str(out), _reader(calib.crops, model.graph.input[0].name),
-                      quant_format=q.QuantFormat.QDQ, per_channel=opts.per_channel,
-                      reduce_range=opts.reduce_range, activation_type=qtype[opts.activations],
-                      weight_type=qtype[opts.weights],
-                      op_types_to_quantize=list(opts.op_types) or None,
-                      nodes_to_quantize=list(opts.only_nodes) or None,
-                      nodes_to_exclude=sorted({n for v in kept.values() for n in v}),
-                      calibrate_method=method, extra_options=extra,
-                      calibration_cache_path=_cache_file(cache_dir, fp32_model, calib, opts))
+    with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print progress
+      q.quantize_static(str(pre_path), str(out), _reader(calib.crops, model.graph.input[0].name),
+                        quant_format=q.QuantFormat.QDQ, per_channel=opts.per_channel,
+                        reduce_range=opts.reduce_range, activation_type=qtype[opts.activations],
+                        weight_type=qtype[opts.weights],
+                        op_types_to_quantize=list(opts.op_types) or None,
+                        nodes_to_quantize=list(opts.only_nodes) or None,
+                        nodes_to_exclude=sorted({n for v in kept.values() for n in v}),
+                        calibrate_method=method, extra_options=extra,
+                        calibration_cache_path=_cache_file(cache_dir, fp32_model, calib, opts))
     return out.read_bytes(), kept
 
 
