@@ -1,7 +1,7 @@
 """int8 quantization of exported SR models: accuracy, speed and size of each option, measured.
 
   python benchmarks/int8_search.py [--model imdn --scale 2]
-      [--stages grid,sensitivity,combined,confirm]
+      [--stages grid,sensitivity,combined,confirm,latency]
       [--out benchmarks/results/int8_search_imdn_x2.json]
 
 The float32 ONNX file is exported once (memsr_jax.export, official IMDN weights from ../shared)
@@ -17,7 +17,9 @@ used for calibration or selection of layers). Stages:
 - combined: the grid's best changes together (BEST), with variations and the k most sensitive
   convs kept in float as well.
 - confirm: the best few (by Set5 loss) on Set14 too, and ONNX Runtime latency side by side with
-  the float32 file (same process, same 480×270 input, interleaved repeats, median).
+  the float32 file (same process, same 480×270 input, 5 interleaved repeats, median).
+- final (for other scales): BASE and FINAL only, with Set14 and latency as in confirm.
+- latency: the float32 file against BASE, BEST and FINAL only, 9 interleaved repeats.
 Calibration ranges are cached per (model, crops, method) under out/int8/cache. Results are saved
 after every candidate. The 2 cores were shared with other jobs while this ran: latencies are slow
 and noisy in absolute terms; the ratios compare runs interleaved in one process.
@@ -229,12 +231,26 @@ def confirm(res: Results, fp32: bytes, scale: int, ref: dict, n_best=3):
   res.save()
 
 
+def latency_final(res: Results, fp32: bytes, scale: int, repeats=9):
+  """fp32 vs BASE, BEST and FINAL only, more repeats (the confirm stage's 5 are noisy here)."""
+  models = {"fp32": fp32}
+  for o in (BASE, BEST, FINAL):
+    models[res.key(o)], _ = quantized(fp32, options(o), scale)
+  lat = latency(models, repeats=repeats)
+  res.data["latency_final"] = {
+      "input": [480, 270], "repeats": repeats, "median_s": lat,
+      "speed_ratio": {k: lat["fp32"] / v for k, v in lat.items() if k != "fp32"},
+      "load_average": os.getloadavg()}
+  res.save()
+  print(json.dumps(res.data["latency_final"], indent=1), file=sys.stderr)
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--model", default="imdn")
   p.add_argument("--scale", type=int, default=2)
-  p.add_argument("--stages", default="grid,sensitivity,combined,confirm")
+  p.add_argument("--stages", default="grid,sensitivity,combined,confirm,latency")
   p.add_argument("--out")
   args = p.parse_args()
   logging.disable(logging.WARNING)  # the quantizer's advice on pre-processing, done here
@@ -263,8 +279,14 @@ def main():
   if "combined" in stages:
     for opts in combined_candidates(res.data["sensitivity"]):
       score(res, fp32, opts, args.scale, ref, "combined")
+  if "final" in stages:  # another model or scale: the naive base and the defaults only
+    for opts in (BASE, FINAL):
+      score(res, fp32, opts, args.scale, ref, "final")
+    confirm(res, fp32, args.scale, ref, n_best=0)
   if "confirm" in stages:
     confirm(res, fp32, args.scale, ref)
+  if "latency" in stages:
+    latency_final(res, fp32, args.scale)
   print(f"saved {out}")
 
 
