@@ -9,6 +9,9 @@ sync): float32 input 0..255, batch/height/width symbolic, layout NHWC (or --layo
 model, layout, training step, receptive radius and versions go into the model's metadata_props;
 `memsr_jax.upscale --onnx` reads them. Every export runs ONNX Runtime and JAX (conv precision
 HIGHEST) on a real photo and refuses to write the file when max |diff| > --tolerance.
+With --quantize int8 the verified float model is quantized by ONNX Runtime (deploy/quantize.py),
+calibrated on crops of --calibration's images, and written only when its Y-PSNR against the float
+model on held-out images of that folder reaches --min_psnr (docs/DEPLOY.md, int8).
 Exit status: 0 written, 1 verification failed, 2 usage error (one line on stderr).
 """
 import argparse
