@@ -246,3 +246,24 @@ def test_cli_int8_verification_failure_writes_nothing(tiny_checkpoint, calib_dir
                       "--min_psnr", "200") == 1
   assert "not written" in capsys.readouterr().err
   assert not list(tmp_path.iterdir())
+
+
+def test_skip_and_shallow_groups():
+  """x → Conv a → Conv b → Conv c; Add(c, a) → Conv d → y: the global skip and its two ends."""
+  h = onnx.helper
+  w = lambda name, cin: onnx.numpy_helper.from_array(  # noqa: E731
+      np.full((4 if name != "wd" else 3, cin, 1, 1), 0.1, np.float32), name)
+  nodes = [h.make_node("Conv", ["x", "wa"], ["a"]), h.make_node("Conv", ["a", "wb"], ["b"]),
+           h.make_node("Conv", ["b", "wc"], ["c"]), h.make_node("Add", ["c", "a"], ["s"]),
+           h.make_node("Conv", ["s", "wd"], ["y"])]
+  graph = h.make_graph(
+      nodes, "g", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, "H", "W"])],
+      [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3, "H", "W"])],
+      [w("wa", 3), w("wb", 4), w("wc", 4), w("wd", 4)])
+  model = h.make_model(graph)
+  quant_nodes.name_nodes(model)
+  names = {n.output[0]: n.name for n in model.graph.node}
+  g = quant_nodes.node_groups(model)
+  assert g["skip"] == [names["s"]] and g["shallow"] == [names["b"], names["c"]]
+  assert g["first_conv"] == [names["a"]] and g["last_conv"] == [names["y"]]
+  assert g["attention"] == [] and g["pixel_shuffle"] == [] and g["tail"] == []
