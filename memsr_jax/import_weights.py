@@ -66,15 +66,15 @@ def main(argv: list[str] | None = None) -> None:
     registry.model_kwargs(args.model, scale=args.scale, **overrides)  # known name and keys
   except ValueError as e:
     raise cli.UserError(e) from None
-  if not pathlib.Path(args.torch_weights).is_file():
-    raise cli.UserError(f"--torch_weights {args.torch_weights} is not a file")
-  if pathlib.Path(args.out).resolve() in pathlib.Path(args.torch_weights).resolve().parents:
-    raise cli.UserError(f"--torch_weights {args.torch_weights} is inside --out {args.out}, which "
-                        "is replaced: choose another --out")
+  safe_io.check_input(args.torch_weights, "--torch_weights", folder_ok=False)
+  if args.options is not None:
+    safe_io.check_input(args.options, "--options", folder_ok=False)
+  safe_io.check_path_flag(args.out, "--out")
+  # --out is replaced: no input may lie inside it (also not with --overwrite).
+  safe_io.check_apart(args.out, {"--torch_weights": args.torch_weights,
+                                 "--options": args.options}, "--out", replaces_folder=True)
   safe_io.check_output_dir(args.out, "--out", must_be_empty=not args.overwrite, create=False,
                            empty_hint=": choose a new folder, or pass --overwrite to replace it")
-  if args.options is not None and not pathlib.Path(args.options).is_file():
-    raise cli.UserError(f"--options {args.options} is not a file")
   options = read_options(args.options) if args.options else None
   params = load_torch_weights(args.torch_weights, args.model, args.scale,
                               param_key=args.param_key,

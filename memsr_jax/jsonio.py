@@ -2,12 +2,14 @@
 
 `to_jsonable` turns NumPy scalars and arrays, tuples, ConfigDicts and bytes into JSON types (bytes
 as {"__bytes__": base64}, undone by `from_jsonable`); anything else becomes its repr, so metadata
-never fails to save. `write_json` writes through a temporary file and a rename
-(`safe_io.atomic_write_text`): an interrupted write never leaves a truncated file that a rerun would
-take for a finished result.
+never fails to save. Non-finite numbers (a PSNR of inf for identical images, NaN) become null:
+JSON has no Infinity or NaN, and readers other than Python's reject them. `write_json` writes
+through a temporary file and a rename (`safe_io.atomic_write_text`): an interrupted write never
+leaves a truncated file that a rerun would take for a finished result.
 """
 import base64
 import json
+import math
 import pathlib
 
 import numpy as np
@@ -24,9 +26,11 @@ def to_jsonable(x):
   if isinstance(x, (list, tuple)):
     return [to_jsonable(v) for v in x]
   if isinstance(x, (np.generic, np.ndarray)):
-    return x.tolist()
+    return to_jsonable(x.tolist())
   if isinstance(x, bytes):
     return {"__bytes__": base64.b64encode(x).decode("ascii")}
+  if isinstance(x, float) and not math.isfinite(x):
+    return None
   if x is None or isinstance(x, (bool, int, float, str)):
     return x
   return repr(x)
@@ -44,7 +48,8 @@ def from_jsonable(x):
 
 
 def dumps(obj, indent: int | None = 1) -> str:
-  return json.dumps(to_jsonable(obj), indent=indent)
+  """Strict JSON of `obj` (through `to_jsonable`: no Infinity or NaN)."""
+  return json.dumps(to_jsonable(obj), indent=indent, allow_nan=False)
 
 
 def write_json(path: str | pathlib.Path, obj, indent: int | None = 1) -> pathlib.Path:

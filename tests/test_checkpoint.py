@@ -259,3 +259,23 @@ def test_restore_train_state_reads_the_latest_raw_state(tmp_path):
   jax.tree.map(np.testing.assert_array_equal, restored.params, later.params)
   first, _ = ckpt_lib.restore_train_state(tmp_path, jax.eval_shape(lambda: st), step=1)
   jax.tree.map(np.testing.assert_array_equal, first.params, st.params)
+
+
+def test_eval_of_a_workdir_keeps_orbax_internals_off_stderr(tmp_path):
+  """Orbax logs its handlers, throughput and the CheckpointManager's repr at INFO: dozens of long
+  lines per restore. eval.py's stderr shows our lines only."""
+  from PIL import Image
+  _, params, st = _tiny_state()
+  ck = ckpt_lib.TrainCheckpointer(tmp_path / "w", async_save=False)
+  kw = {"model": "edsr_mini", "model_kwargs": {"scale": 2, "n_feats": 4, "n_resblocks": 1}}
+  ck.save(1, st, {}, kw, params)
+  ck.close()
+  (tmp_path / "imgs").mkdir()
+  Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(tmp_path / "imgs" / "a.png")
+  p = subprocess.run([sys.executable, "eval.py", f"--config.model.checkpoint={tmp_path / 'w'}",
+                      f"--config.datasets={tmp_path / 'imgs'}", "--config.scales=2",
+                      f"--config.output_dir={tmp_path / 'out'}"], cwd=REPO, capture_output=True,
+                     text=True, env=dict(os.environ, PYTHONPATH=_PYTHONPATH), timeout=300)
+  assert p.returncode == 0, p.stderr[-3000:]
+  assert "CheckpointManager" not in p.stderr and "orbax" not in p.stderr.lower(), p.stderr[:3000]
+  assert max(len(line) for line in p.stderr.splitlines()) < 300

@@ -172,6 +172,16 @@ def test_train_refuses_a_busy_workdir_and_bad_flags(tmp_path):
   assert (tmp_path / "file").read_text() == "notes"
 
 
+@pytest.mark.parametrize("value,fragment", [("-3", "n_feats=-3 (expected an integer >= 1)"),
+                                            ("0", "n_feats=0 (expected an integer >= 1)")])
+def test_train_checks_model_hyperparameter_values_first(tmp_path, value, fragment):
+  config = REPO / "configs" / "quickstart.py"
+  assert_user_error(run_cmd("train.py", f"--config={config}", f"--workdir={tmp_path / 'w'}",
+                            f"--config.model.kwargs.n_feats={value}"), "config.model.kwargs",
+                    fragment)
+  assert not (tmp_path / "w").exists()
+
+
 # ----------------------------------------------------------------------------- data loss: import
 
 
@@ -189,7 +199,7 @@ def test_torch_import_refuses_a_non_empty_out(tmp_path):
   (out / "w.pth").write_text("weights")
   assert_user_error(run_cmd("-m", "memsr_jax.import_weights", "--weights", out / "w.pth",
                             "--model", "imdn", "--scale", "2", "--out", out, "--overwrite"),
-                    "is inside --out")
+                    "lies inside --out")
   assert (out / "w.pth").read_text() == "weights"
 
 
@@ -273,7 +283,7 @@ def test_torch_import_user_errors(tmp_path):
   (tmp_path / "text.pth").write_text("hello")
   ti = ("-m", "memsr_jax.import_weights", "--weights", tmp_path / "text.pth",
         "--out", tmp_path / "out")
-  assert_user_error(run_cmd(*ti, "--model", "imdn", "--scale", "2"), "KeyError: 101")
+  assert_user_error(run_cmd(*ti, "--model", "imdn", "--scale", "2"), "is not a weights file")
   assert_user_error(run_cmd(*ti, "--model", "imdn", "--scale", "2", "--set", "foo=3"),
                     "no hyperparameter(s) ['foo']")
   assert not (tmp_path / "out").exists()  # nothing created for a failed import

@@ -1,9 +1,12 @@
 """Tiled inference equals whole-image inference (plain nets, EDSR) and feathering is close."""
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from memsr_jax import cli
 from memsr_jax import numerics
 from memsr_jax import precision
 from memsr_jax.deploy import png_stream
@@ -189,3 +192,47 @@ def test_tiling_error_report(sample_image):
   assert exact["max_abs_diff"] <= tol.min() and exact["psnr_vs_whole_db"] > 60
   assert feather["max_abs_diff"] > 0 and feather["psnr_vs_whole_db"] > 20
   assert 20 < row["bf16_psnr_vs_fp32_db"] < float("inf")
+
+
+def _tiling_error(argv):
+  """The command as `python -m memsr_jax.tiling_error` runs it: its exit status."""
+  try:
+    return cli.run(tiling_accuracy.main, argv)
+  except SystemExit as e:  # argparse-level errors
+    return e.code
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["--out", "FILE"], "exists: pass --overwrite"),
+    (["--out", "DIR"], "is a folder"),
+    (["--out", ""], "--out is empty"),
+    (["--tile", "0"], "--tile"),
+    (["--overlaps", "abc"], "--overlaps 'abc'"),
+    (["--overlaps", "8,-1"], "--overlaps '8,-1'"),
+])
+def test_tiling_error_checks_flags_first(tmp_path, capsys, monkeypatch, argv, fragment):
+  def no_model(*a, **k):
+    raise AssertionError("a model was loaded before the flags were checked")
+
+  monkeypatch.setattr(tiling_accuracy, "load_source", no_model)
+  (tmp_path / "old.json").write_text("the user's file")
+  argv = [a.replace("FILE", str(tmp_path / "old.json")).replace("DIR", str(tmp_path))
+          for a in argv]
+  rc = _tiling_error(["--models", "plain"] + argv)
+  err = capsys.readouterr().err
+  assert rc == 2 and err.count("\n") == 1 and fragment in err, err
+  assert (tmp_path / "old.json").read_text() == "the user's file"
+
+
+def test_tiling_error_writes_strict_json_atomically(tmp_path, capsys):
+  out = tmp_path / "err.json"
+  argv = ["--models", "plain", "--crop", "20", "--tile", "10", "--overlaps", "2", "--out",
+          str(out)]
+  assert _tiling_error(argv) == 0
+  text = out.read_text()
+  assert "Infinity" not in text and "NaN" not in text
+  exact = next(m for m in json.loads(text)["plain"]["modes"] if m["mode"] == "masked")
+  assert exact["psnr_vs_whole_db"] is None  # identical outputs: inf, written as null
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["err.json"]
+  assert _tiling_error(argv) == 2 and "--overwrite" in capsys.readouterr().err
+  assert _tiling_error(argv + ["--overwrite"]) == 0

@@ -178,3 +178,81 @@ def test_imdn_set5_x2_psnr_parity(imdn_x2, shared_dir):
   r = evaluation.evaluate_dataset(sess.run, "set5", 2, str(shared_dir / "datasets"))
   assert r["n_images"] == 5 and not r["errors"]
   assert abs(r["psnr"] - 38.0061) <= 0.005, r["psnr"]
+
+
+# ------------------------------------------------------------------ outputs checked up front
+
+
+def _fake_workdir(root):
+  """The layout train.py leaves (checkpoints/<step>/ with Orbax's markers)."""
+  for step in (20, 40):
+    (root / "checkpoints" / str(step)).mkdir(parents=True)
+    (root / "checkpoints" / str(step) / "_CHECKPOINT_METADATA").write_text("{}")
+  return root
+
+
+def _assert_refused(capsys, argv, fragment):
+  try:
+    rc = export.main(argv)
+  except SystemExit as e:  # argparse-level errors exit from parse_args
+    rc = e.code
+  assert rc == 2
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and fragment in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("step", ["40", "60"])
+def test_export_refuses_outputs_inside_a_checkpoint_tree(tiny_checkpoint, tmp_path, capsys, step):
+  run = _fake_workdir(tmp_path / "run")
+  before = sorted(p.relative_to(run) for p in run.rglob("*"))
+  _assert_refused(capsys, ["--checkpoint", str(tiny_checkpoint), "--output",
+                           str(run / "checkpoints" / step / "m.onnx")], "checkpoint tree")
+  _assert_refused(capsys, ["--checkpoint", str(tiny_checkpoint), "--output",
+                           str(run / "checkpoints" / step)], "checkpoint tree")
+  assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
+
+
+def test_export_never_writes_over_its_input(tmp_path, capsys):
+  w = tmp_path / "w.pth"
+  w.write_bytes(b"the user's weights")
+  (tmp_path / "alias.pth").symlink_to(w)
+  for out, extra in ((w, ["--overwrite"]), (tmp_path / "alias.pth", ["--overwrite"]), (w, [])):
+    _assert_refused(capsys, ["--model", "imdn", "--scale", "2", "--torch_weights", str(w),
+                             "--output", str(out)] + extra, "is the input --torch_weights")
+  _assert_refused(capsys, ["--model", "imdn", "--scale", "2", "--torch_weights",
+                           str(tmp_path / "w{scale}.pth"), "--output", str(tmp_path / "w2.pth"),
+                           "--overwrite"], "is the input --torch_weights")
+  assert w.read_bytes() == b"the user's weights"
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["--output", "DIR"], "is a folder"),
+    (["--output", "/sys/m.onnx"], "cannot be written"),
+    (["--output", ""], "--output is empty"),
+    (["--output", "OUT", "--tolerance", "nan"], "--tolerance must be a finite number"),
+    (["--output", "OUT", "--set", "n_feats=abc"], "n_feats='abc'"),
+    (["--output", "OUT", "--set", "n_feats=-3"], "n_feats=-3"),
+])
+def test_export_checks_flags_before_exporting(tmp_path, capsys, monkeypatch, argv, fragment):
+  def no_export(*a, **k):
+    raise AssertionError("exported before the flags were checked")
+
+  monkeypatch.setattr(onnx_export, "to_onnx_proto", no_export)
+  w = tmp_path / "w.pth"
+  w.write_bytes(b"x")
+  argv = [a.replace("DIR", str(tmp_path)).replace("OUT", str(tmp_path / "m.onnx")) for a in argv]
+  _assert_refused(capsys, ["--model", "imdn", "--scale", "2", "--torch_weights", str(w)] + argv,
+                  fragment)
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["w.pth"]
+
+
+def test_export_cleans_temp_files_of_a_killed_export(tiny_checkpoint, tmp_path, capsys):
+  import subprocess
+  import sys
+  p = subprocess.Popen([sys.executable, "-c", "pass"])
+  p.wait()
+  stale = tmp_path / f".m.onnx.{p.pid}.tmp"
+  stale.write_bytes(b"half a model")
+  assert export.main(["--checkpoint", str(tiny_checkpoint), "--output",
+                      str(tmp_path / "m.onnx")]) == 0
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]

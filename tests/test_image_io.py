@@ -117,3 +117,94 @@ def test_mod_crop_keeps_top_left():
   np.testing.assert_array_equal(image_io.mod_crop(img, 1), img)
   with pytest.raises(ValueError, match="smaller than the scale"):
     image_io.mod_crop(img[:2], 3)
+
+
+def _with_orientation(img: Image.Image, orientation: int):
+  exif = Image.Exif()
+  exif[0x0112] = orientation
+  return exif
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_as_viewers_do(tmp_path, orientation):
+  from PIL import ImageOps
+  stored = np.zeros((32, 40, 3), np.uint8)  # stored 40 wide × 32 high, a marker at the top left
+  stored[:4, :8] = 255
+  stored[..., 1] = np.arange(40, dtype=np.uint8)[None, :] * 6
+  img = Image.fromarray(stored)
+  img.save(tmp_path / "o.png", exif=_with_orientation(img, orientation))
+  img.save(tmp_path / "o.jpg", exif=_with_orientation(img, orientation), quality=100)
+  for name in ("o.png", "o.jpg"):
+    with Image.open(tmp_path / name) as opened:
+      want = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))
+    got = image_io.read_image(tmp_path / name)
+    np.testing.assert_array_equal(got, want, err_msg=name)
+    assert image_io.exif_orientation(tmp_path / name) == orientation
+  if orientation >= 5:  # a sideways-stored photo comes out as it is shown: 32 wide × 40 high
+    assert got.shape == (40, 32, 3)
+
+
+def test_exif_orientation_of_a_16bit_rgb_png(tmp_path, rng):
+  values = rng.integers(0, 65536, (5, 7, 3)).astype(np.uint16)
+  _png_rgb16(tmp_path / "plain.png", values)
+  data = (tmp_path / "plain.png").read_bytes()
+  exif = Image.Exif()
+  exif[0x0112] = 6
+  body = exif.tobytes()
+  chunk = (struct.pack(">I", len(body)) + b"eXIf" + body +
+           struct.pack(">I", zlib.crc32(b"eXIf" + body)))
+  (tmp_path / "rot.png").write_bytes(data[:33] + chunk + data[33:])  # after the IHDR chunk
+  want = np.rot90(image_io.read_image(tmp_path / "plain.png"), -1)
+  np.testing.assert_array_equal(image_io.read_image(tmp_path / "rot.png"), want)
+
+
+def test_read_image_alpha_keeps_alpha(tmp_path, rng):
+  rgba = rng.integers(0, 256, (9, 11, 4)).astype(np.uint8)
+  Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+  rgb, alpha = image_io.read_image_alpha(tmp_path / "rgba.png")
+  np.testing.assert_array_equal(rgb, rgba[..., :3])
+  np.testing.assert_array_equal(alpha, rgba[..., 3])
+  gray = rgba[..., 0]
+  Image.fromarray(np.stack([gray, rgba[..., 3]], -1), "LA").save(tmp_path / "la.png")
+  rgb, alpha = image_io.read_image_alpha(tmp_path / "la.png")
+  np.testing.assert_array_equal(rgb, np.stack([gray] * 3, -1))
+  np.testing.assert_array_equal(alpha, rgba[..., 3])
+  pal = Image.fromarray(rgba[..., :3]).quantize(colors=16)
+  pal.info["transparency"] = 0
+  pal.save(tmp_path / "p.png", transparency=0)
+  _, alpha = image_io.read_image_alpha(tmp_path / "p.png")
+  np.testing.assert_array_equal(alpha, np.where(np.asarray(pal) == 0, 0, 255))
+  Image.fromarray(rgba[..., :3]).save(tmp_path / "rgb.png")
+  assert image_io.read_image_alpha(tmp_path / "rgb.png")[1] is None
+
+
+def _png_la16(path, values: np.ndarray) -> None:
+  """A 16-bit gray + alpha PNG (colour type 4), unfiltered rows."""
+  h, w, _ = values.shape
+  raw = values.astype(">u2").view(np.uint8).reshape(h, w * 4)
+  data = b"".join(b"\x00" + row.tobytes() for row in raw)
+
+  def chunk(tag, body):
+    return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
+  png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 4, 0, 0, 0)) +
+         chunk(b"IDAT", zlib.compress(data)) + chunk(b"IEND", b""))
+  path.write_bytes(png)
+
+
+def test_16bit_gray_alpha_png_is_read_in_full_precision(tmp_path, rng):
+  values = rng.integers(0, 65536, (6, 5, 2)).astype(np.uint16)
+  values[0, 0] = [128, 129]  # the high byte alone would give 0, 0
+  _png_la16(tmp_path / "la16.png", values)
+  want = np.floor(values / 257 + 0.5).astype(np.uint8)
+  rgb, alpha = image_io.read_image_alpha(tmp_path / "la16.png")
+  np.testing.assert_array_equal(rgb, np.stack([want[..., 0]] * 3, -1))
+  np.testing.assert_array_equal(alpha, want[..., 1])
+  np.testing.assert_array_equal(image_io.read_image(tmp_path / "la16.png"), rgb)
+
+
+def test_write_png_rgba_roundtrip(tmp_path, rng):
+  rgba = rng.integers(0, 256, (5, 6, 4)).astype(np.uint8)
+  image_io.write_png(tmp_path / "a.png", rgba)
+  rgb, alpha = image_io.read_image_alpha(tmp_path / "a.png")
+  np.testing.assert_array_equal(np.dstack([rgb, alpha]), rgba)

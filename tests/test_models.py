@@ -1,4 +1,6 @@
 """Model zoo basics: pixel shuffle order, registry, parameter counts, plain-net bias maps."""
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -139,3 +141,27 @@ def test_plain_param_counts_both_readings():
   vector = jax.eval_shape(lambda: registry.init_params(
       registry.build_model("plain_m", scale=4), jax.random.key(0)))
   assert plain.param_counts(vector) == {"n_params": 1_223_536, "n_params_vector_bias": 1_223_536}
+
+
+@pytest.mark.parametrize("name,overrides,fragment", [
+    ("imdn", dict(n_feats="abc"), "n_feats='abc' (expected an integer >= 1)"),
+    ("imdn", dict(n_feats=-3), "n_feats=-3 (expected an integer >= 1)"),
+    ("edsr_baseline", dict(n_resblocks=-1), "n_resblocks=-1 (expected an integer >= 0)"),
+    ("edsr_baseline", dict(n_feats=16.5), "n_feats=16.5"),
+    ("edsr_baseline", dict(res_scale=float("nan")), "res_scale=nan (expected a finite number)"),
+    ("edsr_baseline", dict(tail="x"), "tail='x' (expected one of upsampler, conv1x1)"),
+    ("swinir_s", dict(depths=[2, -2]), "depths=[2, -2] (expected a list of integers >= 1)"),
+    ("swinir_s", dict(mlp_ratio=0), "mlp_ratio=0 (expected a number > 0)"),
+    ("plain", dict(relu="yes"), "relu='yes'"),
+    ("imdn", dict(scale=True), "scale=True"),
+])
+def test_hyperparameter_values_are_checked_before_building(name, overrides, fragment):
+  with pytest.raises(ValueError, match=re.escape(fragment)):
+    registry.model_kwargs(name, **overrides)
+
+
+def test_fitting_hyperparameter_values_pass():
+  registry.model_kwargs("edsr_baseline", n_resblocks=0, n_feats=8, res_scale=0.1)
+  registry.model_kwargs("swinir_s", depths=[2, 2], num_heads=(2, 2), embed_dim=12)
+  registry.model_kwargs("plain", widths=[3, 8, 8], relu=[True, False], tail_kernel=3)
+  registry.model_kwargs("edsr_baseline", rgb_mean=[100, 110, 120])

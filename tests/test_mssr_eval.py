@@ -6,9 +6,12 @@ import pathlib
 
 import jax
 import numpy as np
+from PIL import Image
 import pytest
 
 from memsr_jax import checkpoints as ckpt_lib
+from memsr_jax import cli
+from memsr_jax.evaluation import checks
 from memsr_jax.methods.mssr import imp
 from memsr_jax.methods.mssr import masks
 from memsr_jax.methods.mssr import scalable
@@ -92,3 +95,31 @@ def test_sweep_levels_prints_every_level(tmp_path, mssr_ckpt, sample_image, caps
   assert len(saved) == 3 and all(np.isfinite(r["results"][str(data)]["x2"]["psnr"]) for r in saved)
   out = capsys.readouterr().out
   assert "MSSR levels" in out and "pruned-set" in out and "network" in out
+
+
+@pytest.mark.parametrize("use_mssr,settings,fragment", [
+    (False, dict(sweep_levels=True), "config.sweep_levels needs a scalable (MSSR) checkpoint"),
+    (False, dict(level=3), "config.model.level=3 needs a scalable (MSSR) checkpoint"),
+    (True, dict(level=99), "config.model.level: level 99 does not exist"),
+    (True, dict(sparsity=1.5), "config.model.sparsity must be in [0, 1)"),
+    (True, dict(level=1, sparsity=0.5), "are both set"),
+    (False, dict(checkpoint=None, name="imdn", level=1), "set config.model.checkpoint"),
+])
+def test_eval_level_options_are_checked_up_front(tmp_path, mssr_ckpt, sample_image, use_mssr,
+                                                 settings, fragment):
+  path, p, _ = mssr_ckpt
+  if not use_mssr:
+    path = ckpt_lib.save_model_checkpoint(tmp_path / "plain", "edsr_mini", KW, p)
+  data = tmp_path / "tiny"
+  data.mkdir()
+  Image.fromarray(sample_image[:32, :32]).save(data / "img.png")
+  cfg = eval_config(checkpoint=str(path))
+  cfg.datasets, cfg.scales, cfg.output_dir = str(data), "2", str(tmp_path / "out")
+  for k, v in settings.items():
+    if k == "sweep_levels":
+      cfg.sweep_levels = v
+    else:
+      setattr(cfg.model, k, v)
+  with pytest.raises(cli.UserError) as e:
+    checks.check(cfg)
+  assert fragment in str(e.value) and "\n" not in str(e.value)

@@ -34,9 +34,9 @@ def test_profile_rejects_bad_arguments(tmp_path, capsys):
   assert "unknown model" in capsys.readouterr().err
   res = tmp_path / "r.json"
   res.write_text(json.dumps({"Set14": {}}))
-  with pytest.raises(ValueError, match="no Set5 ×2 entry"):
-    profile.main(["--models", "plain", "--scales", "2", "--hr", "16x16", "--no_layerwise",
-                  "--results", f"plain={res}", "--out", str(tmp_path)])
+  assert profile.main(["--models", "plain", "--scales", "2", "--hr", "16x16", "--no_layerwise",
+                       "--results", f"plain={res}", "--out", str(tmp_path)]) == 2
+  assert "has no Set5 ×2 PSNR" in capsys.readouterr().err
 
 
 def test_markdown_shows_paper_figures():
@@ -48,3 +48,24 @@ def test_markdown_shows_paper_figures():
 
 def test_cli_module_is_the_profiler():
   assert profile_cli.main is profile.main  # python -m memsr_jax.profile
+
+
+@pytest.mark.parametrize("content,fragment", [
+    ('{"Set5": {"x2": {"psnr": 31.', "is not readable JSON"),           # torn by a kill
+    ('{"Set14": {"x2": {"psnr": 31.5}}}', "has no Set5 ×2 PSNR"),       # another dataset
+    ('[1, 2]', "has no Set5 ×2 PSNR"),
+])
+def test_profile_reads_results_before_profiling(tmp_path, capsys, monkeypatch, content, fragment):
+  def no_profiling(*a, **k):
+    raise AssertionError("profiled before --results was read")
+
+  monkeypatch.setattr(profile, "profile_model", no_profiling)
+  res = tmp_path / "results.json"
+  res.write_text(content)
+  rc = profile.main(["--models", "plain", "--scales", "2", "--hr", "32x16",
+                     "--results", f"plain={res}", "--out", str(tmp_path / "p")])
+  err = capsys.readouterr().err
+  assert rc == 2 and err.count("\n") == 1 and fragment in err and "Traceback" not in err, err
+  rc = profile.main(["--models", "plain", "--scales", "2", "--results", f"edsr={res}",
+                     "--out", str(tmp_path / "p")])
+  assert rc == 2 and "is not profiled" in capsys.readouterr().err

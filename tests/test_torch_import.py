@@ -7,6 +7,7 @@ rounding; in float32 the two differ by float32 rounding alone (≈1e-6 relative,
 """
 import copy
 import json
+import os
 import pathlib
 import pickle
 
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 
 from memsr_jax import checkpoints
+from memsr_jax import cli
 from memsr_jax import import_weights
 from memsr_jax.interop import torch_import
 from memsr_jax.models import registry
@@ -345,3 +347,48 @@ def test_cli_options_mismatch_is_a_user_error(tmp_path):
   _, _, meta = checkpoints.load_model_checkpoint(out)
   assert meta["source_options"] == str(opt.resolve())
   assert meta["model_kwargs"]["res_scale"] == 2.0
+
+
+@pytest.mark.parametrize("content", [
+    b"hello world\n" * 10,                                      # text
+    pickle.dumps({"a": np.zeros(3)}),                           # a pickle of other objects
+    pickle.dumps(os.getcwd),                                    # a pickled function
+    b"",                                                        # empty
+    b"\x89PNG\r\n\x1a\n" + b"0" * 100,                          # another format
+])
+def test_a_file_that_is_not_a_weights_file_never_gets_unsafe_advice(tmp_path, capfd, content):
+  path = tmp_path / "w.pth"
+  path.write_bytes(content)
+  with pytest.raises(torch_import.TorchWeightsError) as e:
+    torch_import.load_torch_weights(path, "imdn", 2)
+  msg = str(e.value)
+  assert "is not a weights file" in msg and str(path) in msg
+  assert "weights_only" not in msg and "False" not in msg
+  assert "weights_only" not in capfd.readouterr().err
+
+
+def test_import_refuses_any_input_inside_out(tmp_path):
+  opt = tmp_path / "opt"
+  opt.mkdir()
+  (opt / "opts.yml").write_text("network_g: {type: IMDN}\n")
+  (opt / "notes.txt").write_text("mine")
+  weights = tmp_path / "w.pth"
+  weights.write_bytes(b"checked only after --out")
+  (tmp_path / "alias").symlink_to(opt)
+  base = ["--weights", str(weights), "--model", "imdn", "--scale", "2"]
+  for out in (opt, tmp_path / "alias", tmp_path):
+    with pytest.raises(cli.UserError, match="the input --(options|torch_weights) .* lies inside"):
+      import_weights.main(base + ["--options", str(opt / "opts.yml"), "--out", str(out),
+                                  "--overwrite"])
+  assert sorted(p.name for p in opt.iterdir()) == ["notes.txt", "opts.yml"]
+
+
+@pytest.mark.parametrize("value", ["abc", "-3", "0"])
+def test_import_checks_hyperparameter_values(tmp_path, value):
+  weights = tmp_path / "w.pth"
+  weights.write_bytes(b"never read")
+  shown = "'abc'" if value == "abc" else value
+  with pytest.raises(cli.UserError, match=f"n_feats={shown} \\(expected an integer >= 1\\)"):
+    import_weights.main(["--weights", str(weights), "--model", "imdn", "--scale", "2",
+                         "--set", f"n_feats={value}", "--out", str(tmp_path / "out")])
+  assert not (tmp_path / "out").exists()

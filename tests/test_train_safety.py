@@ -7,14 +7,17 @@ import time
 
 import jax
 import numpy as np
+import optax
 import orbax.checkpoint as ocp
 import pytest
 import tiny_configs
 
 from memsr_jax import checkpoints as ckpt_lib
+from memsr_jax.models import registry
 from memsr_jax.train import config_lib
 from memsr_jax.train import loop
 from memsr_jax.train import metrics_log
+from memsr_jax.train import state as state_lib
 from memsr_jax.train.supervised import SupervisedTask
 
 
@@ -166,3 +169,22 @@ def test_commands_fall_back_from_a_truncated_checkpoint(tmp_path):
     assert "WARNING: checkpoint at step 4" in p.stderr and "Traceback" not in p.stderr, \
         p.stderr[-3000:]
   assert _steps(work) == [2, 4]  # read-only: nothing moved
+
+
+def test_a_failed_background_save_is_reported_with_its_own_step(tmp_path, monkeypatch):
+  """Step 2's asynchronous write fails (disk full) and surfaces when step 4 is saved: the message
+  names step 2, the step that was lost, not step 4."""
+  model = registry.build_model("edsr_mini", scale=2, n_feats=4, n_resblocks=1)
+  params = registry.init_params(model, jax.random.key(0))
+  st = state_lib.create_train_state(params, optax.adam(1e-3))
+  ck = ckpt_lib.TrainCheckpointer(tmp_path, async_save=True)
+  ck.save(2, st, {}, {}, params)
+
+  def full(self):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+  monkeypatch.setattr(ocp.CheckpointManager, "wait_until_finished", full)
+  with pytest.raises(ckpt_lib.CheckpointSaveError, match=r"at step 2 in .*No space left"):
+    ck.save(4, st, {}, {}, params)
+  monkeypatch.undo()
+  ck.close()

@@ -9,6 +9,8 @@ import pytest
 pytest.importorskip("onnxruntime", reason="ONNX Runtime not installed (requirements-export.txt)")
 pytest.importorskip("jax2onnx", reason="jax2onnx not installed (requirements-export.txt)")
 
+import onnx_graphs  # noqa: E402
+
 from memsr_jax import upscale  # noqa: E402
 from memsr_jax.deploy import onnx_export  # noqa: E402
 from memsr_jax.deploy import ort_backend  # noqa: E402
@@ -128,3 +130,47 @@ def test_cli_bad_model_files(photo, tmp_path, capsys):
   rc = upscale.main(["--backend", "jax", "--onnx", str(bad), "--input", str(path), "--output",
                      str(tmp_path / "o")])
   assert rc == 2 and "drop --backend jax" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kwargs,fragment", [
+    (dict(meta={"scale": "0"}), "memsr_jax.scale='0'"),
+    (dict(meta={"scale": "abc"}), "memsr_jax.scale='abc'"),
+    (dict(meta={"scale": "3"}), "is not a ×3 super-resolution model"),
+    (dict(input_type="int64"), "tensor(int64)"),
+    (dict(layout="NCHW", declared_layout="NHWC"), "layout=NCHW does not fit the graph"),
+    (dict(meta={"receptive_radius": "-2"}), "memsr_jax.receptive_radius='-2'"),
+    (dict(shuffle=False), "is not a ×2 super-resolution model"),
+    (dict(meta={"receptive_radius": "0"}), "receptive_radius=0 is wrong"),
+])
+def test_cli_checks_the_onnx_model_once_up_front(photo, tmp_path, capsys, kwargs, fragment):
+  """Metadata that lies, or a graph that is no SR model: one line naming the file and the field,
+  exit 2, before any image (no per-image skips, nothing written)."""
+  _, path = photo
+  model = tmp_path / "m.onnx"
+  model.write_bytes(onnx_graphs.sr_graph(n_convs=3, scale=2, **kwargs))
+  folder = tmp_path / "in"
+  folder.mkdir()
+  for name in ("a.png", "b.png"):
+    (folder / name).write_bytes(path.read_bytes())
+  rc = upscale.main(["--onnx", str(model), "--input", str(folder), "--output",
+                     str(tmp_path / "o")])
+  err = capsys.readouterr().err
+  assert rc == 2 and err.count("\n") == 1 and fragment in err and str(model) in err, err
+  assert "SKIPPED" not in err and not list((tmp_path / "o").glob("*.png"))
+
+
+def test_a_lying_radius_is_refused_before_exact_tiling_only(photo, tmp_path, capsys):
+  img, path = photo
+  model = tmp_path / "m.onnx"
+  model.write_bytes(onnx_graphs.sr_graph(n_convs=3, scale=2, meta={"receptive_radius": "1"}))
+  with pytest.raises(ValueError, match="receptive_radius=1 is wrong"):
+    ort_backend.OrtUpscaler(model)
+  # Feathered tiles do not rely on the radius: allowed, and the truth passes exact tiling.
+  assert upscale.main(["--onnx", str(model), "--mode", "feather", "--input", str(path),
+                       "--output", str(tmp_path / "f"), "--quiet"]) == 0
+  honest = tmp_path / "h.onnx"
+  honest.write_bytes(onnx_graphs.sr_graph(n_convs=3, scale=2))
+  sess = ort_backend.Session(honest)
+  whole = _whole(sess, img)
+  tiled = tiling.tile_array(ort_backend.OrtTileFn(sess), img, tile=2 * 3 + 9)
+  np.testing.assert_array_equal(tiled, whole)

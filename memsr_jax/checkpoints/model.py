@@ -57,6 +57,7 @@ def load_model_item(path: str | os.PathLike, item: str) -> PyTree | None:
   folder = layout.model_folder(path) / item
   if not folder.is_dir():
     return None
+  orbax_io.quiet()
   with ocp.StandardCheckpointer() as ck:
     return jax.device_get(ck.restore(folder, orbax_io.saved_target(folder)))
 
@@ -88,7 +89,7 @@ def load_model_checkpoint(path: str | os.PathLike, step: int | None = None):
   `step`). The model is rebuilt with `registry.build_model(meta["model"], **meta["model_kwargs"])`
   and the params are checked against it (a mismatch names the leaf).
   """
-  orbax_io.quiet_abandoned_reads()
+  orbax_io.quiet()
   path = pathlib.Path(path).absolute()
   if not path.exists():
     raise CheckpointNotFoundError(f"no checkpoint at {path}")

@@ -26,15 +26,26 @@ from memsr_jax.checkpoints.errors import CheckpointSaveError
 PyTree = Any
 
 
+# Orbax's warnings that a manager opened read-only (as eval.py and upscale do) will not save.
+_READ_ONLY_NOTICES = ("read_only=True", "directory is read only")
+
+
 class _QuietOrbaxThreadErrors(logging.Filter):
-  """Drops Orbax's per-thread reports of a failed background save (~100-300 lines of tracebacks
+  """Drops Orbax's INFO records (handler set-up, throughput, the CheckpointManager's repr: dozens
+  of long lines per restore that mean nothing to a user; our own code logs what it loads and
+  saves) and its per-thread reports of a failed background save (~100-300 lines of tracebacks
   for one full disk); the failure reaches the caller too, as CheckpointSaveError."""
 
   def filter(self, record):
+    from_orbax = "/orbax/" in record.pathname.replace("\\", "/")
+    if record.levelno < logging.WARNING:
+      return not from_orbax
+    if from_orbax and any(m in record.getMessage() for m in _READ_ONLY_NOTICES):
+      return False  # readers open the manager read-only on purpose
     if record.levelno < logging.ERROR:
       return True
     msg = record.getMessage()
-    if "/orbax/" in record.pathname.replace("\\", "/") and "raised an exception" in msg:
+    if from_orbax and "raised an exception" in msg:
       return False
     return not (record.name == "asyncio" and "never retrieved" in msg and "orbax" in msg)
 

@@ -56,6 +56,7 @@ class TrainCheckpointer:
         enable_async_checkpointing=async_save, cleanup_tmp_directories=not read_only,
         read_only=read_only, create=not read_only)
     self._mgr = None
+    self._pending = None  # the step whose (async) save may still be running
     orbax_io.quiet()  # before any restore: a damaged step's reads fail in other threads
 
   @property
@@ -101,25 +102,32 @@ class TrainCheckpointer:
     for k, v in extras.items():
       items[layout.EXTRAS_PREFIX + k] = ocp.args.StandardSave(v)
     metrics = None if val_psnr is None else {"val_psnr": float(val_psnr)}
+    # An earlier background save's failure belongs to that step, not to this one: Orbax would
+    # report it from this save (it waits for the previous save first anyway).
+    self.wait()
+    self._pending = int(step)
     try:
       self.manager.save(int(step), args=ocp.args.Composite(**items), metrics=metrics, force=True)
-    except Exception as e:  # incl. an earlier async save's failure, reported here by Orbax
+    except Exception as e:
       raise orbax_io.save_error(self.directory, step, e) from e
 
   def check_errors(self) -> None:
-    """Raises CheckpointSaveError when a background (async) save has failed."""
+    """Raises CheckpointSaveError (naming the step) when a background (async) save has failed."""
     if self._mgr is not None:
       try:
         self._mgr.check_for_errors()
       except Exception as e:
-        raise orbax_io.save_error(self.directory, None, e) from e
+        raise orbax_io.save_error(self.directory, self._pending, e) from e
 
   def wait(self) -> None:
+    """Waits for the pending background save; its failure is a CheckpointSaveError naming it."""
     if self._mgr is not None:
       try:
         self._mgr.wait_until_finished()
+        self._mgr.check_for_errors()
       except Exception as e:
-        raise orbax_io.save_error(self.directory, None, e) from e
+        raise orbax_io.save_error(self.directory, self._pending, e) from e
+    self._pending = None
 
   def close(self) -> None:
     if self._mgr is not None:

@@ -17,10 +17,12 @@ Exit status: 0 written, 1 verification failed, 2 usage error (one line on stderr
 import argparse
 import dataclasses
 import json
+import math
 import pathlib
 import sys
 
 from memsr_jax import cli
+from memsr_jax import safe_io
 from memsr_jax.deploy import model_source
 from memsr_jax.deploy import onnx_export
 from memsr_jax.deploy import quantize
@@ -52,7 +54,23 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument("--min_psnr", type=float, default=quantize.MIN_PSNR,
                  help="int8: least Y-PSNR (dB) against the float model on the held-out images; "
                  "below it nothing is written (default %(default)s)")
-  return p.parse_args(argv)
+  args = p.parse_args(argv)
+  if not math.isfinite(args.tolerance):
+    p.error(f"--tolerance must be a finite number, got {args.tolerance}")
+  return args
+
+
+def check_output(args) -> pathlib.Path:
+  """--output checked before any computing: never an input (also not with --overwrite), never
+  inside a checkpoint tree, a writable file path; an existing file only with --overwrite."""
+  weights = args.torch_weights
+  if weights and args.scale:
+    weights = weights.replace("{scale}", str(args.scale))
+  safe_io.check_path_flag(args.output, "--output")
+  safe_io.check_not_in_checkpoint_tree(args.output, "--output")
+  safe_io.check_apart(args.output, {"--checkpoint": args.checkpoint, "--torch_weights": weights,
+                                    "--verify_image": args.verify_image}, "--output")
+  return safe_io.check_output_file(args.output, "--output", overwrite=args.overwrite)
 
 
 def _int8(args, scale: int):
@@ -70,9 +88,7 @@ def _export(args) -> dict:
     raise onnx_export.ExportError(f"--format {args.format} is not supported: only onnx (LiteRT "
                                   "needs TensorFlow's converter; see docs/DEPLOY.md)")
   onnx_export.require("jax2onnx"), onnx_export.require("onnxruntime")
-  output = pathlib.Path(args.output)
-  if output.exists() and not args.overwrite:
-    raise onnx_export.ExportError(f"{output} exists: pass --overwrite to replace it")
+  output = check_output(args)
   if args.model and not (args.torch_weights and args.scale):
     raise onnx_export.ExportError("give --checkpoint DIR, or --model NAME --scale S "
                                   "--torch_weights FILE.pth")

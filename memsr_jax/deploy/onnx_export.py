@@ -11,9 +11,7 @@ import dataclasses
 import importlib
 from importlib import metadata as pkg_metadata
 import json
-import os
 import pathlib
-import tempfile
 
 import jax
 import numpy as np
@@ -21,12 +19,14 @@ from skimage import data as skimage_data
 
 import memsr_jax
 from memsr_jax import cli
+from memsr_jax import safe_io
+from memsr_jax.deploy import onnx_check
 from memsr_jax.deploy import ort_backend
 from memsr_jax.deploy.receptive_field import receptive_radius
 from memsr_jax.image import io as image_io
 
 TOLERANCE = 1e-3  # max |ORT − JAX| on the 0..255 scale
-LAYOUTS = ("NHWC", "NCHW")
+LAYOUTS = onnx_check.LAYOUTS
 
 
 class ExportError(cli.UserError, ValueError):
@@ -155,14 +155,8 @@ def export_onnx(model, params, info: dict, output, *, layout: str = "NHWC",
   data = proto.SerializeToString()
   if quantize_fn is not None:
     data, report["int8"] = quantize_fn(data)
-  # Temp file in the same folder, then rename: a failed write never leaves a half file behind.
-  fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-    os.replace(tmp, output)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
+  # Temp file in the same folder, then rename: a failed write never leaves a half file behind,
+  # and leftovers of killed exports are deleted.
+  safe_io.atomic_write_bytes(output, data, what="writing the ONNX model")
   report["bytes"] = output.stat().st_size
   return report

@@ -23,10 +23,11 @@ import numpy as np
 import psutil
 
 from memsr_jax import procmem
+from memsr_jax.deploy import onnx_check
 from memsr_jax.deploy import upscaler
 from memsr_jax.deploy.tile_function import pick_mode
 
-META = "memsr_jax."
+META = onnx_check.META
 PROBE_SIDES = (64, 160)
 
 
@@ -61,26 +62,20 @@ class Session:
     if isinstance(model, (str, pathlib.Path)):
       path = pathlib.Path(model)
       if not path.is_file():
-        raise ValueError(f"ONNX model {path} does not exist")
+        raise onnx_check.OnnxModelError(f"ONNX model {path} does not exist or is not a file")
       model = str(path)
+    self.where = model if isinstance(model, str) else "the ONNX model"
     try:
       self.sess = ort.InferenceSession(model, session_options(threads),
                                        providers=["CPUExecutionProvider"])
     except Exception as e:  # ORT raises its own exception types for non-ONNX files
-      where = model if isinstance(model, str) else "the model"
       msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-      raise ValueError(f"{where} is not a loadable ONNX model ({msg})") from e
+      raise onnx_check.OnnxModelError(f"{self.where} is not a loadable ONNX model ({msg})") from e
     props = self.sess.get_modelmeta().custom_metadata_map
     self.meta = {k[len(META):]: v for k, v in props.items() if k.startswith(META)}
-    missing = {"scale", "layout"} - set(self.meta)
-    if missing:
-      raise ValueError(f"{model if isinstance(model, str) else 'the model'} has no memsr_jax "
-                       f"metadata ({', '.join(sorted(missing))}): export it with "
-                       "python -m memsr_jax.export")
-    self.scale = int(self.meta["scale"])
-    self.layout = self.meta["layout"]
-    r = self.meta.get("receptive_radius", "")
-    self.radius = int(r) if r else None
+    # Checked once, here, naming the file and the field: not per image, not as a traceback.
+    self.scale, self.layout, self.radius = onnx_check.parse_metadata(self.meta, self.where)
+    onnx_check.check_graph(self.sess, self.where, self.scale, self.layout)
     self.input_name = self.sess.get_inputs()[0].name
     self.max_channels = _max_conv_channels(model)
     self.resident_bytes = max(0, _rss() - before)  # weights and prepacked kernels
@@ -111,6 +106,8 @@ class OrtTileFn:
     self.session = session
     self.scale, self.receptive_radius = session.scale, session.radius
     self.mode = pick_mode(mode, session.radius, False, what)
+    if self.mode == "exact":  # the metadata's radius is the halo: it must not be too small
+      onnx_check.check_receptive_radius(session.run, session.where, session.scale, session.radius)
     self.compile_rss = session.resident_bytes
     self._fit = None  # (a, b): bytes ≈ a + b·h·w
 

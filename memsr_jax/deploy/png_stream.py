@@ -1,11 +1,12 @@
 """Row-streaming PNG reader and writer (zlib + struct, no full-image buffers).
 
 The writer emits one IDAT chunk per ~256 KiB of compressed data, so a 100-megapixel output never
-exists in memory. The reader decodes non-interlaced 8/16-bit PNGs (gray, gray+alpha, RGB, RGBA,
-palette) row by row and returns RGB uint8 rows with the conversion rules of `image.io.read_image`
-(gray replicated, alpha dropped, 16-bit scaled by round(v / 257)). Other PNGs (interlaced,
-1/2/4-bit)
-raise `UnsupportedPNG` so callers can fall back to decoding the whole image once.
+exists in memory; it writes RGB or RGBA. The reader decodes non-interlaced 8/16-bit PNGs (gray,
+gray+alpha, RGB, RGBA, palette, tRNS transparency) row by row and returns RGB uint8 rows with the
+conversion rules of `image.io.read_image` (gray replicated, alpha dropped, 16-bit scaled by
+round(v / 257)), or premultiplied by alpha (`premultiply_alpha`), and the alpha rows on request
+(`read_alpha`). Other PNGs (interlaced, 1/2/4-bit) raise `UnsupportedPNG` so callers can fall back
+to decoding the whole image once.
 """
 import os
 import pathlib
@@ -16,6 +17,7 @@ import zlib
 import numpy as np
 
 from memsr_jax import safe_io
+from memsr_jax.image import alpha as alpha_lib
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _IDAT_BYTES = 1 << 18
@@ -33,7 +35,8 @@ def _chunk(f: BinaryIO, kind: bytes, data: bytes) -> None:
 
 
 class PNGRowWriter:
-  """Writes an RGB uint8 PNG row band by row band: `write_rows(rows [n, W, 3])`, then `close()`.
+  """Writes an RGB (or, with channels=4, RGBA) uint8 PNG row band by row band:
+  `write_rows(rows [n, W, channels])`, then `close()`.
 
   Rows use PNG filter 1 (Sub): a cheap per-row difference that compresses photos far better than
   no filter. Use as a context manager; `close()` checks that exactly `height` rows were written.
@@ -41,9 +44,11 @@ class PNGRowWriter:
   run never leaves a partial PNG under the final name.
   """
 
-  def __init__(self, path, width: int, height: int, level: int = 6):
+  def __init__(self, path, width: int, height: int, level: int = 6, channels: int = 3):
+    if channels not in (3, 4):
+      raise ValueError(f"PNGRowWriter writes RGB or RGBA (3 or 4 channels), not {channels}")
     self.path = pathlib.Path(path)
-    self.width, self.height = int(width), int(height)
+    self.width, self.height, self.channels = int(width), int(height), channels
     self.rows_written = 0
     self._tmp = safe_io.partial_path(self.path)
     self._file = open(self._tmp, "wb")
@@ -51,13 +56,17 @@ class PNGRowWriter:
     self._pending = []
     self._pending_bytes = 0
     self._file.write(PNG_SIGNATURE)
-    # 8-bit depth, color type 2 (RGB), deflate, adaptive filtering, no interlace.
-    _chunk(self._file, b"IHDR", struct.pack(">IIBBBBB", self.width, self.height, 8, 2, 0, 0, 0))
+    # 8-bit depth, color type 2 (RGB) or 6 (RGBA), deflate, adaptive filtering, no interlace.
+    color = 2 if channels == 3 else 6
+    _chunk(self._file, b"IHDR",
+           struct.pack(">IIBBBBB", self.width, self.height, 8, color, 0, 0, 0))
 
   def write_rows(self, rows: np.ndarray) -> None:
     rows = np.asarray(rows)
-    if rows.dtype != np.uint8 or rows.ndim != 3 or rows.shape[1:] != (self.width, 3):
-      raise ValueError(f"expected uint8 rows [n, {self.width}, 3], got {rows.dtype} {rows.shape}")
+    c = self.channels
+    if rows.dtype != np.uint8 or rows.ndim != 3 or rows.shape[1:] != (self.width, c):
+      raise ValueError(f"expected uint8 rows [n, {self.width}, {c}], got {rows.dtype} "
+                       f"{rows.shape}")
     if self.rows_written + rows.shape[0] > self.height:
       raise ValueError(f"too many rows: {self.rows_written + rows.shape[0]} > {self.height}")
     flat = rows.reshape(rows.shape[0], -1)
@@ -66,7 +75,7 @@ class PNGRowWriter:
       data = np.empty((chunk.shape[0], chunk.shape[1] + 1), np.uint8)
       data[:, 0] = 1
       data[:, 1:] = chunk
-      data[:, 4:] -= chunk[:, :-3]  # uint8 wraps modulo 256, as the Sub filter wants
+      data[:, 1 + c:] -= chunk[:, :-c]  # uint8 wraps modulo 256, as the Sub filter wants
       self._push(self._zlib.compress(data.tobytes()))
     self.rows_written += rows.shape[0]
 
@@ -157,8 +166,9 @@ class PNGRowReader:
   Memory: one compressed chunk plus a few rows, however large the image.
   """
 
-  def __init__(self, path):
+  def __init__(self, path, premultiply_alpha: bool = False):
     self.path = pathlib.Path(path)
+    self.premultiply_alpha = premultiply_alpha
     self._file = open(self.path, "rb")
     try:
       self._read_header()
@@ -176,6 +186,7 @@ class PNGRowReader:
     if self._file.read(8) != PNG_SIGNATURE:
       raise UnsupportedPNG(f"{self.path} is not a PNG file")
     self.palette = None
+    self._trns = None
     while True:
       length, kind = struct.unpack(">I4s", self._file.read(8))
       if kind == b"IHDR":
@@ -190,6 +201,9 @@ class PNGRowReader:
       elif kind == b"PLTE":
         self.palette = np.frombuffer(self._file.read(length), np.uint8).reshape(-1, 3)
         self._file.read(4)
+      elif kind == b"tRNS":
+        self._trns = self._file.read(length)
+        self._file.read(4)
       elif kind == b"IDAT":
         self._first_idat = length
         break
@@ -200,6 +214,11 @@ class PNGRowReader:
     self._channels = _CHANNELS[self.color]
     self._bpp = self._channels * self.depth // 8
     self._stride = self.width * self._bpp
+    self.has_alpha = self.color in (4, 6) or self._trns is not None
+    if self.color == 3 and self._trns is not None:  # alpha per palette entry, 255 past the table
+      self._palette_alpha = np.full(len(self.palette), 255, np.uint8)
+      table = np.frombuffer(self._trns, np.uint8)[:len(self.palette)]
+      self._palette_alpha[:len(table)] = table
 
   def _more_compressed(self) -> bytes:
     """The next piece of IDAT payload (b"" at the end)."""
@@ -240,31 +259,61 @@ class PNGRowReader:
     self._prev = row
     return row
 
-  def _to_rgb(self, raw: np.ndarray) -> np.ndarray:
+  def _samples(self, raw: np.ndarray) -> np.ndarray:
+    """A scanline's samples at their own depth [W, channels] (uint16 for 16-bit PNGs)."""
     if self.depth == 16:
       v = raw.reshape(-1, 2).astype(np.uint16)
-      v = (v[:, 0] << 8) | v[:, 1]
-      px = np.floor(v.astype(np.float64) / 257.0 + 0.5).astype(np.uint8)
-    else:
-      px = raw
-    px = px.reshape(self.width, self._channels)
-    if self.color == 3:
-      return self.palette[px[:, 0]]
-    if self._channels in (1, 2):
-      return np.repeat(px[:, :1], 3, axis=1)
-    return px[:, :3]
+      return ((v[:, 0] << 8) | v[:, 1]).reshape(self.width, self._channels)
+    return raw.reshape(self.width, self._channels)
 
-  def read(self, n: int) -> np.ndarray:
+  def _to_rgb_alpha(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(RGB uint8 [W, 3], alpha uint8 [W] or None) of one decoded scanline."""
+    samples = self._samples(raw)
+    if self.color == 3:
+      index = samples[:, 0]
+      alpha = self._palette_alpha[index] if self._trns is not None else None
+      return self.palette[index], alpha
+    px = samples
+    if self.depth == 16:
+      px = np.floor(samples.astype(np.float64) / 257.0 + 0.5).astype(np.uint8)
+    colour = px[:, :1] if self._channels in (1, 2) else px[:, :3]
+    rgb = np.repeat(colour, 3, axis=1) if colour.shape[1] == 1 else colour
+    if self.color in (4, 6):
+      return rgb, px[:, -1]
+    if self._trns is not None:  # a colour key: that exact sample value is transparent
+      key = np.frombuffer(self._trns, ">u2").astype(samples.dtype)
+      hidden = np.all(samples == key[:samples.shape[1]], axis=1)
+      return rgb, np.where(hidden, 0, 255).astype(np.uint8)
+    return rgb, None
+
+  def _to_rgb(self, raw: np.ndarray) -> np.ndarray:
+    rgb, alpha = self._to_rgb_alpha(raw)
+    if self.premultiply_alpha and alpha is not None:
+      return alpha_lib.premultiply(rgb, alpha)
+    return rgb
+
+  def _read(self, n: int, convert, shape) -> np.ndarray:
     n = min(n, self.height - self.rows_read)
-    out = np.empty((n, self.width, 3), np.uint8)
+    out = np.empty((n, self.width) + shape, np.uint8)
     try:
       for i in range(n):
-        out[i] = self._to_rgb(self._raw_row())
+        out[i] = convert(self._raw_row())
         self.rows_read += 1
     except (zlib.error, IndexError, struct.error) as e:  # damaged data: a per-image error
       raise ValueError(f"corrupt PNG {self.path} at row {self.rows_read} "
                        f"({type(e).__name__}: {e})") from e
     return out
+
+  def read(self, n: int) -> np.ndarray:
+    """The next `n` rows as RGB uint8 [n, W, 3] (premultiplied with `premultiply_alpha`)."""
+    return self._read(n, self._to_rgb, (3,))
+
+  def read_alpha(self, n: int) -> np.ndarray:
+    """The next `n` rows' alpha, uint8 [n, W] (255 where the PNG has no transparency)."""
+    def alpha(raw):
+      a = self._to_rgb_alpha(raw)[1]
+      return np.full(self.width, 255, np.uint8) if a is None else a
+    return self._read(n, alpha, ())
 
   def close(self) -> None:
     self._file.close()

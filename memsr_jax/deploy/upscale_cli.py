@@ -60,15 +60,18 @@ def parse_args(argv=None) -> argparse.Namespace:
   return args
 
 
-def list_inputs(path: pathlib.Path) -> list[pathlib.Path]:
-  if path.is_dir():
-    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-    if not files:
-      raise cli.UsageError(f"input folder {path} has no files")
-    return files
-  if not path.exists():
-    raise cli.UsageError(f"input {path} does not exist")
-  return [path]
+def list_inputs(path: pathlib.Path) -> tuple[list[pathlib.Path], list[pathlib.Path]]:
+  """(images, other files): a folder's files with an image suffix (sidecars such as photo.xmp or
+  README.txt are not inputs), or the one file given; a FIFO or device is refused."""
+  path = safe_io.check_input(path, "--input")
+  if not path.is_dir():
+    return [path], []
+  files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+  images = [p for p in files if p.suffix.lower() in image_io.IMAGE_EXTENSIONS]
+  if not images:
+    raise cli.UsageError(f"input folder {path} has no images "
+                         f"({', '.join(image_io.IMAGE_EXTENSIONS)})")
+  return images, [p for p in files if p not in images]
 
 
 def _onnx_upscaler(args, options: upscaler.UpscaleOptions) -> ort_backend.OrtUpscaler:
@@ -113,8 +116,13 @@ def make_upscaler(args) -> tuple[upscaler.TiledUpscaler, str]:
 def _plan_outputs(args) -> tuple[list[pathlib.Path], list[pathlib.Path]]:
   """(inputs, outputs), checked before any model is loaded: outputs never overwrite an input or
   each other, the output folder is usable, and partial files a killed run left are removed."""
-  in_path, out_dir = pathlib.Path(args.input), pathlib.Path(args.output)
-  inputs = list_inputs(in_path)
+  in_path = safe_io.check_path_flag(args.input, "--input")
+  out_dir = safe_io.check_path_flag(args.output, "--output")
+  inputs, others = list_inputs(in_path)
+  if others and not args.quiet:
+    names = ", ".join(p.name for p in others[:3]) + (", …" if len(others) > 3 else "")
+    print(f"note: {len(others)} file(s) without an image suffix ignored ({names})",
+          file=sys.stderr)
   outputs = safe_io.output_files(inputs, out_dir, ".png",
                                  input_dir=in_path if in_path.is_dir() else None)
   safe_io.check_output_dir(out_dir, "--output")
@@ -154,9 +162,9 @@ def main(argv=None) -> int:
     say(f"\r{prefix}: {r.lr_size[0]}×{r.lr_size[1]} → {r.sr_size[0]}×{r.sr_size[1]} "
         f"{dst}  ({r.mode}, {policy}, tile {r.tile}, {r.n_tiles} tiles, est. "
         f"{budget_lib.fmt_mb(r.estimated_bytes)}, {r.seconds:.1f} s)")
-  if skipped:
-    say(f"{len(skipped)} of {len(inputs)} input(s) skipped:")
+  if skipped:  # listed also with --quiet: the exit status alone does not say which
+    print(f"{len(skipped)} of {len(inputs)} input(s) skipped:", file=sys.stderr)
     for src, why in skipped:
-      say(f"  {src}: {why}")
+      print(f"  {src}: {why}", file=sys.stderr, flush=True)
     return 1
   return 0

@@ -10,11 +10,14 @@ from typing import Callable
 
 import jax.numpy as jnp
 
+from memsr_jax import cli
 from memsr_jax import safe_io
+from memsr_jax.deploy import alpha_bands
 from memsr_jax.deploy import budget as budget_lib
 from memsr_jax.deploy import png_stream
 from memsr_jax.deploy import tiling
 from memsr_jax.deploy.tile_function import TileFunction
+from memsr_jax.image import alpha as alpha_lib
 from memsr_jax.image import io as image_io
 
 STREAM_INPUT = ("auto", "always", "never")
@@ -60,22 +63,34 @@ class TiledUpscaler:
     self.mode, self.scale = fn.mode, fn.scale
     self.halo = fn.receptive_radius if self.mode != "feather" else options.overlap
     self.budget = options.budget
+    if options.tile and self.mode != "feather" and options.tile <= 2 * self.halo:
+      raise cli.UsageError(
+          f"--tile {options.tile} leaves no core inside the halo of {self.halo} LR pixels each "
+          f"side ({self.mode} tiling): use --tile {2 * self.halo + 1} or more, or drop --tile")
 
   def _open_input(self, path: pathlib.Path):
-    """(source, streamed): a row-streaming PNG reader when asked/needed, else the decoded image."""
+    """(source, streamed, alpha rows or None): a row-streaming PNG reader when asked/needed, else
+    the decoded image (upright: EXIF orientation applied). With alpha, the source gives
+    premultiplied colour and the alpha rows come from `alpha_bands`."""
     stream_input = self.options.stream_input
-    if stream_input != "never" and path.suffix.lower() == ".png":
+    if (stream_input != "never" and path.suffix.lower() == ".png"
+        and image_io.exif_orientation(path) == 1):  # the stream reader does not rotate
       try:
-        reader = png_stream.PNGRowReader(path)
+        reader = png_stream.PNGRowReader(path, premultiply_alpha=True)
       except Exception:  # not streamable (or not a PNG): read_image decides, with a clear error
         reader = None
       if reader is not None:
         big = (self.budget is not None and
                reader.width * reader.height * 3 > self.budget // 4)
         if stream_input == "always" or big:
-          return tiling.StreamSource(reader), True
+          alpha = alpha_bands.StreamAlpha(path) if reader.has_alpha else None
+          return tiling.StreamSource(reader), True, alpha
         reader.close()
-    return tiling.ArraySource(image_io.read_image(path)), False
+    rgb, alpha = image_io.read_image_alpha(path)
+    if alpha is None:
+      return tiling.ArraySource(rgb), False, None
+    return (tiling.ArraySource(alpha_lib.premultiply(rgb, alpha)), False,
+            alpha_bands.ArrayAlpha(alpha))
 
   def _plan(self, h: int, w: int, streamed: bool) -> tuple[int, int]:
     """(tile, estimated bytes): the --tile asked for (checked against the budget), else the
@@ -96,7 +111,7 @@ class TiledUpscaler:
     if safe_io.same_file(src, dst):  # an input is never opened for writing
       raise ValueError(f"output {dst} is the input file itself: choose another output folder")
     t0 = time.perf_counter()
-    source, streamed = self._open_input(src)
+    source, streamed, alpha = self._open_input(src)
     s = self.scale
     try:
       h, w = source.height, source.width
@@ -109,11 +124,16 @@ class TiledUpscaler:
         if progress:
           progress(done, total)
 
-      with png_stream.PNGRowWriter(dst, w * s, h * s, level=self.options.png_level) as writer:
-        tiling.run_tiled(source, self.fn, plan, writer.write_rows, progress=count)
+      with png_stream.PNGRowWriter(dst, w * s, h * s, level=self.options.png_level,
+                                   channels=3 if alpha is None else 4) as writer:
+        sink = (writer.write_rows if alpha is None
+                else alpha_bands.AlphaBandWriter(alpha, h, s, writer.write_rows))
+        tiling.run_tiled(source, self.fn, plan, sink, progress=count)
     finally:
       if streamed:
         source.reader.close()
+      if alpha is not None:
+        alpha.close()
     return UpscaleResult(str(src), str(dst), (w, h), (w * s, h * s), self.mode, tile,
                          n_tiles[0], est, streamed, time.perf_counter() - t0)
 

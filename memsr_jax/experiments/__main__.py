@@ -1,42 +1,52 @@
 """python -m memsr_jax.experiments NAME --budget gpu8|cpu|smoke --workdir W [--data_dir D]
+    [--weights_dir V] [--sets a,b] [--seeds N] [--teacher CHECKPOINT]
 
 Runs every stage of experiment NAME at the budget, evaluates its rows on Set5, Set14 and the other
-benchmarks present under D, and writes W/results.json and W/results.md. Rerun the same command to
-resume after an interruption (at most one checkpoint interval is lost).
-Exit status: 0 done, 2 bad arguments or missing data, 128 + signal after SIGTERM/SIGINT (a
-checkpoint was saved), 1 other failures (e.g. a non-finite loss).
+benchmarks present under D, decides the paper's claim (holds / does not hold / cannot be judged at
+this budget), and writes W/results.json and W/results.md. Rerun the same command to resume after
+an interruption (at most one checkpoint interval is lost). Everything is written under W.
+Exit status: 0 done, 2 bad arguments, missing data or a damaged file in W (one line on stderr),
+128 + signal after SIGTERM/SIGINT (a checkpoint was saved), 1 other failures (e.g. a non-finite
+loss).
 """
 import argparse
 import logging
 import os
-import pathlib
 import shlex
 import sys
 
 from memsr_jax import cli
 from memsr_jax.experiments import budgets
 from memsr_jax.experiments import runner
+from memsr_jax.experiments import specs
 from memsr_jax.train import loop
 
-_REPO = pathlib.Path(__file__).resolve().parents[2]
+
+def _shared(sub: str, env: str) -> str:
+  """$env, else ../shared/<sub> from the current directory (the repository root)."""
+  return os.environ.get(env) or os.path.join("..", "shared", sub)
 
 
 def parse_args(argv=None):
-  names = ("edsr_baseline_x2", "memsr_x4", "mssr_x2", "compress_x2")
   p = cli.ArgumentParser(prog="python -m memsr_jax.experiments", description=__doc__,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("name", choices=names)
+  p.add_argument("name", choices=specs.NAMES)
   p.add_argument("--budget", required=True, choices=budgets.BUDGETS)
   p.add_argument("--workdir", required=True)
-  p.add_argument("--data_dir", default=os.environ.get("MEMSR_DATA_DIR") or str(
-      _REPO.parent / "shared" / "datasets"), help="folder holding T91, BSD200, Set5, Set14, … "
-      "(default: $MEMSR_DATA_DIR, else ../shared/datasets)")
-  p.add_argument("--weights_dir", default=os.environ.get("MEMSR_WEIGHTS_DIR") or str(
-      _REPO.parent / "shared" / "weights"), help="folder holding imdn/IMDN_x2.pth (compress_x2; "
-      "default: $MEMSR_WEIGHTS_DIR, else ../shared/weights)")
+  p.add_argument("--data_dir", default=_shared("datasets", "MEMSR_DATA_DIR"),
+                 help="folder holding T91, BSD200, Set5, Set14, … (default: $MEMSR_DATA_DIR, "
+                      "else ../shared/datasets)")
+  p.add_argument("--weights_dir", default=_shared("weights", "MEMSR_WEIGHTS_DIR"),
+                 help="folder holding imdn/IMDN_x{2,4}.pth (reference rows; default: "
+                      "$MEMSR_WEIGHTS_DIR, else ../shared/weights)")
   p.add_argument("--sets", default="", help="comma-separated evaluation sets instead of the "
                  "budget's (Set5, Set14 and the benchmarks present), e.g. set5,set14: Urban100 and "
                  "Manga109 have ~100 image sizes, one compilation each per row")
+  p.add_argument("--seeds", type=int, default=None,
+                 help="seeds of the runs that decide the claim; their spread is the verdict's "
+                      f"noise band (default per budget: {budgets.SEEDS})")
+  p.add_argument("--teacher", default="", help="compress_x2: an EDSR-baseline ×2 checkpoint "
+                 "(zoo checkpoint or training workdir) instead of training one")
   return p.parse_args(argv)
 
 
@@ -46,10 +56,11 @@ def main(argv=None) -> int:
   logging.getLogger("absl").setLevel(logging.WARNING)
   command = "python -m memsr_jax.experiments " + shlex.join(argv)
   try:
-    sets = tuple(x.strip().lower() for x in args.sets.split(",") if x.strip())
+    sets = tuple(x if "/" in x else x.lower()  # names are case-insensitive; paths are not
+                 for x in (y.strip() for y in args.sets.split(",")) if x)
     runner.run(args.name, args.budget, args.workdir, args.data_dir, args.weights_dir, command,
-               sets)
-  except runner.UsageError as e:
+               sets, args.seeds, args.teacher)
+  except cli.UserError as e:  # usage, a damaged file, a busy workdir, bad weights
     return cli.fail(e)
   except loop.TrainingInterrupted as e:
     print(str(e), flush=True)

@@ -1,4 +1,6 @@
-"""results.json → results.md: a paper-style table with the command and budget that produced it."""
+"""results.json → results.md: the claim and its verdict first, then a paper-style table with the
+command and budget that produced it."""
+from memsr_jax.experiments import claims
 
 _BUDGET_WORDS = {
     "gpu8": "fits 8 minutes of one H100/H200 (compilation and evaluation included)",
@@ -9,6 +11,14 @@ _BUDGET_WORDS = {
 
 def _mb(b) -> str:
   return "–" if b is None else f"{b / 2**20:.1f}"
+
+
+def _size(b) -> str:
+  return "–" if b is None else f"{b / 2**20:.2f} MB" if b >= 2**20 else f"{b / 1e3:.1f} kB"
+
+
+def _pct(x) -> str:
+  return "–" if x is None else f"{100 * x:.1f} %"
 
 
 def _cell(r: dict | None) -> str:
@@ -48,8 +58,7 @@ def markdown(res: dict, columns: tuple = ()) -> str:
     if "sparsity" in columns:
       nz = r.get("nonzero_params")
       cells += ["–" if nz is None else f"{nz / 1e3:,.1f}k",
-                "–" if nz is None else f"{100 * r['sparsity_network']:.1f} %",
-                "–" if nz is None else f"{100 * r['sparsity_prunable']:.1f} %"]
+                _pct(r.get("sparsity_network")), _pct(r.get("sparsity_prunable"))]
     if "macs" in columns:
       cells += ["–" if "macs" not in r else f"{r['macs'] / 1e9:.2f}"]
     if "memory" in columns:
@@ -60,23 +69,33 @@ def markdown(res: dict, columns: tuple = ()) -> str:
     cells += ["–" if r.get("steps") is None else f"{r['steps']:,}",
               "–" if r.get("wall_s") is None else f"{r['wall_s']:.0f}"]
     lines.append("| " + " | ".join(cells) + " |")
-    if r.get("note"):
-      notes.append(f"- {r['row']}: {r['note']}")
+    for field in ("note", "eval_note"):
+      if r.get(field):
+        notes.append(f"- {r['row']}: {r[field]}")
   d = res["device"]
-  out = [f"### {res['title']}", "",
-         f"Budget `{res['budget']}`: {_BUDGET_WORDS[res['budget']]}. Device: {d['device_kind']} "
-         f"({d['platform']}), {res['precision'].split(' ')[0]}, JAX {res['jax_version']}, "
-         f"{res['date']}. Training data: {res['train_sets']}; Y-PSNR / SSIM by the protocol "
-         f"({', '.join(sets)}" + _subset(res['eval']['max_images']) + ").", "",
-         "```", res["command"], "```", "", *lines, ""]
+  out = [f"### {res['title']}", ""]
+  if isinstance(res.get("claim"), dict):
+    out += claims.markdown(res["claim"])
+  out += [f"Budget `{res['budget']}`: {_BUDGET_WORDS[res['budget']]}. Device: "
+          f"{d['device_kind']} ({d['platform']}), {res['precision'].split(' ')[0]}, JAX "
+          f"{res['jax_version']}, {res['date']}. Training data: {res['train_sets']}; Y-PSNR / "
+          f"SSIM by the protocol ({', '.join(sets)}" + _subset(res['eval']['max_images']) + "), "
+          f"evaluated at {res['eval'].get('precision', 'highest')} precision.",
+          "", "```", res["command"], "```", "", *lines, ""]
   if res.get("shrunk"):
     out += ["Shrunk for this budget: " + "; ".join(res["shrunk"]) + ".", ""]
-  claim = (res.get("extra") or {}).get("claim")
-  if claim:
-    d = ", ".join(f"{s} {v:+.2f} dB" for s, v in claim["psnr_student_minus_teacher"].items())
-    out += [f"Claim ({res['claim']}): distilled Plain-S − Teacher-S = {d}; activations "
-            f"{claim['activation_memory_ratio_student_over_teacher']:.2f}× and XLA peak "
-            f"{claim['peak_memory_ratio_student_over_teacher']:.2f}× the teacher's.", ""]
+  storage = (res.get("extra") or {}).get("storage")
+  if storage and storage.get("scalable_checkpoint_bytes_on_disk"):
+    sep = storage.get("separate_models_float32_bytes")
+    out += [f"Storage: the one scalable checkpoint takes "
+            f"{_size(storage['scalable_checkpoint_bytes_on_disk'])} on disk (every level); "
+            f"separate models, one per level: at least {_size(sep)} "
+            f"({storage['separate_models_note']}).", ""]
+  prune = (res.get("extra") or {}).get("prune")
+  if prune:
+    out += [f"Prune stage ({prune['steps']:,} steps): density of the pruned kernels "
+            f"{prune['density_of_pruned_kernels']:.4f}; {prune['n_nonzero']:,} of "
+            f"{prune['n_params']:,} raw weights non-zero.", ""]
   conv = (res.get("extra") or {}).get("conversion")
   if conv:
     out += [f"Plain conversion of the teacher: max |plain − residual| = "

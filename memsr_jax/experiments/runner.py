@@ -1,69 +1,39 @@
-"""Runs an experiment: train its runs (resumable), evaluate its rows (cached), write the tables.
+"""Runs an experiment: train its runs (resumable), evaluate its rows (cached), decide its claim,
+write the tables.
 
 W/experiment.json   which experiment and budget W holds (a rerun must ask for the same)
+W/.lock             held while a runner works in W (a second runner is refused)
 W/<run>/            the engine's workdir of one run; run.json: steps, wall time, finished
 W/<run>/eval.json   evaluated rows of that run (reference rows: W/reference/eval.json)
+W/_subsets/         links to the first images of a set (budgets that evaluate a subset)
 W/results.json, W/results.md
 Rerunning resumes: finished runs are skipped, a cut run continues from its newest checkpoint (the
-engine's own resume), evaluated rows are read back.
+engine's own resume), evaluated rows are read back. Nothing is written outside W.
 """
 import datetime
-import functools
-import json
-import math
+import os
 import pathlib
 import time
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 
-from memsr_jax import checkpoints as ckpt_lib
-from memsr_jax import cli
-from memsr_jax import evaluation
 from memsr_jax import methods
-from memsr_jax import pytrees
 from memsr_jax.data import folders
 from memsr_jax.experiments import budgets
+from memsr_jax.experiments import claims
+from memsr_jax.experiments import records
 from memsr_jax.experiments import report
+from memsr_jax.experiments import rows as rows_lib
 from memsr_jax.experiments import specs
-from memsr_jax.image import bicubic
-from memsr_jax.interop import torch_import
-from memsr_jax.measure import cost
-from memsr_jax.methods.mssr import scalable
-from memsr_jax.models import plain
-from memsr_jax.models import registry
+from memsr_jax.train import workdir_lock
 
 REQUIRED_SETS = ("t91", "bsd200", "set5")
-
-
-class UsageError(cli.UserError):
-  """A problem with the command or its inputs: one line on stderr, exit status 2."""
+UsageError = records.UsageError
+_TORN = "delete it to start this run again from its checkpoints"
 
 
 def _log(msg: str) -> None:
   print(f"[experiment] {msg}", flush=True)
-
-
-def _read_json(path: pathlib.Path, default=None):
-  return json.loads(path.read_text()) if path.is_file() else default
-
-
-def _write_json(path: pathlib.Path, obj) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_suffix(".tmp")
-  tmp.write_text(json.dumps(obj, indent=1, default=_jsonable))
-  tmp.replace(path)
-
-
-def _jsonable(x):
-  if isinstance(x, (np.integer,)):
-    return int(x)
-  if isinstance(x, (np.floating,)):
-    return float(x)
-  if isinstance(x, tuple):
-    return list(x)
-  raise TypeError(f"not JSON serializable: {type(x)}")
 
 
 # ----------------------------------------------------------------------------- checks
@@ -83,7 +53,8 @@ def prepare_workdir(workdir: pathlib.Path, experiment: str, budget: str) -> None
   if workdir.exists() and not workdir.is_dir():
     raise UsageError(f"--workdir {workdir} is a file, not a folder")
   marker = workdir / "experiment.json"
-  held = _read_json(marker)
+  held = records.read_json(marker, what="it records which experiment W holds: delete it only "
+                           "if W holds nothing else of value, or use another --workdir")
   if held is not None:
     if (held.get("experiment"), held.get("budget")) != (experiment, budget):
       raise UsageError(f"--workdir {workdir} holds experiment {held.get('experiment')} at "
@@ -93,7 +64,11 @@ def prepare_workdir(workdir: pathlib.Path, experiment: str, budget: str) -> None
   if workdir.is_dir() and any(workdir.iterdir()):
     raise UsageError(f"--workdir {workdir} is not empty and holds no experiment.json: not "
                      "writing into it; give a new or empty folder")
-  _write_json(marker, {"experiment": experiment, "budget": budget})
+  try:
+    workdir.mkdir(parents=True, exist_ok=True)
+  except OSError as e:
+    raise UsageError(f"cannot create --workdir {workdir}: {e.strerror or e}") from None
+  records.write_json(marker, {"experiment": experiment, "budget": budget})
 
 
 # ----------------------------------------------------------------------------- training
@@ -108,8 +83,8 @@ def train_run(run: specs.Run, workdir: pathlib.Path) -> dict:
   """Trains (or resumes) one run; run.json accumulates the wall time over invocations."""
   run_dir = workdir / run.name
   path = run_dir / "run.json"
-  info = _read_json(path, {"steps": run.steps, "wall_s": 0.0, "finished": False,
-                           "invocations": 0})
+  info = records.read_json(path, {"steps": run.steps, "wall_s": 0.0, "finished": False,
+                                  "invocations": 0}, what=_TORN)
   if run.skip:
     _log(f"run {run.name}: skipped: {run.skip}")
     return {**info, "skipped": run.skip}
@@ -120,146 +95,15 @@ def train_run(run: specs.Run, workdir: pathlib.Path) -> dict:
   _log(f"run {run.name}: training {run.steps} steps in {run_dir}"
        + (" (resuming)" if info["invocations"] else ""))
   info["invocations"] += 1
-  _write_json(path, info)  # a hard kill (slot ended) loses only this invocation's wall time
+  records.write_json(path, info)  # a hard kill (slot ended) loses only this invocation's time
   t0 = time.perf_counter()
   try:
     _train(run.config, run_dir)
     info["finished"] = True
   finally:
     info["wall_s"] += time.perf_counter() - t0
-    _write_json(path, info)
+    records.write_json(path, info)
   return info
-
-
-# ----------------------------------------------------------------------------- evaluation
-
-
-def eval_sets(budget: str, data_dir: str, workdir: pathlib.Path, scale: int,
-              only: tuple[str, ...] = ()) -> list[tuple]:
-  """[(name, dataset argument)]: Set5, Set14 and the extra benchmarks present (or the sets in
-  `only`); with max_images, a folder of links to the first images (the protocol then runs on
-  that folder)."""
-  e = dict(budgets.EVAL[budget])
-  if only:
-    e.update(sets=tuple(only), extra=())
-  out = []
-  for i, name in enumerate(tuple(e["sets"]) + tuple(e["extra"])):
-    try:
-      pairs = folders.list_pairs(name, data_dir, scale)
-    except (FileNotFoundError, ValueError):
-      if i < len(e["sets"]) and name != "set14":
-        raise
-      continue  # Set14 and the extra benchmarks are optional
-    n = e["max_images"]
-    if not n:
-      out.append((name, name))
-      continue
-    sub = workdir / "_subsets" / f"{name}_first{n}"
-    sub.mkdir(parents=True, exist_ok=True)
-    for p in pairs[:n]:
-      link = sub / p.hr_path.name
-      if not link.exists():
-        link.symlink_to(p.hr_path.resolve())
-    out.append((name, str(sub)))
-  return out
-
-
-def _jit_predictor(model, params):
-  fwd = jax.jit(lambda p, x: model.apply({"params": p}, x))
-  return functools.partial(fwd, params)
-
-
-def _bicubic_predictor(scale: int):
-  return lambda lr: np.stack([bicubic.imresize_np(x, scale=scale) for x in np.asarray(lr)])
-
-
-def _abstract(tree):
-  return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), jnp.float32), tree)
-
-
-def memory_info(model, params, hr: tuple[int, int], scale: int) -> dict:
-  """XLA's buffer assignment for one forward pass with an (h, w) output: peak (params + input +
-  output + temporaries) and temporaries (the activations); plain nets also layer by layer."""
-  h, w = hr
-  x = jax.ShapeDtypeStruct((1, h // scale, w // scale, 3), jnp.float32)
-  p = _abstract(params)
-  xc, _ = cost.xla_cost(lambda p, x: model.apply({"params": p}, x), p, x)
-  out = {"hr": [h, w], "xla_peak_bytes": xc.peak_bytes, "xla_temp_bytes": xc.temp_bytes,
-         "argument_bytes": xc.argument_bytes}
-  if isinstance(model, plain.PlainNet):
-    lw = cost.plain_layerwise_peak(model, p, x.shape)
-    out.update(layerwise_peak_bytes=lw["layerwise_peak_bytes"],
-               two_feature_maps_bytes=lw["two_feature_maps_bytes"])
-  return out
-
-
-def macs_info(model, params, hr: tuple[int, int], scale: int) -> dict:
-  h, w = hr
-  x = jax.ShapeDtypeStruct((1, h // scale, w // scale, 3), jnp.float32)
-  m = cost.count_macs(lambda p, x: model.apply({"params": p}, x), _abstract(params), x)
-  return {"macs": m["macs"], "macs_hr": [h, w]}
-
-
-def _row_model(row: specs.Row, exp: specs.Experiment, workdir: pathlib.Path) -> tuple:
-  """(predict_fn, info) of a row's model."""
-  kind = row.source[0]
-  if kind == "bicubic":
-    return _bicubic_predictor(exp.scale), {"params": 0}
-  if kind == "mssr_level":
-    sr, _ = scalable.load_scalable(workdir / row.run / "model")
-    sr = sr.at_level(row.source[1])
-    st = sr.stats()
-    total = pytrees.count_params(sr.params)
-    info = {"params": total, "nonzero_params": st["nonzero_params"],
-            "sparsity_prunable": st["sparsity"],
-            "sparsity_network": 1.0 - st["nonzero_params"] / total}
-    return sr, info
-  if kind == "checkpoint":
-    model, params, _ = ckpt_lib.load_model_checkpoint(workdir / row.run / row.source[1])
-  elif kind == "torch":
-    _, name, path = row.source
-    params = torch_import.load_torch_weights(path, name, exp.scale)
-    model = registry.build_model(name, scale=exp.scale)
-  else:
-    raise ValueError(f"row {row.label!r}: unknown source {row.source!r}")
-  n = pytrees.count_params(params)
-  info = {"params": n}
-  if getattr(model, "bias_mode", None) == "map":  # MemSR's paper counts bias maps as vectors
-    info["params_vector_bias"] = plain.param_counts(params)["n_params_vector_bias"]
-  if "sparsity" in exp.columns:
-    info.update(nonzero_params=n, sparsity_prunable=0.0, sparsity_network=0.0)
-  if "memory" in exp.columns and row.measure:
-    info["memory"] = memory_info(model, params, exp.memory_hr, exp.scale)
-  if "macs" in exp.columns and row.measure:
-    info.update(macs_info(model, params, exp.memory_hr, exp.scale))
-  return _jit_predictor(model, params), info
-
-
-def evaluate_row(row: specs.Row, exp: specs.Experiment, workdir: pathlib.Path, sets: list,
-                 signature: dict, data_dir: str) -> dict:
-  """The row's results, from its run's eval.json when evaluated before with the same sets."""
-  if row.source[0] == "published":
-    return {"results": {s: {f"x{exp.scale}": {"psnr": v, "ssim": None, "n_images": None}}
-                        for s, v in row.source[1].items()}, "published": True}
-  cache_path = workdir / (row.run or "reference") / "eval.json"
-  cache = _read_json(cache_path, {})
-  hit = cache.get(row.label)
-  if hit is not None and hit.get("signature") == signature:
-    _log(f"row {row.label!r}: evaluated earlier")
-    return hit["row"]
-  _log(f"row {row.label!r}: evaluating on {', '.join(n for n, _ in sets)}")
-  t0 = time.perf_counter()
-  predict, info = _row_model(row, exp, workdir)
-  results = {}
-  for name, arg in sets:
-    r = evaluation.evaluate_dataset(predict, arg, exp.scale, data_dir)
-    results[name] = {f"x{exp.scale}": {k: r[k] for k in ("psnr", "ssim", "n_images")}}
-    if r["errors"]:
-      results[name][f"x{exp.scale}"]["errors"] = r["errors"]
-  out = {**info, "results": results, "eval_s": time.perf_counter() - t0}
-  cache[row.label] = {"signature": signature, "row": out}
-  _write_json(cache_path, cache)
-  return out
 
 
 # ----------------------------------------------------------------------------- the whole thing
@@ -270,45 +114,32 @@ def device_info() -> dict:
   return {"platform": d.platform, "device_kind": d.device_kind, "count": jax.device_count()}
 
 
-def memsr_extra(workdir: pathlib.Path, rows: list[dict], scale: int) -> dict:
-  """The exact-conversion check and the claim's figures: student − teacher PSNR, memory ratio."""
-  extra = {"conversion": _read_json(workdir / "winning_distill" / "convert" / "convert.json")}
-  by = {r["row"]: r for r in rows}
-  t, s = by.get("Teacher-S (residual)"), by.get("Plain-S, winning init + distillation")
-  if t and s and "results" in t and "results" in s:
-    key = f"x{scale}"
-    extra["claim"] = {
-        "psnr_student_minus_teacher": {
-            n: s["results"][n][key]["psnr"] - t["results"][n][key]["psnr"]
-            for n in t["results"] if n in s["results"]},
-        "activation_memory_ratio_student_over_teacher":
-            s["memory"]["xla_temp_bytes"] / max(t["memory"]["xla_temp_bytes"], 1),
-        "peak_memory_ratio_student_over_teacher":
-            s["memory"]["xla_peak_bytes"] / max(t["memory"]["xla_peak_bytes"], 1)}
-  return extra
+def _extra(name: str, workdir: pathlib.Path, exp, rows: list[dict]) -> dict:
+  """What a table cannot show: MemSR's conversion check, MSSR's storage."""
+  if name == "memsr_x4":
+    return {"conversion": records.read_json(
+        workdir / "winning_distill" / "convert" / "convert.json", what=_TORN)}
+  if name == "mssr_x2":
+    model = workdir / "mssr" / "model"
+    on_disk = sum(f.stat().st_size for f in model.rglob("*") if f.is_file()) if model.is_dir() \
+        else None
+    levels = [r.get("nonzero_params") for r in rows
+              if r["source"] == "mssr_level" and r["run"] == "mssr"]
+    return {"storage": {
+        "scalable_checkpoint_bytes_on_disk": on_disk,
+        "separate_models_float32_bytes": 4 * sum(levels) if None not in levels else None,
+        "separate_models_note": "one float32 model per level holding only its non-zeros (no "
+                                "index overhead): a lower bound for separate sparse models"}}
+  if name == "compress_x2":
+    d = records.read_json(workdir / "prune" / "prune" / "densities.json", what=_TORN)
+    return {"prune": d and {"density_of_pruned_kernels": d["density"]["total"],
+                            "n_nonzero": d["n_nonzero"], "n_params": d["n_params"],
+                            "steps": d["steps"]}}
+  return {}
 
 
-def run(name: str, budget: str, workdir, data_dir: str, weights_dir: str, command: str,
-        sets: tuple[str, ...] = ()) -> dict:
-  """Runs (or resumes) experiment `name` at `budget` in `workdir`; returns results.json's dict.
-  `sets` replaces the budget's evaluation sets (rows are re-evaluated for a new choice)."""
-  if budget not in budgets.BUDGETS:
-    raise UsageError(f"unknown budget {budget!r}; use one of {budgets.BUDGETS}")
-  if name not in specs.NAMES:
-    raise UsageError(f"unknown experiment {name!r}; use one of {specs.NAMES}")
-  workdir = pathlib.Path(workdir).absolute()
-  data_dir = str(pathlib.Path(data_dir).absolute())
-  check_data(data_dir)
-  prepare_workdir(workdir, name, budget)
-  t_start = time.perf_counter()
-  if budget == "gpu8" and jax.default_backend() == "cpu":
-    _log("warning: budget gpu8 is sized for one H100/H200; on this CPU it takes hours")
-  exp = specs.build(name, budget, data_dir, weights_dir, str(workdir))
-
-  runs = {r.name: train_run(r, workdir) for r in exp.runs}
-  sets = eval_sets(budget, data_dir, workdir, exp.scale, tuple(sets))
-  signature = {"sets": [n for n, _ in sets], "max_images": budgets.EVAL[budget]["max_images"]}
-  rows = []
+def _rows(exp, runs: dict, workdir: pathlib.Path, sets, signature, data_dir) -> list[dict]:
+  out_rows = []
   for row in exp.rows:
     out = {"row": row.label, "run": row.run, "source": row.source[0], "steps": row.steps,
            "note": row.note}
@@ -317,34 +148,70 @@ def run(name: str, budget: str, workdir, data_dir: str, weights_dir: str, comman
     if skip:
       out["skipped"] = skip
     else:
-      out.update(evaluate_row(row, exp, workdir, sets, signature, data_dir))
+      out.update(rows_lib.evaluate_row(row, exp, workdir, sets, signature, data_dir, _log))
       if row.run:
         out["wall_s"] = runs[row.run]["wall_s"]
-    rows.append(out)
+    out_rows.append(out)
+  return out_rows
 
+
+def run(name: str, budget: str, workdir, data_dir: str, weights_dir: str, command: str,
+        sets: tuple[str, ...] = (), seeds: int | None = None, teacher: str = "") -> dict:
+  """Runs (or resumes) experiment `name` at `budget` in `workdir`; returns results.json's dict.
+  `sets` replaces the budget's evaluation sets; `seeds` the budget's seeds of the claim's
+  deciding runs; `teacher` is compress_x2's EDSR-baseline checkpoint."""
+  if budget not in budgets.BUDGETS:
+    raise UsageError(f"unknown budget {budget!r}; use one of {budgets.BUDGETS}")
+  if name not in specs.NAMES:
+    raise UsageError(f"unknown experiment {name!r}; use one of {specs.NAMES}")
+  seeds = budgets.SEEDS[budget] if seeds is None else int(seeds)
+  if seeds < 1:
+    raise UsageError(f"--seeds must be at least 1, got {seeds}")
+  if teacher and name != "compress_x2":
+    raise UsageError("--teacher is compress_x2's EDSR-baseline checkpoint; other experiments "
+                     "train their own")
+  if teacher and not pathlib.Path(teacher).exists():
+    raise UsageError(f"--teacher {teacher} not found")
+  workdir = pathlib.Path(workdir).absolute()
+  data_dir = str(pathlib.Path(data_dir).absolute())
+  check_data(data_dir)
+  prepare_workdir(workdir, name, budget)
+  if not os.access(workdir, os.W_OK | os.X_OK):
+    raise UsageError(f"--workdir {workdir} is not writable; give a writable folder")
+  with workdir_lock.hold(workdir):
+    return _run_locked(name, budget, workdir, data_dir, weights_dir, command, sets, seeds,
+                       teacher)
+
+
+def _run_locked(name, budget, workdir, data_dir, weights_dir, command, sets, seeds, teacher):
+  t_start = time.perf_counter()
+  if budget == "gpu8" and jax.default_backend() == "cpu":
+    _log("warning: budget gpu8 is sized for one H100/H200; on this CPU it takes hours")
+  exp = specs.build(name, budget, data_dir, weights_dir, str(workdir), seeds, teacher)
+  runs = {r.name: train_run(r, workdir) for r in exp.runs}
+  sets = rows_lib.eval_sets(budget, data_dir, workdir, exp.scale, tuple(sets))
+  signature = {"sets": [n for n, *_ in sets], "max_images": budgets.EVAL[budget]["max_images"],
+               "data": rows_lib.data_fingerprint(sets)}
+  rows = _rows(exp, runs, workdir, sets, signature, data_dir)
   results = {
-      "experiment": name, "title": exp.title, "claim": exp.claim, "budget": budget,
+      "experiment": name, "title": exp.title, "budget": budget,
+      "claim": claims.decide(exp.claim, rows, budget, seeds),
       "command": command, "device": device_info(),
       "precision": "float32 (params, activations and optimizer state)",
       "jax_version": jax.__version__,
       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
       "data_dir": data_dir, "train_sets": specs.TRAIN_SETS, "scale": exp.scale,
       "eval": {"sets": signature["sets"], "max_images": signature["max_images"],
+               "data_fingerprint": signature["data"], "precision": rows_lib.PRECISION,
                "protocol": "Y channel, border = scale, MATLAB bicubic LR"},
-      "shrunk": budgets.shrunk(name, budget), "settings": exp.settings,
+      "seeds": seeds, "shrunk": budgets.shrunk(name, budget), "settings": exp.settings,
       "memory_hr": list(exp.memory_hr) if exp.columns else None,
-      "runs": runs, "rows": rows,
+      "runs": runs, "rows": rows, "extra": _extra(name, workdir, exp, rows),
       "wall_s_this_invocation": time.perf_counter() - t_start,
   }
-  if name == "memsr_x4":
-    results["extra"] = memsr_extra(workdir, rows, exp.scale)
-  _write_json(workdir / "results.json", results)
-  md = report.markdown(results, exp.columns)
-  (workdir / "results.md").write_text(md)
+  records.write_json(workdir / "results.json", results)
+  md = report.markdown(records.finite(results), exp.columns)
+  records.write_text(workdir / "results.md", md)
   print(md, flush=True)
   _log(f"results: {workdir / 'results.json'}, {workdir / 'results.md'}")
   return results
-
-
-def finite(x) -> bool:
-  return x is not None and math.isfinite(x)

@@ -3,6 +3,8 @@
 Every reader in the project goes through `read_image`, so every dataset sees the same conversion
 rules (protocol step 1): grayscale is replicated to three channels, palette and CMYK images are
 converted to RGB, alpha is dropped, and 16-bit images are scaled to 8 bits by `round(v / 257)`.
+An EXIF orientation tag is applied, so the array is the picture as image viewers show it.
+`read_image_alpha` also returns the alpha channel (for tools that keep it, like upscale).
 """
 import os
 import pathlib
@@ -16,7 +18,7 @@ from PIL import UnidentifiedImageError
 
 PathLike = Union[str, os.PathLike]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 # Pillow refuses images over ~179 megapixels (a "decompression bomb" guard for untrusted web
@@ -82,44 +84,133 @@ def _decode_16bit_multichannel(path: pathlib.Path) -> np.ndarray:
   return planes[0] * 256 + planes[1]
 
 
-def _pil_to_rgb(img: Image.Image) -> np.ndarray:
+def _decode_16bit_gray_alpha(img: Image.Image) -> np.ndarray:
+  """Full 16-bit [H, W, 2] gray + alpha of a PNG Pillow opens as RGBA with rawmode 'LA;16B'.
+
+  Pillow has no unpacker keeping both bytes of 'LA;16B'; 'RGBA' unpacks the same 4 bytes per
+  pixel unchanged (gray high, gray low, alpha high, alpha low).
+  """
+  img.tile = [_with_rawmode(t, "RGBA") for t in img.tile]
+  img.load()
+  raw = np.asarray(img).astype(np.uint16)
+  return np.stack([raw[..., 0] * 256 + raw[..., 1], raw[..., 2] * 256 + raw[..., 3]], -1)
+
+
+def _gray3(gray: np.ndarray) -> np.ndarray:
+  return np.repeat(gray[..., None], 3, axis=-1)
+
+
+def _pil_to_rgb_alpha(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+  """(RGB uint8, alpha uint8 or None) of a loaded image."""
   mode = img.mode
   if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
     values = np.asarray(img)
     if mode == "I" and values.max(initial=0) > 65535:
       raise ValueError(f"32-bit integer image with values up to {values.max()} (only 8/16-bit "
                        "images are supported)")
-    gray = _to_uint8_from_16bit(values)
-    return np.repeat(gray[..., None], 3, axis=-1)
+    return _gray3(_to_uint8_from_16bit(values)), None
   if mode == "F":
     raise ValueError("floating-point image (mode F) has no defined 8-bit range; convert it to an "
                      "8- or 16-bit PNG first")
-  if mode in ("L", "1"):
-    gray = np.asarray(img.convert("L"))
-    return np.repeat(gray[..., None], 3, axis=-1)
+  if mode in ("L", "1") and "transparency" not in img.info:
+    return _gray3(np.asarray(img.convert("L"))), None
   if mode == "LA":
-    gray = np.asarray(img)[..., 0]
-    return np.repeat(gray[..., None], 3, axis=-1)
-  if mode == "RGB":
-    return np.asarray(img)
+    la = np.asarray(img)
+    return _gray3(la[..., 0]), la[..., 1]
+  if mode == "RGB" and "transparency" not in img.info:
+    return np.asarray(img), None
   if mode == "RGBA":
-    return np.asarray(img)[..., :3]
-  # P (palette, with or without transparency), PA, CMYK, YCbCr, LAB, HSV, …: let Pillow convert;
-  # convert("RGB") drops any alpha.
-  return np.asarray(img.convert("RGB"))
+    rgba = np.asarray(img)
+    return rgba[..., :3], rgba[..., 3]
+  # P (palette, with or without transparency), PA, CMYK, YCbCr, LAB, HSV, a tRNS colour key, …:
+  # let Pillow convert, keeping alpha when the image has any.
+  if "A" in img.getbands() or "transparency" in img.info:
+    rgba = np.asarray(img.convert("RGBA"))
+    return rgba[..., :3], rgba[..., 3]
+  return np.asarray(img.convert("RGB")), None
+
+
+# EXIF orientation (tag 0x0112) → the array operation that shows the picture upright, as
+# PIL.ImageOps.exif_transpose does it.
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: np.swapaxes(a, 0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.swapaxes(a[::-1, ::-1], 0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+_ORIENTATION_TAG = 0x0112
+
+
+def _orientation(img: Image.Image, decoded: bool = True) -> int:
+  """The EXIF orientation of `img` (1 when absent or damaged). Pillow reads a PNG's EXIF only by
+  decoding the whole image; with `decoded=False` a PNG's eXIf chunk after the pixels is not seen
+  (the PNG spec puts it before them)."""
+  try:
+    if img.format == "PNG" and not decoded:
+      exif = Image.Exif()
+      if "exif" in img.info:
+        exif.load(img.info["exif"])
+    else:
+      exif = img.getexif()
+    value = int(exif.get(_ORIENTATION_TAG, 1))
+  except Exception:  # a damaged EXIF block: show the image as stored, as viewers do
+    return 1
+  return value if value in _ORIENT else 1
+
+
+def exif_orientation(path: PathLike) -> int:
+  """The file's EXIF orientation (1..8; 1 = stored upright, also when there is no tag), read
+  without decoding the pixels."""
+  try:
+    with Image.open(path) as img:
+      return _orientation(img, decoded=False)
+  except (OSError, SyntaxError, ValueError):
+    return 1
+
+
+def _decode(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray | None]:
+  """(RGB, alpha or None) as stored, plus the EXIF orientation applied."""
+  with Image.open(path) as img:
+    if img.mode == "RGBA" and img.tile and all(_tile_rawmode(t) == "LA;16B" for t in img.tile):
+      la = _to_uint8_from_16bit(_decode_16bit_gray_alpha(img))
+      rgb, alpha = _gray3(la[..., 0]), la[..., 1]
+    elif _is_16bit_multichannel(img):
+      values = _to_uint8_from_16bit(_decode_16bit_multichannel(path))
+      rgb, alpha = values[..., :3], (values[..., 3] if values.shape[-1] == 4 else None)
+    else:
+      img.load()  # a full decode: truncated data raises here, not later
+      rgb, alpha = _pil_to_rgb_alpha(img)
+    orientation = _orientation(img)  # after the decode: Pillow's PNG EXIF reader decodes
+  if orientation != 1:
+    rgb = _ORIENT[orientation](rgb)
+    alpha = None if alpha is None else _ORIENT[orientation](alpha)
+  return rgb, alpha
 
 
 def read_image(path: PathLike) -> np.ndarray:
-  """Reads PNG / JPEG / BMP / TIFF as RGB uint8 [H, W, 3].
+  """Reads PNG / JPEG / BMP / TIFF as RGB uint8 [H, W, 3], upright (EXIF orientation applied).
 
   Grayscale (L, 1, LA) is replicated to three channels; palette (P, PA) and CMYK are converted to
-  RGB; alpha is dropped. 16-bit images (grayscale PNG/TIFF `I;16`, RGB(A) PNG/TIFF with 16-bit
-  samples) are scaled to 8 bits as `round(v / 257)`; Pillow alone would keep only the high byte of
-  16-bit RGB, so those are decoded with full precision (see `_decode_16bit_multichannel`).
+  RGB; alpha is dropped. 16-bit images (grayscale PNG/TIFF `I;16`, gray+alpha and RGB(A) PNG/TIFF
+  with 16-bit samples) are scaled to 8 bits as `round(v / 257)`; Pillow alone would keep only the
+  high byte of 16-bit RGB, so those are decoded with full precision (`_decode_16bit_*`).
 
   Raises:
     ImageReadError: the file is missing, not an image, or truncated/corrupt (the whole file is
       decoded, so a cut-off file fails here instead of yielding a partly grey image).
+  """
+  return read_image_alpha(path)[0]
+
+
+def read_image_alpha(path: PathLike) -> tuple[np.ndarray, np.ndarray | None]:
+  """`read_image` plus the alpha channel: (RGB uint8 [H, W, 3], alpha uint8 [H, W] or None).
+
+  Alpha is None for images without one; palette transparency and tRNS colour keys count as
+  alpha. The RGB values are stored colours (also those under fully transparent pixels):
+  `memsr_jax.image.alpha.premultiply` hides them before a model sees them.
   """
   path = pathlib.Path(path)
   if not path.is_file():
@@ -129,12 +220,7 @@ def read_image(path: PathLike) -> np.ndarray:
   ImageFile.LOAD_TRUNCATED_IMAGES = False
   Image.MAX_IMAGE_PIXELS = MAX_PIXELS
   try:
-    with Image.open(path) as img:
-      if _is_16bit_multichannel(img):
-        rgb = _to_uint8_from_16bit(_decode_16bit_multichannel(path))[..., :3]
-      else:
-        img.load()  # a full decode: truncated data raises here, not later
-        rgb = _pil_to_rgb(img)
+    rgb, alpha = _decode(path)
   except UnidentifiedImageError as e:
     raise ImageReadError(f"{path} is not an image Pillow can read (expected PNG/JPEG/BMP/TIFF); "
                          "remove it from the folder or re-save it as PNG") from e
@@ -149,16 +235,19 @@ def read_image(path: PathLike) -> np.ndarray:
   rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
   if rgb.ndim != 3 or rgb.shape[-1] != 3 or min(rgb.shape[:2]) == 0:
     raise ImageReadError(f"{path}: decoded to an unexpected shape {rgb.shape}")
-  return rgb
+  if alpha is not None:
+    alpha = np.ascontiguousarray(alpha, dtype=np.uint8)
+  return rgb, alpha
 
 
 def write_png(path: PathLike, image: np.ndarray) -> None:
-  """Writes an RGB (H, W, 3) or grayscale (H, W) uint8 array as PNG, creating parent folders."""
+  """Writes an RGB [H, W, 3], RGBA [H, W, 4] or grayscale [H, W] uint8 array as PNG, creating
+  parent folders."""
   image = np.asarray(image)
   if image.dtype != np.uint8:
     raise ValueError(f"write_png expects uint8, got {image.dtype}; clip and round first")
-  if not (image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (1, 3))):
-    raise ValueError(f"write_png expects [H, W] or [H, W, 3], got shape {image.shape}")
+  if not (image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (1, 3, 4))):
+    raise ValueError(f"write_png expects [H, W], [H, W, 3] or [H, W, 4], got shape {image.shape}")
   if image.ndim == 3 and image.shape[-1] == 1:
     image = image[..., 0]
   path = pathlib.Path(path)

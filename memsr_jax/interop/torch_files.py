@@ -3,6 +3,7 @@ dependency, imported only when a file is read."""
 import pathlib
 import pickle
 from typing import Any
+import warnings
 
 
 class _Opaque(dict):
@@ -49,10 +50,25 @@ def read_checkpoint(path: str | pathlib.Path) -> Any:
     return torch.load(str(path), map_location="cpu", weights_only=True)
   except pickle.UnpicklingError as first:
     try:
-      return torch.load(str(path), map_location="cpu", weights_only=False,
-                        pickle_module=_restricted_pickle(torch))
+      with warnings.catch_warnings():  # torch warns about legacy pickles: noise for a user
+        warnings.simplefilter("ignore")
+        return torch.load(str(path), map_location="cpu", weights_only=False,
+                          pickle_module=_restricted_pickle(torch))
     except Exception:  # any failure: report the weights_only error
       raise first from None
+
+
+def why_unreadable(error: Exception) -> str:
+  """Our own words for why `read_checkpoint` failed. torch's messages are not passed on: for a
+  file that pickles other objects they advise loading it with weights_only=False, which would run
+  code named by the file."""
+  if isinstance(error, EOFError):
+    return "the file is empty or cut short"
+  if isinstance(error, pickle.UnpicklingError):
+    return "it pickles objects other than tensors and plain containers"
+  if isinstance(error, RuntimeError):  # torch's zip reader
+    return "a damaged archive, or one torch.save did not write"
+  return "not in torch.save's format"
 
 
 def require_torch():

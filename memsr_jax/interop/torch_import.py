@@ -272,8 +272,9 @@ def load_torch_weights(path: str | pathlib.Path, model_name: str, scale: int,
   try:
     checkpoint = torch_files.read_checkpoint(path)
   except Exception as e:  # any failure (a text file raises KeyError: 101…)
-    raise TorchWeightsError(f"cannot read {path} as PyTorch weights ({type(e).__name__}: "
-                            f"{cli.one_line(e)[:200]}); give a .pth state dict") from e
+    raise TorchWeightsError(f"cannot read {path} as PyTorch weights: it is not a weights file "
+                            f"({torch_files.why_unreadable(e)}); give a .pth/.ckpt state dict "
+                            "saved by torch.save") from None
   try:
     if check_hparams:
       model = registry.build_model(model_name, scale=scale, **model_overrides)

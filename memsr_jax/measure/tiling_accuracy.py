@@ -11,7 +11,6 @@ skimage's astronaut (512×512). Weights: IMDN's official ones when given, else r
 smooth than trained ones, so their tiling errors are a pessimistic stand-in.
 """
 import argparse
-import json
 import sys
 
 import jax.numpy as jnp
@@ -19,7 +18,9 @@ import numpy as np
 from skimage import data
 
 from memsr_jax import cli
+from memsr_jax import jsonio
 from memsr_jax import precision
+from memsr_jax import safe_io
 from memsr_jax.deploy import tiling
 from memsr_jax.deploy.receptive_field import receptive_radius
 from memsr_jax.image import metrics
@@ -67,17 +68,28 @@ def parse_args(argv=None) -> argparse.Namespace:
   ap.add_argument("--overlaps", default="8,16,32", help="feather overlaps in LR pixels")
   ap.add_argument("--crop", type=cli.positive_int, default=512,
                   help="LR side (top-left crop of astronaut)")
-  ap.add_argument("--out", default=None, help="JSON file of the results")
+  ap.add_argument("--out", default=None, help="JSON file of the results (PSNR of identical "
+                  "outputs, inf, is written as null)")
+  ap.add_argument("--overwrite", action="store_true", help="replace an existing --out")
   return ap.parse_args(argv)
+
+
+def _overlaps(text: str) -> list[int]:
+  try:
+    overlaps = [int(o) for o in text.split(",")]
+  except ValueError:
+    overlaps = None
+  if not overlaps or any(o < 0 for o in overlaps):
+    raise cli.UsageError(f"--overlaps {text!r} is not a comma-separated list of integers >= 0, "
+                         "e.g. 8,16,32")
+  return overlaps
 
 
 def main(argv=None) -> int:
   args = parse_args(argv)
-  try:
-    overlaps = [int(o) for o in args.overlaps.split(",")]
-  except ValueError:
-    raise cli.UsageError(f"--overlaps {args.overlaps!r} is not a comma-separated list of "
-                         "integers, e.g. 8,16,32") from None
+  overlaps = _overlaps(args.overlaps)
+  if args.out is not None:  # checked before any computing; never over a file unasked
+    safe_io.check_output_file(args.out, "--out", overwrite=args.overwrite)
   image = data.astronaut()[:args.crop, :args.crop]
   results = {}
   for name in args.models.split(","):
@@ -87,8 +99,8 @@ def main(argv=None) -> int:
     weights = "official" if official else "random"
     print(f"{name} ×{args.scale} ({weights} weights) …", file=sys.stderr, flush=True)
     results[name] = measure(src.model, src.params, image, args.tile, overlaps, weights)
-    print(json.dumps({name: results[name]}), flush=True)
+    print(jsonio.dumps({name: results[name]}, indent=None), flush=True)
   if args.out:
-    with open(args.out, "w") as f:
-      json.dump(results, f, indent=2)
+    safe_io.atomic_write_text(args.out, jsonio.dumps(results, indent=2) + "\n",
+                              what="writing the results")
   return 0

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from memsr_jax import cli
+from memsr_jax import jsonio
 from memsr_jax import pytrees
 from memsr_jax import safe_io
 from memsr_jax.measure import cost
@@ -156,20 +157,30 @@ def markdown_table(rows: list[dict], scales: list[int]) -> str:
   return "\n".join(lines) + "\n"
 
 
-def psnr_memory_points(rows: list[dict], results: dict[str, str], dataset: str,
-                       scale: int) -> list[dict]:
-  """(model, memory MB, PSNR) for each MODEL=results.json given (eval.py's format)."""
-  mem = {(r["model"], r["scale"]): r["memory_bytes"] for r in rows}
-  points = []
+def read_results(results: dict[str, str], dataset: str, scale: int) -> dict[str, float]:
+  """{model: PSNR} from each MODEL=results.json (eval.py's format), read before any profiling:
+  a torn or foreign file is a one-line error naming it."""
+  psnr = {}
   for name, path in results.items():
-    data = json.loads(pathlib.Path(path).read_text())
-    if dataset not in data or f"x{scale}" not in data[dataset]:
-      raise ValueError(f"{path} has no {dataset} ×{scale} entry (keys: {sorted(data)})")
-    if (name, scale) not in mem:
-      raise ValueError(f"--results {name}=…: {name} ×{scale} was not profiled (add it to --models)")
-    points.append({"model": name, "memory_mb": mem[(name, scale)] / 1e6,
-                   "psnr": float(data[dataset][f"x{scale}"]["psnr"])})
-  return points
+    try:
+      data = json.loads(pathlib.Path(path).read_text())
+      psnr[name] = float(data[dataset][f"x{scale}"]["psnr"])
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+      raise cli.UserError(f"--results {name}={path} is not readable JSON ({cli.one_line(e)}): "
+                          "rerun eval.py to write it again") from None
+    except (KeyError, TypeError, ValueError):
+      keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+      raise cli.UserError(f"--results {name}={path} has no {dataset} ×{scale} PSNR (eval.py's "
+                          f"results.json; its keys: {keys}); check --dataset / --plot_scale") \
+          from None
+  return psnr
+
+
+def psnr_memory_points(rows: list[dict], psnr: dict[str, float], scale: int) -> list[dict]:
+  """(model, memory MB, PSNR) for each model of `psnr` (`read_results`)."""
+  mem = {(r["model"], r["scale"]): r["memory_bytes"] for r in rows}
+  return [{"model": name, "memory_mb": mem[(name, scale)] / 1e6, "psnr": value}
+          for name, value in psnr.items()]
 
 
 def plot_psnr_vs_memory(points: list[dict], path, title: str) -> None:
@@ -223,6 +234,12 @@ def _main(argv=None) -> int:
       if size is not None and (size[0] % s or size[1] % s):
         raise cli.UserError(f"{flag} {size[0]}x{size[1]} is not divisible by scale {s}: choose a "
                             "size that every scale divides")
+  plot_scale = args.plot_scale or scales[0]
+  not_profiled = [k for k in results if k not in names or plot_scale not in scales]
+  if not_profiled:
+    raise cli.UserError(f"--results {not_profiled[0]}=…: {not_profiled[0]} ×{plot_scale} is not "
+                        "profiled (add it to --models / --scales)")
+  psnr = read_results(results, args.dataset, plot_scale)
   out = safe_io.check_output_dir(args.out, "--out")
   rows = []
   for name in names:
@@ -231,13 +248,12 @@ def _main(argv=None) -> int:
       rows.append(profile_model(name, s, hr, args.latency, args.repeats, not args.no_layerwise,
                                 torch_hr))
       # Written after every row: a long sweep that is stopped keeps what it measured.
-      (out / "profile.json").write_text(json.dumps(rows, indent=2))
+      jsonio.write_json(out / "profile.json", rows, indent=2)
       md = markdown_table(rows, scales)
-      (out / "profile.md").write_text(md)
+      safe_io.atomic_write_text(out / "profile.md", md)
   print(md)
   if results:
-    ps = args.plot_scale or scales[0]
-    points = psnr_memory_points(rows, results, args.dataset, ps)
-    plot_psnr_vs_memory(points, out / "psnr_vs_memory.png", f"{args.dataset} ×{ps}")
-    (out / "psnr_vs_memory.json").write_text(json.dumps(points, indent=2))
+    points = psnr_memory_points(rows, psnr, plot_scale)
+    plot_psnr_vs_memory(points, out / "psnr_vs_memory.png", f"{args.dataset} ×{plot_scale}")
+    jsonio.write_json(out / "psnr_vs_memory.json", points, indent=2)
   return 0

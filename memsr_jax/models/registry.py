@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax.models import hparams
 from memsr_jax.models.edsr import EDSR
 from memsr_jax.models.imdn import IMDN
 from memsr_jax.models.plain import PlainNet
@@ -67,6 +68,9 @@ def model_kwargs(name: str, **overrides) -> dict[str, Any]:
   if unknown:
     raise ValueError(f"model {name!r} has no hyperparameter(s) {unknown}; "
                      f"valid: {sorted(fields)}")
+  field_defaults = {f.name: f.default for f in dataclasses.fields(cls)
+                    if f.default is not dataclasses.MISSING}
+  hparams.check_values(name, overrides, {**field_defaults, **defaults})
   kw = dict(defaults)
   kw.update(overrides)
   return kw

@@ -8,6 +8,8 @@ import json
 
 import ml_collections
 
+from memsr_jax.models import registry
+
 LOSSES = ("l1", "charbonnier", "mse")
 SCHEDULES = ("constant", "one_cycle", "multistep", "cosine")
 
@@ -126,6 +128,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.get("nan_check_every") is not None and config.nan_check_every < 0:
     raise ValueError(f"config.nan_check_every must be >= 0 (0: every log step), got "
                      f"{config.nan_check_every}")
+  if config.model.get("name") in registry.MODEL_PRESETS:  # the kwargs' names and values
+    kwargs = dict(as_dict(config.model.get("kwargs")))
+    kwargs.setdefault("scale", config.scale)
+    try:
+      registry.model_kwargs(config.model.name, **kwargs)
+    except ValueError as e:
+      raise ValueError(f"config.model.kwargs: {e}") from None
 
 
 def as_dict(section) -> dict:

@@ -129,5 +129,12 @@ def gaussian_lap_loss(a: jnp.ndarray, b: jnp.ndarray, levels: int = 4,
   return total
 
 
+def l1_distill_loss(a: jnp.ndarray, b: jnp.ndarray, levels: int = 1,
+                    level_weight_base: float = 1.0) -> jnp.ndarray:
+  """Plain L1 between student and teacher outputs (no pyramid): the ablation of the pyramid."""
+  del levels, level_weight_base
+  return jnp.mean(jnp.abs(a - b))
+
+
 LOSSES = {"laplacian": distill_loss, "release": release_distill_loss,
-          "gaussian": gaussian_lap_loss}
+          "gaussian": gaussian_lap_loss, "l1": l1_distill_loss}

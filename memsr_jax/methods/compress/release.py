@@ -7,13 +7,15 @@ Values were read from the release's options files and code, not copied:
   losses  basicsr/losses/basic_loss.py (CharbonnierLoss eps, LaplacianPyramid, MultiLapLoss);
           basicsr/prune.py (how the pruning optimizer's phase lengths are set at run time).
 
-`apply(config, model)` writes the release's values into a compression config (configs/compress/
-{edsr,swinir}_x2.py use it); `compare(config, model)` lists every value next to the release's, so
-a test and `python -m memsr_jax.release_check` can show that the paper configs follow the release
-or carry a documented reason (DEVIATIONS / EQUIVALENT).
+`apply(config, model)` writes these values into a compression config (configs/compress/
+{edsr,swinir}_x2.py use it). This table is typed by hand; `python -m memsr_jax.release_check`
+(release_check.py) reads the option files themselves and compares them with the built configs, so
+a transcription error here shows up there.
 """
 from typing import Any
 
+from memsr_jax.methods.compress.release_deviations import DEVIATIONS
+from memsr_jax.methods.compress.release_deviations import EQUIVALENT
 from memsr_jax.models import registry
 
 RELEASE_FILES = {
@@ -69,33 +71,17 @@ RELEASE: dict[str, dict[str, Any]] = {
     },
 }
 
-# Where our value is the same algorithm under another name.
-EQUIVALENT = {
-    "compress.prune.optim.name": (
-        "sgd_l1_prox",
-        "OBProxSG runs Prox-SG steps (exactly this soft-threshold SGD) for its first Np 'epochs' "
-        "and orthant steps after. The release sets epochSize to samples per epoch but counts it in "
-        "optimizer steps, and Np = total_epochs / 10 (basicsr/prune.py), so the Prox-SG phase "
-        "lasts about 16/10 of total_iter: the orthant phase never runs."),
-}
-
-# Where we knowingly differ from the release, and why.
-DEVIATIONS = {
-    ("edsr_baseline", "compress.distill.schedule.lr"): (
-        1e-4,
-        "The EDSR distill yml sets Adam lr 1e-7; the paper states 1e-4 and the SwinIR yml uses "
-        "1e-4. At 1e-7 Adam moves each weight of the from-scratch student by at most ~0.08 over "
-        "800k steps, so we read 1e-7 as a leftover and follow the paper."),
+# Our side of the documented differences (release_deviations.py), by config key.
+_OURS = {
+    ("edsr_baseline", "compress.distill.schedule.lr"): DEVIATIONS["distill.lr@edsr_baseline"][1],
+    ("edsr_baseline", "compress.prune.optim.name"): EQUIVALENT["prune.optimizer"][1],
+    ("swinir_s", "compress.prune.optim.name"): EQUIVALENT["prune.optimizer"][1],
 }
 
 
 def our_value(model: str, key: str) -> Any:
-  """The value the paper config carries: the release's, unless EQUIVALENT/DEVIATIONS say."""
-  if (model, key) in DEVIATIONS:
-    return DEVIATIONS[(model, key)][0]
-  if key in EQUIVALENT:
-    return EQUIVALENT[key][0]
-  return RELEASE[model][key]
+  """The value the paper config carries: the release's, unless a documented difference says."""
+  return _OURS.get((model, key), RELEASE[model][key])
 
 
 def _student_kwargs(config) -> dict:
@@ -141,41 +127,3 @@ def apply(config, model: str):
         continue  # the preset already matches: keep student_kwargs empty
       _set(config, key, our_value(model, key))
   return config
-
-
-def _same(a, b) -> bool:
-  if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
-    return a is not None and b is not None and tuple(a) == tuple(b)
-  if isinstance(a, float) or isinstance(b, float):
-    return a is not None and b is not None and abs(float(a) - float(b)) <= 1e-12 * max(
-        abs(float(a)), abs(float(b)), 1e-30)
-  return a == b
-
-
-def compare(config, model: str) -> list[dict]:
-  """One row per released hyperparameter: release value, ours, and a status —
-  "same", "equivalent" (EQUIVALENT), "deviation" (DEVIATIONS, with the reason) or "differs"
-  (an unexplained difference: a bug in the config)."""
-  _check_model(model)
-  rows = []
-  for key, rel in RELEASE[model].items():
-    ours = _get(config, key)
-    if (model, key) in DEVIATIONS and _same(ours, DEVIATIONS[(model, key)][0]):
-      status, why = "deviation", DEVIATIONS[(model, key)][1]
-    elif key in EQUIVALENT and _same(ours, EQUIVALENT[key][0]):
-      status, why = "equivalent", EQUIVALENT[key][1]
-    elif _same(ours, rel):
-      status, why = "same", ""
-    else:
-      status, why = "differs", ""
-    rows.append({"key": key, "release": rel, "ours": ours, "status": status, "why": why})
-  return rows
-
-
-def format_markdown(rows: list[dict]) -> str:
-  fmt = lambda v: ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
-  lines = ["| hyperparameter | release | paper config | status |", "|---|---|---|---|"]
-  for r in rows:
-    status = r["status"] + (f": {r['why']}" if r["why"] else "")
-    lines.append(f"| `{r['key']}` | {fmt(r['release'])} | {fmt(r['ours'])} | {status} |")
-  return "\n".join(lines)
