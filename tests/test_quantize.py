@@ -215,7 +215,8 @@ def test_cli_int8_export_and_upscale(tiny_checkpoint, calib_dir, sample_image, t
   img = sample_image[100:100 + 40, 200:200 + 52]
   Image.fromarray(img).save(tmp_path / "in.png")
   assert upscale.main(["--onnx", str(out), "--input", str(tmp_path / "in.png"), "--output",
-                       str(tmp_path / "up"), "--tile", "20", "--quiet"]) == 0
+                       str(tmp_path / "up"), "--tile", "20"]) == 0
+  assert "exact, onnxruntime int8" in capsys.readouterr().err
   sess = ort_backend.Session(out)
   whole = np.clip(np.round(sess.run(img[None].astype(np.float32))[0]), 0, 255).astype(np.uint8)
   np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "up" / "in.png")), whole)
