@@ -13,6 +13,9 @@ output; weights and input are resident before). `process_peak_mb` is the subproc
 (runtime + weights + warm-up + call). Outputs are compared to JAX's (max |diff| on 0..255).
 Torch: the measure/torch_bench.py twins (plain, EDSR); IMDN: tests/torch_refs.IMDNRef with the
 official weights. ONNX Runtime: the session the upscaler uses (no arena, all graph optimizations).
+ONNX Runtime int8: the file `memsr_jax.deploy.quantize.quantize_int8` makes from the exported one
+(its default options, calibrated on ../shared T91), same session settings; for IMDN (official
+weights) the Y-PSNR it loses against the float file on Set5 and Set14 is measured too.
 With --with_100mp: the upscale CLI with --onnx (ONNX Runtime), --max_memory 256MB, streamed PNG
 in/out, plain_s ×4 2500×2500 → 10000×10000; peak RSS (wait4) minus the runtime overhead.
 """
@@ -32,7 +35,7 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SHARED = pathlib.Path(os.environ.get("MEMSR_SHARED", REPO.parent / "shared"))
-BACKENDS = ("jax", "torch", "onnxruntime")
+BACKENDS = ("jax", "torch", "onnxruntime", "onnxruntime_int8")
 
 
 def _imdn_weights(scale):
@@ -82,11 +85,11 @@ def worker(backend, name, scale, hr, onnx_path, out_npy):
   hr_w, hr_h = hr
   x = lr_image(hr_w, hr_h, scale)
   info = {}
-  if backend == "onnxruntime":
+  if backend.startswith("onnxruntime"):
     import onnxruntime
 
     from memsr_jax.deploy import ort_backend
-    sess = ort_backend.Session(onnx_path)
+    sess = ort_backend.Session(int8_path(onnx_path) if backend.endswith("int8") else onnx_path)
     out, info = measure(lambda: sess.run(x))
     info["version"] = onnxruntime.__version__
   else:
@@ -147,11 +150,44 @@ def export_worker(name, scale, path):
                     "onnx_mb": rep["bytes"] / 1e6}))
 
 
+def int8_path(onnx_path):
+  p = pathlib.Path(onnx_path)
+  return p.with_name(p.stem + "_int8.onnx")
+
+
+def int8_worker(name, scale, path):
+  """The int8 file (quantize.Int8Options defaults, calibrated on T91) and its PSNR lost."""
+  import logging
+  logging.disable(logging.WARNING)
+  from memsr_jax import evaluation
+  from memsr_jax.deploy import ort_backend
+  from memsr_jax.deploy import quantize
+  fp32 = pathlib.Path(path).read_bytes()
+  t0 = time.perf_counter()
+  int8, rep = quantize.quantize_int8(fp32, SHARED / "datasets" / "T91", scale=scale)
+  out = {"seconds": time.perf_counter() - t0, "int8_mb": len(int8) / 1e6,
+         "size_ratio": len(int8) / len(fp32),
+         "psnr_y_vs_fp32_held_out_t91": rep["verification"]["psnr_y_vs_fp32"]}
+  int8_path(path).write_bytes(int8)
+  if name == "imdn" and _imdn_weights(scale):  # PSNR lost only means something for trained weights
+    for ds in ("set5", "set14"):
+      r = [evaluation.evaluate_dataset(ort_backend.Session(m).run, ds, scale,
+                                       str(SHARED / "datasets"))["psnr"]
+           for m in (path, int8_path(path))]
+      out[f"{ds}_psnr_fp32_int8"] = r
+      out[f"{ds}_psnr_lost_db"] = r[0] - r[1]
+  print(json.dumps(out))
+
+
 def bench_model(name, scale, hr, tmp, backends):
   onnx_path = tmp / f"{name}_x{scale}.onnx"
   line, sec = _run([sys.executable, __file__, "--export_worker", name, str(scale), str(onnx_path)])
   row = {"model": name, "scale": scale, "lr": [hr[0] // scale, hr[1] // scale],
          "export": {**json.loads(line), "seconds": sec}}
+  if "onnxruntime_int8" in backends:
+    line, sec = _run([sys.executable, __file__, "--int8_worker", name, str(scale),
+                      str(onnx_path)])
+    row["int8_export"] = json.loads(line)
   outs = {}
   for b in backends:
     npy = tmp / f"{name}_x{scale}_{b}.npy"
@@ -168,6 +204,9 @@ def bench_model(name, scale, hr, tmp, backends):
     for b in outs:
       if b != "jax":
         row[b]["max_abs_diff_vs_jax"] = float(np.abs(np.load(outs[b]) - ref).max())
+  f32, i8 = (row.get(b, {}).get("latency_s") for b in ("onnxruntime", "onnxruntime_int8"))
+  if f32 and i8:
+    row["int8_speed_vs_fp32_ort"] = f32 / i8
   return row
 
 
@@ -217,8 +256,8 @@ def bench_100mp(tmp, budget="256MB", model="plain_s", n=2500):
 
 def table(rows):
   head = ("| model | scale | LR | JAX s | torch s | ORT s | ORT/torch speed | JAX MB | torch MB | "
-          "ORT MB | ORT max diff vs JAX |")
-  lines = [head, "|" + "---|" * 11]
+          "ORT MB | ORT max diff vs JAX | ORT int8 s | int8 MB | int8 PSNR lost Set5 / Set14 |")
+  lines = [head, "|" + "---|" * 14]
   def g(r, b, k, fmt="{:.1f}"):
     v = r.get(b, {}).get(k)
     return fmt.format(v) if isinstance(v, (int, float)) else "n/a"
@@ -233,7 +272,11 @@ def table(rows):
         f"{g(r, 'jax', 'call_peak_growth_mb', '{:.0f}')} | "
         f"{g(r, 'torch', 'call_peak_growth_mb', '{:.0f}')} | "
         f"{g(r, 'onnxruntime', 'call_peak_growth_mb', '{:.0f}')} | "
-        f"{g(r, 'onnxruntime', 'max_abs_diff_vs_jax', '{:.2g}')} |")
+        f"{g(r, 'onnxruntime', 'max_abs_diff_vs_jax', '{:.2g}')} | "
+        f"{g(r, 'onnxruntime_int8', 'latency_s')} | "
+        f"{g(r, 'onnxruntime_int8', 'call_peak_growth_mb', '{:.0f}')} | "
+        f"{g(r, 'int8_export', 'set5_psnr_lost_db', '{:.3f}')} / "
+        f"{g(r, 'int8_export', 'set14_psnr_lost_db', '{:.3f}')} |")
   return "\n".join(lines)
 
 
@@ -248,6 +291,7 @@ def main():
   p.add_argument("--out", default=str(REPO / "benchmarks/results/export_cpu_latency.json"))
   p.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
   p.add_argument("--export_worker", nargs=3, help=argparse.SUPPRESS)
+  p.add_argument("--int8_worker", nargs=3, help=argparse.SUPPRESS)
   args = p.parse_args()
   if args.worker:
     b, name, scale, hr, onnx_path, npy = args.worker
@@ -255,6 +299,9 @@ def main():
   if args.export_worker:
     name, scale, path = args.export_worker
     return export_worker(name, int(scale), path)
+  if args.int8_worker:
+    name, scale, path = args.int8_worker
+    return int8_worker(name, int(scale), path)
   hr = tuple(map(int, args.hr.split("x")))
   out = pathlib.Path(args.out)
   result = json.loads(out.read_text()) if args.only_100mp and out.exists() else {}

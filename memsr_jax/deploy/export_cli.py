@@ -9,9 +9,13 @@ sync): float32 input 0..255, batch/height/width symbolic, layout NHWC (or --layo
 model, layout, training step, receptive radius and versions go into the model's metadata_props;
 `memsr_jax.upscale --onnx` reads them. Every export runs ONNX Runtime and JAX (conv precision
 HIGHEST) on a real photo and refuses to write the file when max |diff| > --tolerance.
+With --quantize int8 the verified float model is quantized by ONNX Runtime (deploy/quantize.py),
+calibrated on crops of --calibration's images, and written only when its Y-PSNR against the float
+model on held-out images of that folder reaches --min_psnr (docs/DEPLOY.md, int8).
 Exit status: 0 written, 1 verification failed, 2 usage error (one line on stderr).
 """
 import argparse
+import dataclasses
 import json
 import math
 import pathlib
@@ -21,6 +25,7 @@ from memsr_jax import cli
 from memsr_jax import safe_io
 from memsr_jax.deploy import model_source
 from memsr_jax.deploy import onnx_export
+from memsr_jax.deploy import quantize
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,6 +43,17 @@ def parse_args(argv=None) -> argparse.Namespace:
                  "of skimage's astronaut)")
   p.add_argument("--tolerance", type=float, default=onnx_export.TOLERANCE,
                  help="max |ORT − JAX| allowed on 0..255")
+  p.add_argument("--quantize", default="none", choices=("none", "int8"),
+                 help="int8: static QDQ quantization by ONNX Runtime, calibrated on --calibration "
+                 "and verified against the float model on held-out images (docs/DEPLOY.md)")
+  p.add_argument("--calibration", metavar="DIR", help="image folder to calibrate int8 on (e.g. "
+                 "T91); images that give no crop are the held-out verification images")
+  p.add_argument("--calibration_images", type=cli.positive_int, metavar="N",
+                 default=quantize.Int8Options().crops,
+                 help="calibration crops, one per image (default %(default)s)")
+  p.add_argument("--min_psnr", type=float, default=quantize.MIN_PSNR,
+                 help="int8: least Y-PSNR (dB) against the float model on the held-out images; "
+                 "below it nothing is written (default %(default)s)")
   args = p.parse_args(argv)
   if not math.isfinite(args.tolerance):
     p.error(f"--tolerance must be a finite number, got {args.tolerance}")
@@ -57,6 +73,15 @@ def check_output(args) -> pathlib.Path:
   return safe_io.check_output_file(args.output, "--output", overwrite=args.overwrite)
 
 
+def _int8(args, scale: int):
+  """The quantize_fn of export_onnx for --quantize int8 (None without it)."""
+  if args.quantize != "int8":
+    return None
+  opts = dataclasses.replace(quantize.Int8Options(), crops=args.calibration_images)
+  return lambda fp32: quantize.quantize_int8(fp32, args.calibration, opts, scale=scale,
+                                             min_psnr=args.min_psnr)
+
+
 def _export(args) -> dict:
   """Checks the flags, loads the model and exports it → the report of `export_onnx`."""
   if args.format.lower() != "onnx":
@@ -67,20 +92,27 @@ def _export(args) -> dict:
   if args.model and not (args.torch_weights and args.scale):
     raise onnx_export.ExportError("give --checkpoint DIR, or --model NAME --scale S "
                                   "--torch_weights FILE.pth")
+  if args.quantize == "int8":
+    if not args.calibration:
+      raise cli.UsageError("--quantize int8 needs --calibration DIR (an image folder, e.g. T91)")
+    quantize.list_images(args.calibration)  # a missing or empty folder fails before the export
+  elif args.calibration:
+    raise cli.UsageError("--calibration is for --quantize int8")
   model, params, info = model_source.load(
       checkpoint=args.checkpoint, model=args.model, scale=args.scale,
       torch_weights=args.torch_weights, param_key=args.param_key,
       overrides=cli.parse_set_overrides(args.set))
   image = onnx_export.verify_image(args.verify_image) if args.verify_image else None
   return onnx_export.export_onnx(model, params, info, output, layout=args.layout, image=image,
-                                 tolerance=args.tolerance, overwrite=args.overwrite)
+                                 tolerance=args.tolerance, overwrite=args.overwrite,
+                                 quantize_fn=_int8(args, int(model.scale)))
 
 
 def main(argv=None) -> int:
   args = parse_args(argv)
   try:
     report = _export(args)
-  except onnx_export.VerificationError as e:
+  except (onnx_export.VerificationError, quantize.Int8VerificationError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
   except (cli.UserError, ValueError, OSError) as e:
@@ -89,5 +121,9 @@ def main(argv=None) -> int:
         f"{report['memsr_jax.model']} ×{report['memsr_jax.scale']}, {args.layout}); ONNX Runtime "
         f"vs JAX (HIGHEST) max |diff| {report['max_abs_diff']:.3g} on 0..255 "
         f"(≤ {args.tolerance:g})", file=sys.stderr)
+  if "int8" in report:
+    v = report["int8"]["verification"]
+    print(f"int8: {v['psnr_y_vs_fp32']} dB Y-PSNR against the float model on "
+          f"{len(v['per_image'])} held-out images (≥ {args.min_psnr:g})", file=sys.stderr)
   print(json.dumps({k: v for k, v in report.items() if k != "memsr_jax.model_kwargs"}))
   return 0

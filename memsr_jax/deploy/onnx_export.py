@@ -153,8 +153,12 @@ def verify(onnx_bytes: bytes, model, params, lr: np.ndarray, layout: str) -> flo
 
 def export_onnx(model, params, info: dict, output, *, layout: str = "NHWC",
                 image: np.ndarray | None = None, tolerance: float = TOLERANCE,
-                overwrite: bool = False) -> dict:
-  """Exports, verifies in ONNX Runtime, then writes `output` atomically → a report dict."""
+                overwrite: bool = False, quantize_fn=None) -> dict:
+  """Exports, verifies in ONNX Runtime, then writes `output` atomically → a report dict.
+
+  `quantize_fn(verified float model bytes) -> (bytes, report)` replaces the float model by the
+  one it returns (int8: `deploy.quantize.quantize_int8`, which verifies its own result) before
+  anything is written; its report goes under "int8"."""
   onnx = require("onnx")
   require("onnxruntime")
   output = pathlib.Path(output)
@@ -176,8 +180,11 @@ def export_onnx(model, params, info: dict, output, *, layout: str = "NHWC",
   onnx.helper.set_model_props(proto, meta)
   proto.doc_string = "memsr_jax super-resolution model, exported by python -m memsr_jax.export"
   onnx.checker.check_model(proto)
+  data = proto.SerializeToString()
+  if quantize_fn is not None:
+    data, report["int8"] = quantize_fn(data)
   # Temp file in the same folder, then rename: a failed write never leaves a half file behind,
   # and leftovers of killed exports are deleted.
-  safe_io.atomic_write_bytes(output, proto.SerializeToString(), what="writing the ONNX model")
+  safe_io.atomic_write_bytes(output, data, what="writing the ONNX model")
   report["bytes"] = output.stat().st_size
   return report

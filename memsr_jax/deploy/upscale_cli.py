@@ -98,7 +98,10 @@ def make_upscaler(args) -> tuple[upscaler.TiledUpscaler, str]:
   options = upscaler.UpscaleOptions(args.max_memory, args.tile, args.overlap, args.stream_input,
                                     args.png_level)
   if args.onnx:
-    return _onnx_upscaler(args, options), "onnxruntime float32"
+    up = _onnx_upscaler(args, options)
+    # An int8 file (export --quantize int8) says so in its metadata; its I/O stay float32.
+    return up, ("onnxruntime int8" if "int8_quantization" in up.session.meta
+                else "onnxruntime float32")
   if args.backend == "onnxruntime":
     hint = " (--model names a zoo preset)" if args.model and args.model.endswith(".onnx") else ""
     raise cli.UsageError(f"--backend onnxruntime runs an exported file: pass --onnx model.onnx"
