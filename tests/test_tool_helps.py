@@ -12,8 +12,7 @@ import pytest
 # runpy re-runs a tool module another test imported; its warning about that is expected here.
 pytestmark = pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")
 TOOLS = ("memsr_jax.upscale", "memsr_jax.export", "memsr_jax.import_weights", "memsr_jax.profile",
-         "memsr_jax.tiling_error", pytest.param("memsr_jax.experiments", marks=pytest.mark.xfail(
-             strict=True, reason="NAME, --budget and --workdir have no help line yet")),
+         "memsr_jax.tiling_error", "memsr_jax.experiments",
          "memsr_jax.release_check", "memsr_jax.methods.memsr.convert_error",
          "memsr_jax.data.fetch", "memsr_jax.plot")
 

@@ -30,9 +30,11 @@ def _shared(sub: str, env: str) -> str:
 def parse_args(argv=None):
   p = cli.ArgumentParser(prog="python -m memsr_jax.experiments", description=__doc__,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("name", choices=specs.NAMES)
-  p.add_argument("--budget", required=True, choices=budgets.BUDGETS)
-  p.add_argument("--workdir", required=True)
+  p.add_argument("name", choices=specs.NAMES, help="the experiment to run (its paper comparison)")
+  p.add_argument("--budget", required=True, choices=budgets.BUDGETS,
+                 help="steps, batch and evaluation sets (memsr_jax/experiments/budgets.py)")
+  p.add_argument("--workdir", required=True,
+                 help="where every run, row cache and results.json/.md go (resumable)")
   p.add_argument("--data_dir", default=_shared("datasets", "MEMSR_DATA_DIR"),
                  help="folder holding T91, BSD200, Set5, Set14, … (default: $MEMSR_DATA_DIR, "
                       "else ../shared/datasets)")
