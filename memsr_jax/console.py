@@ -7,8 +7,8 @@
 - `say(message)`: one line on stderr that never lands inside an active progress bar.
 - `progress(total, …)`: a tqdm bar in a terminal; elsewhere (logs, CI) a plain line at most every
   `min_interval` seconds (with the time left when the total is known) and at the end (unless
-  `final_line=False`: the caller prints its own summary). While a bar is open, `say` and our log
-  records are printed above it (`tqdm.write`).
+  `final_line=False`: the caller prints its own summary, and the bar is cleared at the end).
+  While a bar is open, `say` and our log records are printed above it (`tqdm.write`).
 - `add_verbose_flag(parser)` / `VERBOSE_HELP`: the one `--verbose` flag every command shares.
 """
 import logging
@@ -113,7 +113,7 @@ class Progress:
     if enabled and tty:
       self.bar = tqdm(total=total, initial=initial, desc=desc or None, unit=unit,
                       unit_scale=unit_scale, dynamic_ncols=True, mininterval=1.0,
-                      file=sys.stderr, leave=True)
+                      file=sys.stderr, leave=final_line)
 
   def update(self, n: int = 1) -> None:
     self.n += n
@@ -166,7 +166,8 @@ def progress(total: Optional[int], desc: str = "", unit: str = "it", initial: in
 
   `tty` overrides the terminal check (tests); `enabled=False` shows nothing (other processes of a
   multi-host run, or a config that turns progress off); `unit_scale`: k/M/G prefixes in the bar;
-  `final_line=False`: no plain count line at the end (the caller's own line follows).
+  `final_line=False`: no plain count line at the end, and the bar is cleared when it closes (the
+  caller's own line follows).
   """
   if tty is None:
     tty = sys.stderr.isatty()

@@ -89,3 +89,13 @@ def test_experiment_status_lines(capsys):
   runner._log("run x: training 10 steps")
   out, err = capsys.readouterr()
   assert out == "" and err == "[experiment] run x: training 10 steps\n"
+
+
+def test_a_bar_left_to_the_caller_is_cleared_for_its_line(capsys):
+  with console.progress(3, desc="[1/1] a.png", unit="tile", tty=True, final_line=False) as p:
+    p.update(3)
+  console.say("[1/1] a.png: done")
+  out, err = capsys.readouterr()
+  assert out == "" and "a.png:   0%" in err  # the bar was shown
+  assert err.split("\r")[-1] == "[1/1] a.png: done\n", repr(err)  # no bar left above the line
+  assert "\n" not in err[:-1], repr(err)
