@@ -122,7 +122,8 @@ def run(config) -> dict:
       save_dir = (out_dir / "images" / pathlib.Path(ds).name / f"x{scale}"
                   if config.save_images else None)
       r = evaluation.evaluate_dataset(predict_fn, ds, scale, data_root, save_dir=save_dir,
-                                      y_only=config.y_only, use_lr_files=config.use_lr_files)
+                                      y_only=config.y_only, use_lr_files=config.use_lr_files,
+                                      show_progress=True)
       results[ds][scale] = r
       console.say(f"{ds} ×{scale}: {r['psnr']:.4f} dB / {r['ssim']:.4f} ({r['n_images']} images, "
                   f"{r['seconds']:.1f} s)")

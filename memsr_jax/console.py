@@ -6,8 +6,9 @@
   Results a command exists for (tables, JSON) stay on stdout, so they can be piped.
 - `say(message)`: one line on stderr that never lands inside an active progress bar.
 - `progress(total, …)`: a tqdm bar in a terminal; elsewhere (logs, CI) a plain line at most every
-  `min_interval` seconds and at the end. While a bar is open, `say` and our log records are printed
-  above it (`tqdm.write`).
+  `min_interval` seconds (with the time left when the total is known) and at the end (unless
+  `final_line=False`: the caller prints its own summary, and the bar is cleared at the end).
+  While a bar is open, `say` and our log records are printed above it (`tqdm.write`).
 - `add_verbose_flag(parser)` / `VERBOSE_HELP`: the one `--verbose` flag every command shares.
 """
 import logging
@@ -98,9 +99,11 @@ class Progress:
   """Progress of a counted job; see the module docstring. Use `progress(...)` to make one."""
 
   def __init__(self, total: Optional[int], desc: str, unit: str, initial: int, enabled: bool,
-               tty: bool, min_interval: float, unit_scale: bool = False):
+               tty: bool, min_interval: float, unit_scale: bool = False, final_line: bool = True):
     self.total, self.desc, self.unit = total, desc, unit
     self.n = initial
+    self.final_line = final_line
+    self._t0, self._n0 = time.monotonic(), initial
     self.enabled = enabled
     self.postfix: dict[str, str] = {}
     self.min_interval = min_interval
@@ -110,7 +113,7 @@ class Progress:
     if enabled and tty:
       self.bar = tqdm(total=total, initial=initial, desc=desc or None, unit=unit,
                       unit_scale=unit_scale, dynamic_ncols=True, mininterval=1.0,
-                      file=sys.stderr, leave=True)
+                      file=sys.stderr, leave=final_line)
 
   def update(self, n: int = 1) -> None:
     self.n += n
@@ -129,7 +132,15 @@ class Progress:
     count = f"{self.n}/{self.total}" if self.total else f"{self.n}"
     extra = "".join(f" {k} {v}" for k, v in self.postfix.items())
     head = f"{self.desc}: " if self.desc else ""
-    print(f"{head}{count} {self.unit}{extra}", file=sys.stderr, flush=True)
+    print(f"{head}{count} {self.unit}{extra}{self._eta()}", file=sys.stderr, flush=True)
+
+  def _eta(self) -> str:
+    """` eta 1:02:03` from the mean rate since the start; empty when it cannot be told."""
+    done, elapsed = self.n - self._n0, time.monotonic() - self._t0
+    if not self.total or self.n >= self.total or done <= 0 or elapsed <= 0:
+      return ""
+    left = round((self.total - self.n) * elapsed / done)
+    return f" eta {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}"
 
   def close(self) -> None:
     if self in _bars:
@@ -137,7 +148,7 @@ class Progress:
     if self.bar is not None:
       self.bar.close()
       self.bar = None
-    elif self.enabled and self.n != self._last_n:  # the final count, unless just printed
+    elif self.enabled and self.final_line and self.n != self._last_n:  # unless just printed
       self._line()
     self.enabled = False
 
@@ -150,15 +161,17 @@ class Progress:
 
 def progress(total: Optional[int], desc: str = "", unit: str = "it", initial: int = 0,
              enabled: bool = True, tty: Optional[bool] = None, min_interval: float = 30.0,
-             unit_scale: bool = False) -> Progress:
+             unit_scale: bool = False, final_line: bool = True) -> Progress:
   """A progress helper (tqdm bar when stderr is a terminal, else periodic plain lines).
 
   `tty` overrides the terminal check (tests); `enabled=False` shows nothing (other processes of a
-  multi-host run, or a config that turns progress off); `unit_scale`: k/M/G prefixes in the bar.
+  multi-host run, or a config that turns progress off); `unit_scale`: k/M/G prefixes in the bar;
+  `final_line=False`: no plain count line at the end, and the bar is cleared when it closes (the
+  caller's own line follows).
   """
   if tty is None:
     tty = sys.stderr.isatty()
-  p = Progress(total, desc, unit, initial, enabled, tty, min_interval, unit_scale)
+  p = Progress(total, desc, unit, initial, enabled, tty, min_interval, unit_scale, final_line)
   _bars.append(p)
   return p
 

@@ -255,9 +255,9 @@ def test_smoke_end_to_end_and_resume(name, shared_dir, tmp_path, capsys):
   # Second invocation: nothing retrains or re-evaluates; the table is the same.
   runs = {r: json.loads((w / r / "run.json").read_text()) for r in res["runs"]}
   assert cli.main(argv) == 0
-  out = capsys.readouterr().out
-  assert ": training " not in out and "': evaluating on" not in out
-  assert out.count("finished earlier") == len(runs)
+  log = capsys.readouterr().err  # status lines are on stderr
+  assert ": training " not in log and "': evaluating on" not in log
+  assert log.count("finished earlier") == len(runs)
   again = json.loads((w / "results.json").read_text())
   for r, info in runs.items():
     assert json.loads((w / r / "run.json").read_text()) == info
@@ -284,7 +284,7 @@ def test_run_bookkeeping_survives_an_interrupt(tmp_path, monkeypatch, capsys):
   monkeypatch.setattr(runner, "_train", lambda config, run_dir: calls.append(run_dir))
   capsys.readouterr()
   done = runner.train_run(run, tmp_path)
-  assert "(resuming)" in capsys.readouterr().out
+  assert "(resuming)" in capsys.readouterr().err
   assert done["finished"] and done["invocations"] == 2 and len(calls) == 2
   assert runner.train_run(run, tmp_path) == done and len(calls) == 2
   assert runner.train_run(specs.Run("s", None, 1, skip="why"), tmp_path)["skipped"] == "why"

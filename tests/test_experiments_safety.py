@@ -82,7 +82,7 @@ def test_a_row_evaluated_on_other_data_is_evaluated_again(tmp_path, monkeypatch)
   calls = []
   monkeypatch.setattr(rows_lib, "row_model", lambda row, exp, w: (lambda x: x, {"params": 0}))
 
-  def fake_eval(predict, arg, scale, data_dir):
+  def fake_eval(predict, arg, scale, data_dir, **kwargs):
     calls.append(arg)
     return {"psnr": 30.0, "ssim": 0.9, "n_images": 1, "errors": []}
 
@@ -98,7 +98,7 @@ def test_a_row_evaluated_on_other_data_is_evaluated_again(tmp_path, monkeypatch)
 
 def test_an_infinite_psnr_is_recorded_as_null_with_a_note(tmp_path, monkeypatch):
   monkeypatch.setattr(rows_lib, "row_model", lambda row, exp, w: (lambda x: x, {"params": 0}))
-  monkeypatch.setattr(rows_lib.evaluation, "evaluate_dataset", lambda *a: {
+  monkeypatch.setattr(rows_lib.evaluation, "evaluate_dataset", lambda *a, **kw: {
       "psnr": math.inf, "ssim": 1.0, "n_images": 1, "errors": []})
   exp = specs.build("edsr_baseline_x2", "smoke", "d", "v", str(tmp_path))
   out = rows_lib.evaluate_row(base.Row("bicubic", "", ("bicubic",)), exp, tmp_path,

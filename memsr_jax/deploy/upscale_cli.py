@@ -12,9 +12,9 @@ an output that would overwrite an input or another output), printed as one line 
 """
 import argparse
 import pathlib
-import sys
 
 from memsr_jax import cli
+from memsr_jax import console
 from memsr_jax import precision
 from memsr_jax import safe_io
 from memsr_jax.deploy import budget as budget_lib
@@ -126,8 +126,7 @@ def _plan_outputs(args) -> tuple[list[pathlib.Path], list[pathlib.Path]]:
   inputs, others = list_inputs(in_path)
   if others and not args.quiet:
     names = ", ".join(p.name for p in others[:3]) + (", …" if len(others) > 3 else "")
-    print(f"note: {len(others)} file(s) without an image suffix ignored ({names})",
-          file=sys.stderr)
+    console.say(f"note: {len(others)} file(s) without an image suffix ignored ({names})")
   outputs = safe_io.output_files(inputs, out_dir, ".png",
                                  input_dir=in_path if in_path.is_dir() else None)
   safe_io.check_output_dir(out_dir, "--output")
@@ -145,7 +144,7 @@ def _plan_outputs(args) -> tuple[list[pathlib.Path], list[pathlib.Path]]:
 def main(argv=None) -> int:
   args = parse_args(argv)
   tighten_allocator()
-  say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+  say = (lambda *a: None) if args.quiet else console.say
   try:
     inputs, outputs = _plan_outputs(args)
     up, policy = make_upscaler(args)
@@ -154,26 +153,43 @@ def main(argv=None) -> int:
   skipped = []
   for i, (src, dst) in enumerate(zip(inputs, outputs), 1):
     prefix = f"[{i}/{len(inputs)}] {src.name}"
-
-    def progress(done, total, prefix=prefix):
-      if not args.quiet and (done == total or done % max(1, total // 20) == 0):
-        print(f"\r{prefix}: tile {done}/{total}", end="", file=sys.stderr, flush=True)
-
+    bar = _TileProgress(prefix, enabled=not args.quiet)
     try:
-      r = up.upscale_file(src, dst, progress=progress)
+      with bar:
+        r = up.upscale_file(src, dst, progress=bar)
     except budget_lib.BudgetTooSmall as e:
-      say("")
       return cli.fail(e)
     except (image_io.ImageReadError, OSError, ValueError) as e:
-      say(f"\n{prefix}: SKIPPED ({e})")
+      say(f"{prefix}: SKIPPED ({e})")
       skipped.append((src, str(e)))
       continue
-    say(f"\r{prefix}: {r.lr_size[0]}×{r.lr_size[1]} → {r.sr_size[0]}×{r.sr_size[1]} "
+    say(f"{prefix}: {r.lr_size[0]}×{r.lr_size[1]} → {r.sr_size[0]}×{r.sr_size[1]} "
         f"{dst}  ({r.mode}, {policy}, tile {r.tile}, {r.n_tiles} tiles, est. "
         f"{budget_lib.fmt_mb(r.estimated_bytes)}, {r.seconds:.1f} s)")
   if skipped:  # listed also with --quiet: the exit status alone does not say which
-    print(f"{len(skipped)} of {len(inputs)} input(s) skipped:", file=sys.stderr)
+    console.say(f"{len(skipped)} of {len(inputs)} input(s) skipped:")
     for src, why in skipped:
-      print(f"  {src}: {why}", file=sys.stderr, flush=True)
+      console.say(f"  {src}: {why}")
     return 1
   return 0
+
+
+class _TileProgress:
+  """The tiling driver's `progress(done, total)` callback as a console progress helper (opened
+  at the first tile, when the count is known; the summary line of the image follows it)."""
+
+  def __init__(self, desc: str, enabled: bool):
+    self.desc, self.enabled, self.bar = desc, enabled, None
+
+  def __call__(self, done: int, total: int) -> None:
+    if self.bar is None:
+      self.bar = console.progress(total, desc=self.desc, unit="tile", enabled=self.enabled,
+                                  final_line=False)
+    self.bar.update(max(0, done - self.bar.n))
+
+  def __enter__(self) -> "_TileProgress":
+    return self
+
+  def __exit__(self, *exc) -> None:
+    if self.bar is not None:
+      self.bar.close()

@@ -23,6 +23,7 @@ from typing import Callable, Mapping, Optional
 
 import numpy as np
 
+from memsr_jax import console
 from memsr_jax.data import folders
 from memsr_jax.image import io as image_io
 from memsr_jax.image import metrics
@@ -40,9 +41,28 @@ def _predict_image(predict_fn: PredictFn, lr: np.ndarray, scale: int) -> np.ndar
   return metrics.to_uint8(sr[0])
 
 
+def _evaluate_pair(pair, predict_fn: PredictFn, scale: int, y_only: bool,
+                   save_dir: Optional[str], per_image: dict, errors: dict) -> None:
+  """Scores one pair into `per_image`, or records why it could not be scored in `errors`."""
+  try:
+    lr, hr = folders.load_pair(pair, scale)
+  except (ValueError, OSError) as e:  # ImageReadError included; one bad file never ends a run
+    errors[pair.name] = str(e)
+    return
+  sr = _predict_image(predict_fn, lr, scale)
+  try:
+    per_image[pair.name] = {"psnr": metrics.psnr(sr, hr, crop=scale, y_only=y_only),
+                            "ssim": metrics.ssim(sr, hr, crop=scale, y_only=y_only)}
+  except ValueError as e:  # e.g. too small for the crop and the SSIM window
+    errors[pair.name] = f"{pair.hr_path}: {e}"
+    return
+  if save_dir is not None:
+    image_io.write_png(pathlib.Path(save_dir) / f"{pair.name}.png", sr)
+
+
 def evaluate_dataset(predict_fn: PredictFn, dataset: str, scale: int, data_root: Optional[str], *,
                      save_dir: Optional[str] = None, y_only: bool = True,
-                     use_lr_files: bool = True) -> dict:
+                     use_lr_files: bool = True, show_progress: bool = False) -> dict:
   """Runs the protocol on every image of `dataset` at ×`scale`.
 
   Args:
@@ -53,6 +73,7 @@ def evaluate_dataset(predict_fn: PredictFn, dataset: str, scale: int, data_root:
     save_dir: when given, the uint8 SR images are written there as <name>.png.
     y_only: metrics on the Y channel (the protocol) or on RGB.
     use_lr_files: use LR images the dataset ships (else always bicubic from the HR).
+    show_progress: per-image progress on stderr (memsr_jax.console; the caller prints the result).
 
   Returns:
     {"psnr", "ssim": means over evaluated images (nan when none), "n_images",
@@ -61,21 +82,11 @@ def evaluate_dataset(predict_fn: PredictFn, dataset: str, scale: int, data_root:
   pairs = folders.list_pairs(dataset, data_root, scale, use_lr_files=use_lr_files)
   per_image, errors = {}, {}
   start = time.perf_counter()
-  for pair in pairs:
-    try:
-      lr, hr = folders.load_pair(pair, scale)
-    except (ValueError, OSError) as e:  # ImageReadError included; one bad file never ends a run
-      errors[pair.name] = str(e)
-      continue
-    sr = _predict_image(predict_fn, lr, scale)
-    try:
-      per_image[pair.name] = {"psnr": metrics.psnr(sr, hr, crop=scale, y_only=y_only),
-                              "ssim": metrics.ssim(sr, hr, crop=scale, y_only=y_only)}
-    except ValueError as e:  # e.g. too small for the crop and the SSIM window
-      errors[pair.name] = f"{pair.hr_path}: {e}"
-      continue
-    if save_dir is not None:
-      image_io.write_png(pathlib.Path(save_dir) / f"{pair.name}.png", sr)
+  with console.progress(len(pairs), desc=f"{pathlib.Path(dataset).name} ×{scale}", unit="image",
+                        enabled=show_progress, final_line=False) as bar:
+    for pair in pairs:
+      _evaluate_pair(pair, predict_fn, scale, y_only, save_dir, per_image, errors)
+      bar.update()
   values = list(per_image.values())
   return {
       "psnr": float(np.mean([v["psnr"] for v in values])) if values else math.nan,

@@ -16,6 +16,7 @@ import shlex
 import sys
 
 from memsr_jax import cli
+from memsr_jax import console
 from memsr_jax.experiments import budgets
 from memsr_jax.experiments import runner
 from memsr_jax.experiments import specs
@@ -65,10 +66,10 @@ def main(argv=None) -> int:
   except cli.UserError as e:  # usage, a damaged file, a busy workdir, bad weights
     return cli.fail(e)
   except loop.TrainingInterrupted as e:
-    print(str(e), flush=True)
+    console.say(str(e))
     return 128 + int(e.signum)
   except loop.NonFiniteLossError as e:
-    print(f"error: {e}", file=sys.stderr)
+    console.say(f"error: {e}")
     return 1
   return 0
 

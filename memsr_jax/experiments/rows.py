@@ -189,7 +189,7 @@ def evaluate_row(row: base.Row, exp: base.Experiment, workdir: pathlib.Path, set
   predict, info = row_model(row, exp, workdir)
   results, notes = {}, []
   for name, arg, _ in (sets if predict is not None else ()):
-    r = evaluation.evaluate_dataset(predict, arg, exp.scale, data_dir)
+    r = evaluation.evaluate_dataset(predict, arg, exp.scale, data_dir, show_progress=True)
     cell = {k: r[k] for k in ("psnr", "ssim", "n_images")}
     if cell["psnr"] is not None and not math.isfinite(cell["psnr"]):
       cell["psnr"] = None

@@ -17,6 +17,7 @@ import time
 
 import jax
 
+from memsr_jax import console
 from memsr_jax import methods
 from memsr_jax.data import folders
 from memsr_jax.experiments import budgets
@@ -33,7 +34,7 @@ _TORN = "delete it to start this run again from its checkpoints"
 
 
 def _log(msg: str) -> None:
-  print(f"[experiment] {msg}", flush=True)
+  console.say(f"[experiment] {msg}")
 
 
 # ----------------------------------------------------------------------------- checks

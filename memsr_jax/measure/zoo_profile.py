@@ -21,13 +21,13 @@ For a 1920×1080 HR output (`--hr`), batch 1, fp32. Writes `<out>/profile.json`,
 import argparse
 import json
 import pathlib
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from memsr_jax import cli
+from memsr_jax import console
 from memsr_jax import jsonio
 from memsr_jax import pytrees
 from memsr_jax import safe_io
@@ -257,15 +257,18 @@ def _main(argv=None) -> int:
   out = safe_io.check_output_dir(args.out, "--out")
   check_no_overwrite(out, args.overwrite)
   rows = []
-  for name in names:
-    for s in scales:
-      print(f"profiling {name} ×{s} …", file=sys.stderr, flush=True)
-      rows.append(profile_model(name, s, hr, args.latency, args.repeats, not args.no_layerwise,
-                                torch_hr))
-      # Written after every row: a long sweep that is stopped keeps what it measured.
-      jsonio.write_json(out / "profile.json", rows, indent=2)
-      md = markdown_table(rows, scales)
-      safe_io.atomic_write_text(out / "profile.md", md)
+  with console.progress(len(names) * len(scales), desc="profile", unit="model",
+                        final_line=False) as bar:
+    for name in names:
+      for s in scales:
+        console.say(f"profiling {name} ×{s} …")
+        rows.append(profile_model(name, s, hr, args.latency, args.repeats, not args.no_layerwise,
+                                  torch_hr))
+        # Written after every row: a long sweep that is stopped keeps what it measured.
+        jsonio.write_json(out / "profile.json", rows, indent=2)
+        md = markdown_table(rows, scales)
+        safe_io.atomic_write_text(out / "profile.md", md)
+        bar.update()
   print(md)
   if results:
     points = psnr_memory_points(rows, psnr, plot_scale)
