@@ -161,8 +161,8 @@ def test_corrupt_latest_falls_back_to_previous(tmp_path, capsys):
   restored_state, _, meta = ck.restore_latest(ckpt_lib.abstract_tree(st), abstract_extras)
   assert meta["step"] == 1 and int(restored_state.step) == 0
   jax.tree.map(np.testing.assert_array_equal, restored_state.params, params)
-  out = capsys.readouterr().out
-  assert "step 2" in out and "falling back to the previous one" in out
+  err = capsys.readouterr().err  # status lines go to stderr
+  assert "step 2" in err and "falling back to the previous one" in err
   assert ck.all_steps() == [1]
   assert list((tmp_path / ckpt_lib.CORRUPT_DIR).iterdir())
 
