@@ -41,12 +41,17 @@ def check_output_dir(path, flag: str, *, must_be_empty: bool = False, empty_hint
     return path
   try:
     path.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path, prefix=".write_test"):
-      pass
+    _probe_write(path, ".write_test")
   except OSError as e:
     raise UserError(f"{flag} {path} is not writable ({e.strerror or e}): choose another "
                     "folder") from None
   return path
+
+
+def _probe_write(folder: pathlib.Path, prefix: str) -> None:
+  """Creates and removes a temporary file in `folder`: raises OSError where it cannot."""
+  with tempfile.NamedTemporaryFile(dir=folder, prefix=prefix):
+    pass
 
 
 def partial_path(path) -> pathlib.Path:
@@ -224,8 +229,7 @@ def check_output_file(path, flag: str, *, overwrite: bool = False) -> pathlib.Pa
   if not parent.is_dir():
     raise UserError(f"{flag}: folder {parent} does not exist: create it or choose another path")
   try:
-    with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.write_test"):
-      pass
+    _probe_write(parent, f".{path.name}.write_test")
   except OSError as e:
     raise UserError(f"{flag} {path} cannot be written ({parent}: {e.strerror or e}): choose "
                     "another folder") from None

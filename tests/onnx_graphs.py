@@ -52,3 +52,20 @@ def sr_graph(n_convs: int = 3, scale: int = 2, layout: str = "NHWC", meta: dict 
   props.update(meta or {})
   helper.set_model_props(model, {f"memsr_jax.{k}": v for k, v in props.items()})
   return model.SerializeToString()
+
+
+def export_tiny_models(models: dict, folder):
+  """Exports each zoo preset (name -> kwargs) with small random weights to folder/NAME.onnx."""
+  # Imported here: the hand-built graphs above need neither jax nor the exporter.
+  import jax
+
+  from memsr_jax.deploy import onnx_export
+  from memsr_jax.models import registry
+  out = {}
+  for name, kw in models.items():
+    model = registry.build_model(name, **kw)
+    params = jax.tree_util.tree_map(lambda a: a * 0.7,
+                                    registry.random_params(model, bias_std=0.05))
+    out[name] = folder / f"{name}.onnx"
+    onnx_export.export_onnx(model, params, {"model": name}, out[name])
+  return out

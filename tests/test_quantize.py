@@ -11,7 +11,8 @@ pytest.importorskip("onnxruntime", reason="ONNX Runtime not installed (requireme
 pytest.importorskip("jax2onnx", reason="jax2onnx not installed (requirements-export.txt)")
 onnx = pytest.importorskip("onnx", reason="onnx not installed (requirements-export.txt)")
 
-from memsr_jax.deploy import onnx_export  # noqa: E402
+import onnx_graphs  # noqa: E402
+
 from memsr_jax.deploy import ort_backend  # noqa: E402
 from memsr_jax.deploy import quant_nodes  # noqa: E402
 from memsr_jax.deploy import quantize  # noqa: E402
@@ -31,15 +32,7 @@ OPTS = quantize.Int8Options(crops=4, crop=24)  # the defaults, fewer and smaller
 
 @pytest.fixture(scope="module")
 def fp32_files(tmp_path_factory):
-  import jax
-  d = tmp_path_factory.mktemp("onnx")
-  out = {}
-  for name, kw in MODELS.items():
-    model = registry.build_model(name, **kw)
-    params = jax.tree_util.tree_map(lambda a: a * 0.7, random_params(model, bias_std=0.05))
-    out[name] = d / f"{name}.onnx"
-    onnx_export.export_onnx(model, params, {"model": name}, out[name])
-  return out
+  return onnx_graphs.export_tiny_models(MODELS, tmp_path_factory.mktemp("onnx"))
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,8 @@ pytest.importorskip("jax2onnx", reason="jax2onnx not installed (requirements-exp
 import onnx_graphs  # noqa: E402
 
 from memsr_jax import upscale  # noqa: E402
-from memsr_jax.deploy import onnx_export  # noqa: E402
 from memsr_jax.deploy import ort_backend  # noqa: E402
 from memsr_jax.deploy import tiling  # noqa: E402
-from memsr_jax.models import registry  # noqa: E402
-from memsr_jax.models.registry import random_params  # noqa: E402
 
 logging.getLogger("onnx_ir").setLevel(logging.ERROR)
 
@@ -28,15 +25,7 @@ MODELS = {
 
 @pytest.fixture(scope="module")
 def onnx_files(tmp_path_factory):
-  import jax
-  d = tmp_path_factory.mktemp("onnx")
-  out = {}
-  for name, kw in MODELS.items():
-    model = registry.build_model(name, **kw)
-    params = jax.tree_util.tree_map(lambda a: a * 0.7, random_params(model, bias_std=0.05))
-    out[name] = d / f"{name}.onnx"
-    onnx_export.export_onnx(model, params, {"model": name}, out[name])
-  return out
+  return onnx_graphs.export_tiny_models(MODELS, tmp_path_factory.mktemp("onnx"))
 
 
 @pytest.fixture(scope="module")
