@@ -7,9 +7,10 @@ overheads per experiment: ≈ 25 s start-up (JAX init, decoding the 291 images),
 compilation per training stage, ≈ 8 s per evaluated row (Set5 + Set14, one compile per image
 shape). Each entry shows its arithmetic; the sums stay under 480 s with a margin, except
 mssr_x2's (≈ 680 s: it needs a second slot, where it resumes).
-cpu: the project's CPU-scale settings (configs/mssr/cpu.py, docs/MEMSR.md's CPU check; for
-EDSR-baseline and the compression workflow, set here), with 2 seeds of each claim's deciding runs
-(SEEDS): about 3 hours for all four on an idle 2-core machine.
+cpu: short CPU-scale schedules (configs/mssr/cpu.py; for the others, set here) with 2 seeds of
+each claim's deciding runs (SEEDS), sized so that all four fit in one working session on a 2-core
+machine: about 2 hours of CPU in all (measured figures: docs/EXPERIMENTS.md), with
+`compress_x2 --teacher` given edsr_baseline_x2's seed-0 run instead of training its own.
 smoke: every stage in about a minute on 2 CPU cores: a few steps, tiny models, images decoded
 when drawn (no cache of all 291), Set5's first image. Only a proof that the pipeline runs;
 `shrunk` says what differs from the real thing.
@@ -37,8 +38,8 @@ SETTINGS = {
         "gpu8": {"steps": 50_000, "batch": 16, "lr_patch": 48, "ckpt_every": 5_000,
                  "num_workers": 8},
         # EDSR-baseline at 0.21 steps/s (b16, p48) on 2 cores; LR patch 24 is ≈ 4× cheaper:
-        # 1000 steps ≈ 20 min, Set5 + Set14 ≈ 3 min more.
-        "cpu": {"steps": 1_000, "batch": 16, "lr_patch": 24, "ckpt_every": 250,
+        # 500 steps ≈ 10 min per seed, Set5 + Set14 ≈ 3 min more.
+        "cpu": {"steps": 500, "batch": 16, "lr_patch": 24, "ckpt_every": 250,
                 "num_workers": 0},
         "smoke": {"steps": 20, "batch": 4, "lr_patch": 16, "ckpt_every": 10, "num_workers": 0,
                   "cache": False,
@@ -54,9 +55,9 @@ SETTINGS = {
         "gpu8": {"size": "m", "teacher_steps": 12_000, "student_steps": 6_000, "batch": 16,
                  "lr_patch": 48, "ckpt_every": 2_000, "num_workers": 8, "teacher_lr": 2e-4,
                  "student_lr": 2e-4, "memory_hr": (1080, 1920)},
-        # docs/MEMSR.md's CPU check: Teacher-S 3000 (one-cycle 6e-4), Plain-S students 2000
-        # (5e-4), LR patch 24, batch 8 (its wall time is in docs/EXPERIMENTS.md).
-        "cpu": {"size": "s", "teacher_steps": 3_000, "student_steps": 2_000, "batch": 8,
+        # Half of docs/MEMSR.md's CPU check (Teacher-S 3000, one-cycle 6e-4; Plain-S students 2000,
+        # 5e-4): Teacher-S 1500, students 1000, LR patch 24, batch 8.
+        "cpu": {"size": "s", "teacher_steps": 1_500, "student_steps": 1_000, "batch": 8,
                 "lr_patch": 24, "ckpt_every": 500, "num_workers": 0, "teacher_lr": 6e-4,
                 "student_lr": 5e-4, "memory_hr": (1080, 1920)},
         "smoke": {"size": "s", "teacher_steps": 10, "student_steps": 10, "batch": 4,
@@ -95,9 +96,9 @@ SETTINGS = {
         "gpu8": {"teacher_steps": 20_000, "prune_steps": 4_000, "distill_steps": 15_000,
                  "distill_lr": 5e-4, "batch": 16, "lr_patch": 48, "ckpt_every": 5_000,
                  "num_workers": 8},
-        # Teacher as edsr_baseline_x2 at cpu (1000 steps, ≈ 20 min), prune 200 steps, three
-        # distills of 1000 (≈ 9 min each with the teacher): ≈ 60 min, + 9 min per extra seed.
-        "cpu": {"teacher_steps": 1_000, "prune_steps": 200, "distill_steps": 1_000,
+        # Teacher as edsr_baseline_x2 at cpu (500 steps; or --teacher), prune 200 steps, three
+        # distills of 600 (≈ 5 min each with the teacher), + 5 min per extra seed.
+        "cpu": {"teacher_steps": 500, "prune_steps": 200, "distill_steps": 600,
                 "distill_lr": 1e-3, "batch": 16, "lr_patch": 24, "ckpt_every": 250,
                 "num_workers": 0},
         "smoke": {"teacher_steps": 10, "prune_steps": 4, "distill_steps": 6, "distill_lr": 1e-3,
