@@ -40,6 +40,9 @@ sys.path.insert(0, str(REPO))
 SHARED = pathlib.Path(os.environ.get("MEMSR_SHARED", REPO.parent / "shared"))
 DATA = SHARED / "datasets"
 WORK = REPO / "out" / "int8"
+# AVX-512 VNNI decides whether 8-bit weights saturate in ONNX Runtime's u8·s8 kernels (Linux only).
+VNNI = "avx512_vnni" in (pathlib.Path("/proc/cpuinfo").read_text()
+                         if pathlib.Path("/proc/cpuinfo").exists() else "")
 
 from memsr_jax import evaluation  # noqa: E402
 from memsr_jax.deploy import quantize  # noqa: E402
@@ -48,13 +51,18 @@ from memsr_jax.image import metrics  # noqa: E402
 
 # Candidates are changes from these (ONNX Runtime's own defaults where it has one); the library's
 # defaults (Int8Options()) are the FINAL candidate below.
-SEARCH_DEFAULTS = dict(method="minmax", reduce_range=False, keep_float=(), crops=16, crop=64)
+SEARCH_DEFAULTS = dict(method="minmax", reduce_range=False, keep_float=(), crops=16, crop=64,
+                       kept_weights="float32")
 BASE = dict(reduce_range=True)  # u8·s8 without VNNI: 7-bit weights avoid int16 saturation
 # The grid's best single changes together: percentile ranges, shallow-feature path in float.
 BEST = dict(reduce_range=True, method="percentile", percentile=99.999,
             keep_float=("first_conv", "skip", "last_conv"))
 # With the two convs the sensitivity stage ranked next (the "shallow" group) and more crops.
-FINAL = {**BEST, "keep_float": ("first_conv", "skip", "shallow", "last_conv"), "crops": 64}
+FINAL_AVX2 = {**BEST, "keep_float": ("first_conv", "skip", "shallow", "last_conv"), "crops": 64}
+# The library's defaults: channel concatenations and channel attention in float as well (measured
+# on an AVX-512 VNNI CPU), and the kept convs' weights stored int8 (file size).
+FINAL = {**FINAL_AVX2, "keep_float": FINAL_AVX2["keep_float"] + ("concat", "attention"),
+         "kept_weights": "int8"}
 
 
 def fp32_file(model: str, scale: int) -> pathlib.Path:
@@ -132,7 +140,8 @@ def combined_candidates(sens: dict) -> list[dict]:
        {**BEST, "keep_float": BEST["keep_float"] + ("attention",)}]
   worst = sorted(sens, key=lambda n: sens[n])
   c += [{**BEST, "keep_nodes": tuple(worst[:k])} for k in (4, 8, 16, 24)]
-  c += [{**FINAL, "crops": 16}, FINAL]
+  c += [{**FINAL_AVX2, "crops": 16}, FINAL_AVX2, {**FINAL, "kept_weights": "float32"},
+        {**FINAL, "op_types": ("Conv", "Relu", "LeakyRelu", "Slice")}, FINAL]
   return c
 
 
@@ -183,7 +192,7 @@ def score(res: Results, fp32: bytes, opts: dict, scale: int, ref: dict, stage: s
   if k in res.data["candidates"]:
     return res.data["candidates"][k]
   model, secs = quantized(fp32, options(opts), scale)
-  row = {"options": opts, "stage": stage, "quantize_s": round(secs, 1),
+  row = {"options": opts, "stage": stage, "quantize_s": round(secs, 1), "vnni": VNNI,
          "size_ratio": len(model) / len(fp32),
          "set5_delta_db": set_psnr(model, "set5", scale) - ref["set5"]}
   res.data["candidates"][k] = row
@@ -232,9 +241,9 @@ def confirm(res: Results, fp32: bytes, scale: int, ref: dict, n_best=3):
 
 
 def latency_final(res: Results, fp32: bytes, scale: int, repeats=9):
-  """fp32 vs BASE, BEST and FINAL only, more repeats (the confirm stage's 5 are noisy here)."""
+  """fp32 vs BASE, BEST, FINAL_AVX2 and FINAL, more repeats (the confirm stage's 5 are noisy)."""
   models = {"fp32": fp32}
-  for o in (BASE, BEST, FINAL):
+  for o in (BASE, BEST, FINAL_AVX2, FINAL):
     models[res.key(o)], _ = quantized(fp32, options(o), scale)
   lat = latency(models, repeats=repeats)
   res.data["latency_final"] = {
@@ -260,7 +269,7 @@ def main():
   out = args.out or REPO / f"benchmarks/results/int8_search_{args.model}_x{args.scale}.json"
   res = Results(out, {"model": args.model, "scale": args.scale, "fp32_bytes": len(fp32),
                       "onnxruntime": onnxruntime.__version__, "cpus": os.cpu_count(),
-                      "load_average_start": os.getloadavg(),
+                      "load_average_start": os.getloadavg(), "vnni_last_run": VNNI,
                       "search_defaults": dataclasses.asdict(options({})),
                       "options_are": "changes from search_defaults",
                       "note": "2 shared cores under load: latency ratios from interleaved "

@@ -130,17 +130,17 @@ class Progress:
   def _line(self) -> None:
     self._last_line, self._last_n = time.monotonic(), self.n
     count = f"{self.n}/{self.total}" if self.total else f"{self.n}"
-    extra = "".join(f" {k} {v}" for k, v in self.postfix.items())
+    extra = "".join(f", {k} {v}" for k, v in self.postfix.items())
     head = f"{self.desc}: " if self.desc else ""
     print(f"{head}{count} {self.unit}{extra}{self._eta()}", file=sys.stderr, flush=True)
 
   def _eta(self) -> str:
-    """` eta 1:02:03` from the mean rate since the start; empty when it cannot be told."""
+    """`, eta 1:02:03` from the mean rate since the start; empty when it cannot be told."""
     done, elapsed = self.n - self._n0, time.monotonic() - self._t0
     if not self.total or self.n >= self.total or done <= 0 or elapsed <= 0:
       return ""
     left = round((self.total - self.n) * elapsed / done)
-    return f" eta {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}"
+    return f", eta {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}"
 
   def close(self) -> None:
     if self in _bars:

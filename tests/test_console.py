@@ -103,7 +103,8 @@ def test_plain_progress_lines_without_a_terminal(capsys):
     p.update(2)
   err = capsys.readouterr().err.splitlines()
   # Two images within microseconds: no time left to speak of; the last line has none.
-  assert err == ["eval: 2/4 image psnr 30.1 eta 0:00:00", "a message", "eval: 4/4 image psnr 30.1"]
+  assert err == ["eval: 2/4 image, psnr 30.1, eta 0:00:00", "a message",
+                 "eval: 4/4 image, psnr 30.1"]
 
 
 def test_plain_progress_is_rate_limited_and_can_be_disabled(capsys):

@@ -31,7 +31,8 @@ def test_plain_line_shows_the_time_left(capsys):
   p.close()
   out, err = capsys.readouterr()
   assert out == ""
-  assert err.splitlines() == ["train: 2/10 step loss 1.5 eta 0:00:40", "train: 10/10 step loss 1.5"]
+  assert err.splitlines() == ["train: 2/10 step, loss 1.5, eta 0:00:40",
+                             "train: 10/10 step, loss 1.5"]
 
 
 def test_final_line_can_be_left_to_the_caller(capsys):
@@ -53,7 +54,8 @@ def test_upscale_tiles(tmp_path, sample_image, capsys, every_step, quiet):
   out, err = capsys.readouterr()
   assert rc == 0 and out == ""
   tiles = [line for line in err.splitlines()
-           if line.startswith("[1/1] a.png: ") and (line.endswith(" tile") or " tile eta " in line)]
+           if line.startswith("[1/1] a.png: ")
+           and (line.endswith(" tile") or " tile, eta " in line)]
   if quiet:
     assert err == ""
   else:
@@ -69,7 +71,7 @@ def test_eval_images(tmp_path, sample_image, capsys, every_step):
                                   str(d), 2, None, show_progress=True)
   out, err = capsys.readouterr()
   assert r["n_images"] == 2 and out == ""
-  assert err.splitlines()[0].startswith("imgs ×2: 1/2 image eta ")
+  assert err.splitlines()[0].startswith("imgs ×2: 1/2 image, eta ")
   assert err.splitlines()[1] == "imgs ×2: 2/2 image"
   evaluation.evaluate_dataset(lambda lr: bicubic.imresize_np(lr[0], scale=2)[None],
                               str(d), 2, None)  # a library call shows nothing by default

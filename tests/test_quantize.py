@@ -62,7 +62,9 @@ def test_int8_verifies_and_records_metadata(int8_models, fp32_files, calib_dir):
   assert calib["folder"] == calib_dir.name and calib["crops"] == 4 and calib["crop"] == 24
   method = json.loads(props["memsr_jax.int8_method"])
   assert method["method"] == "percentile" and method["per_channel"] and method["reduce_range"]
-  assert method["keep_float"] == ["first_conv", "skip", "shallow", "last_conv"]
+  assert method["keep_float"] == ["first_conv", "skip", "shallow", "last_conv", "concat",
+                                 "attention"]
+  assert method["kept_weights"] == "int8"
   ver = json.loads(props["memsr_jax.int8_verification"])
   assert ver == report["verification"]
   # Held-out images are the folder's images that gave no calibration crop.
@@ -261,3 +263,55 @@ def test_skip_and_shallow_groups():
   assert g["skip"] == [names["s"]] and g["shallow"] == [names["b"], names["c"]]
   assert g["first_conv"] == [names["a"]] and g["last_conv"] == [names["y"]]
   assert g["attention"] == [] and g["pixel_shuffle"] == [] and g["tail"] == []
+  assert g["concat"] == []
+
+
+def test_concat_group():
+  h = onnx.helper
+  w = lambda name, cin: onnx.numpy_helper.from_array(  # noqa: E731
+      np.full((3 if name == "wc" else 2, cin, 1, 1), 0.1, np.float32), name)
+  nodes = [h.make_node("Conv", ["x", "wa"], ["a"]), h.make_node("Conv", ["a", "wb"], ["b"]),
+           h.make_node("Concat", ["a", "b"], ["j"], axis=1),
+           h.make_node("Conv", ["j", "wc"], ["y"])]
+  graph = h.make_graph(
+      nodes, "g", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, "H", "W"])],
+      [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3, "H", "W"])],
+      [w("wa", 3), w("wb", 2), w("wc", 4)])
+  model = h.make_model(graph)
+  quant_nodes.name_nodes(model)
+  names = {n.output[0]: n.name for n in model.graph.node}
+  assert quant_nodes.node_groups(model)["concat"] == [names["j"]]
+
+
+def test_kept_convs_store_int8_weights(fp32_files, calib_dir):
+  """kept_weights="int8": the kept convs (not the first or last) read their weights from a
+  DequantizeLinear of an int8 initializer; the file shrinks; the output barely moves."""
+  fp32 = fp32_files["edsr_mini"].read_bytes()
+  base = dict(crops=2, crop=24, method="minmax",
+              keep_float=("first_conv", "skip", "shallow", "last_conv"))
+  out = {}
+  for kw in ("float32", "int8"):
+    out[kw] = quantize.quantize_int8(fp32, calib_dir, quantize.Int8Options(**base, kept_weights=kw),
+                                     scale=2, min_psnr=20)
+  (m32, r32), (m8, r8) = out["float32"], out["int8"]
+  assert r8["float_nodes"] == r32["float_nodes"]
+  proto = onnx.load_from_string(m8)
+  inits = {t.name: t for t in proto.graph.initializer}
+  producer = {o: n for n in proto.graph.node for o in n.output}
+  nodes = {n.name: n for n in proto.graph.node}
+  shallow = r8["float_nodes"]["shallow"]
+  assert shallow
+  for name in shallow:
+    dq = producer[nodes[name].input[1]]
+    assert dq.op_type == "DequantizeLinear"
+    assert inits[dq.input[0]].data_type == onnx.TensorProto.INT8
+  for name in r8["float_nodes"]["first_conv"] + r8["float_nodes"]["last_conv"]:
+    assert nodes[name].input[1] in inits  # the image-side convs keep float32 weights
+  assert len(m8) < len(m32)
+  lr = np.asarray(Image.open(next(calib_dir.iterdir())), np.float32)
+  y8, y32 = (ort_backend.Session(m).run(lr[None])[0] for m in (m8, m32))
+  mse = float(np.mean((y8 - y32) ** 2))  # 0..255 scale; 8-bit weights of two convs
+  print("kept int8 vs float32 weights: PSNR", 10 * np.log10(255 ** 2 / mse))
+  assert 10 * np.log10(255 ** 2 / mse) > 45
+  with pytest.raises(quantize.CalibrationError, match="kept_weights"):
+    quantize.Int8Options(kept_weights="int4").check()

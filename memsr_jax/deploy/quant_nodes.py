@@ -13,6 +13,9 @@ Groups (lists of node names of an ONNX graph, found from the graph alone, no mod
 - "attention": channel attention: nodes computing on pooled (spatially reduced) maps, the nodes
   joining a pooled value with a full-size map (x − mean, x · sigmoid), and the full-size nodes
   that only feed a reduction (the squares of a standard deviation).
+- "concat": the Concat nodes (channel concatenations, e.g. IMDN's distilled features). Their
+  inputs come from different layers with different ranges; quantized, the joined tensor shares
+  one scale and the narrow inputs lose precision.
 
 `input_ranges` gives the exact real range of the tensors between the model input (0..255 image
 values) and the first Conv, so the quantizer can map them to uint8 without rounding loss.
@@ -21,7 +24,8 @@ from collections import defaultdict
 
 import numpy as np
 
-GROUPS = ("first_conv", "skip", "shallow", "last_conv", "pixel_shuffle", "tail", "attention")
+GROUPS = ("first_conv", "skip", "shallow", "last_conv", "pixel_shuffle", "tail", "attention",
+          "concat")
 _REDUCTIONS = ("ReduceMean", "GlobalAveragePool", "ReduceSum", "ReduceMax", "GlobalMaxPool")
 _PASS_THROUGH = ("Transpose", "Reshape", "Identity")
 
@@ -136,6 +140,7 @@ def node_groups(model) -> dict[str, list[str]]:
       "pixel_shuffle": _pixel_shuffle(graph, producer, consumers),
       "tail": [n.name for n in graph.node if n.name in tail],
       "attention": _attention(graph, producer, consumers, _constants(graph)),
+      "concat": [n.name for n in graph.node if n.op_type == "Concat"],
   }
 
 

@@ -55,9 +55,9 @@ SETTINGS = {
         "gpu8": {"size": "m", "teacher_steps": 12_000, "student_steps": 6_000, "batch": 16,
                  "lr_patch": 48, "ckpt_every": 2_000, "num_workers": 8, "teacher_lr": 2e-4,
                  "student_lr": 2e-4, "memory_hr": (1080, 1920)},
-        # Half of docs/MEMSR.md's CPU check (Teacher-S 3000, one-cycle 6e-4; Plain-S students 2000,
-        # 5e-4): Teacher-S 1500, students 1000, LR patch 24, batch 8.
-        "cpu": {"size": "s", "teacher_steps": 1_500, "student_steps": 1_000, "batch": 8,
+        # A third of docs/MEMSR.md's CPU check (Teacher-S 3000, one-cycle 6e-4; Plain-S students
+        # 2000, 5e-4): Teacher-S 1000, students 600, LR patch 24, batch 8.
+        "cpu": {"size": "s", "teacher_steps": 1_000, "student_steps": 600, "batch": 8,
                 "lr_patch": 24, "ckpt_every": 500, "num_workers": 0, "teacher_lr": 6e-4,
                 "student_lr": 5e-4, "memory_hr": (1080, 1920)},
         "smoke": {"size": "s", "teacher_steps": 10, "student_steps": 10, "batch": 4,
@@ -97,8 +97,8 @@ SETTINGS = {
                  "distill_lr": 5e-4, "batch": 16, "lr_patch": 48, "ckpt_every": 5_000,
                  "num_workers": 8},
         # Teacher as edsr_baseline_x2 at cpu (500 steps; or --teacher), prune 200 steps, three
-        # distills of 600 (≈ 5 min each with the teacher), + 5 min per extra seed.
-        "cpu": {"teacher_steps": 500, "prune_steps": 200, "distill_steps": 600,
+        # distills of 400 (≈ 4 min each with the teacher), + 4 min per extra seed.
+        "cpu": {"teacher_steps": 500, "prune_steps": 200, "distill_steps": 400,
                 "distill_lr": 1e-3, "batch": 16, "lr_patch": 24, "ckpt_every": 250,
                 "num_workers": 0},
         "smoke": {"teacher_steps": 10, "prune_steps": 4, "distill_steps": 6, "distill_lr": 1e-3,

@@ -188,7 +188,7 @@ def log_metrics(run: Run, t: Tick) -> None:
              images_per_sec=rate * run.config.data.batch_size)
   run.writer.write(t.step, {f"train/{k}": v for k, v in row.items()})
   if run.bar is not None:
-    run.bar.set_postfix(loss=f"{row['loss']:.4g}", steps_s=f"{rate:.2f}")
+    run.bar.set_postfix(**{"loss": f"{row['loss']:.4g}", "steps/s": f"{rate:.2f}"})
 
 
 def advance_bar(run: Run, t: Tick) -> None:
