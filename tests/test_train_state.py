@@ -76,16 +76,31 @@ def test_ema_and_post_update():
 
   params = _params()
   tx = optax.sgd(0.1)
-  step = jax.jit(state_lib.make_train_step(PostTask(False), tx, optax.constant_schedule(0.1),
-                                           ema_decay=0.9))
-  st = state_lib.create_train_state(params, tx, ema=True)
-  ema = jax.tree.map(np.asarray, params)
-  for _ in range(3):
-    st, _ = step(st, {}, _batch(), jax.random.key(0))
-    ema = jax.tree.map(lambda e, p: 0.9 * e + 0.1 * np.asarray(p), ema, st.params)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), st.ema_params, ema)
+  for warmup in (False, True):
+    step = jax.jit(state_lib.make_train_step(PostTask(False), tx, optax.constant_schedule(0.1),
+                                             ema_decay=0.9, ema_warmup=warmup))
+    st = state_lib.create_train_state(params, tx, ema=True)
+    ema = jax.tree.map(np.asarray, params)
+    for t in range(12):
+      st, _ = step(st, {}, _batch(), jax.random.key(0))
+      d = min(0.9, (1 + t) / (10 + t)) if warmup else 0.9
+      ema = jax.tree.map(lambda e, p, d=d: d * e + (1 - d) * np.asarray(p), ema, st.params)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5), st.ema_params, ema)
   assert all(float(jnp.abs(p).max()) <= 0.5 for p in jax.tree.leaves(st.params))
   assert st.eval_params() is st.ema_params
+
+
+def test_ema_warmup_forgets_the_init():
+  """decay 0.999: after 400 steps the warmed-up EMA holds ~0 of the initial weights (plain EMA:
+  0.999^400 = 67 %); from ~10k steps on both use 0.999."""
+  def init_share(warmup):
+    share = 1.0
+    for t in range(400):
+      share *= float(optim.ema_decay_at(0.999, t, warmup))
+    return share
+  assert init_share(False) == pytest.approx(0.999 ** 400, rel=1e-4)
+  assert init_share(True) < 1e-6
+  assert float(optim.ema_decay_at(0.999, 20_000)) == pytest.approx(0.999)
 
 
 def _config(**schedule):

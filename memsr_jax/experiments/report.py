@@ -4,7 +4,7 @@ from memsr_jax.experiments import claims
 
 _BUDGET_WORDS = {
     "gpu8": "fits 8 minutes of one H100/H200 (compilation and evaluation included)",
-    "cpu": "the project's CPU-scale settings (2 CPU cores)",
+    "cpu": "short CPU schedules, 2 seeds of the deciding runs (2 CPU cores)",
     "smoke": "a pipeline check only: a few steps, tiny models; the numbers mean nothing",
 }
 

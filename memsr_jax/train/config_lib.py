@@ -64,6 +64,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.momentum = 0.0  # sgd only
   c.optim.grad_clip_norm = 0.0  # 0 = off; else clip by global norm
   c.optim.ema_decay = 0.0  # 0 = off; else keep an EMA of the weights (used for eval/export)
+  # The EMA decay ramps up as min(ema_decay, (1 + step) / (10 + step)) (train/optim.py), so
+  # short runs do not evaluate weights that are still mostly the initialization.
+  c.optim.ema_warmup = True
   c.optim.extra = ml_collections.ConfigDict()  # free-form options for registered optimizers
 
   # Learning-rate schedule.

@@ -94,5 +94,17 @@ def apply_update_mask(mask: Any, params: Any, updates: Any, old_opt_state: Any,
   return updates, new_opt_state
 
 
-def ema_update(ema: Any, params: Any, decay: float) -> Any:
+def ema_decay_at(decay: float, step, warmup: bool = True):
+  """The EMA decay used at `step` (updates done before this one). With `warmup` it is
+  min(decay, (1 + step) / (10 + step)), as TensorFlow's ExponentialMovingAverage with
+  num_updates: the average forgets the initial weights within the first hundreds of steps
+  instead of holding e.g. 0.999^400 = 67 % of them after 400 steps; beyond ~10k steps it equals
+  `decay` (0.999)."""
+  if not warmup:
+    return decay
+  t = jnp.asarray(step, jnp.float32)
+  return jnp.minimum(jnp.float32(decay), (1.0 + t) / (10.0 + t))
+
+
+def ema_update(ema: Any, params: Any, decay) -> Any:
   return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, params)

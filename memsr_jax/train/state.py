@@ -42,7 +42,8 @@ def batch_to_float(batch: dict) -> dict:
 
 
 def make_train_step(task: Task, tx: optax.GradientTransformation, schedule: optax.Schedule,
-                    ema_decay: float = 0.0, compute_dtype=None) -> Callable:
+                    ema_decay: float = 0.0, compute_dtype=None,
+                    ema_warmup: bool = True) -> Callable:
   """Returns train_step(state, extras, batch, rng) -> (state, metrics); pure, ready for jit.
 
   The step's rng is `fold_in(rng, step)`, so a resumed run draws the same randomness as an
@@ -50,6 +51,7 @@ def make_train_step(task: Task, tx: optax.GradientTransformation, schedule: opta
   task.post_update (e.g. re-applying pruning masks) runs after the optimizer step.
   `compute_dtype` (config.dtype; e.g. bf16): the loss is computed in it, everything else stays
   float32 (memsr_jax.precision.mixed_precision_loss), for every task alike.
+  `ema_warmup`: the EMA decay ramps up with the step (optim.ema_decay_at).
   """
   task_loss = precision.mixed_precision_loss(task.loss_fn, compute_dtype)
 
@@ -72,7 +74,8 @@ def make_train_step(task: Task, tx: optax.GradientTransformation, schedule: opta
     params = task.post_update(params, extras)
     ema_params = state.ema_params
     if ema_params is not None:
-      ema_params = optim.ema_update(ema_params, params, ema_decay)
+      ema_params = optim.ema_update(ema_params, params,
+                                    optim.ema_decay_at(ema_decay, state.step, ema_warmup))
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                               ema_params=ema_params)
     metrics = dict(metrics)
