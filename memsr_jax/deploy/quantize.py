@@ -12,8 +12,10 @@ quantization; this module chooses its inputs and checks its output:
 3. Options (`Int8Options`): calibration method (MinMax, Percentile, Entropy), per-channel weights,
    7-bit weights (`reduce_range`: CPUs without VNNI add u8·s8 products in int16, which saturates
    with 8-bit weights), symmetric or asymmetric activations, node groups kept in float
-   (`quant_nodes.GROUPS`), and the exact input range (the tensors between the 0..255 input and
-   the first conv get their real range, so uint8 holds integer pixel values without rounding).
+   (`quant_nodes.GROUPS`; `kept_weights`: their convs' weights stored int8 behind a
+   DequantizeLinear, computed in float), and the exact input range (the tensors between the
+   0..255 input and the first conv get their real range, so uint8 holds integer pixel values
+   without rounding).
    The defaults are the best trade-off measured on IMDN ×2 (docs/DEPLOY.md, int8).
 4. Verification on images held apart from the calibration set (folder images that gave no crop;
    skimage's astronaut when none are left): Y-PSNR of the int8 model's uint8 output against the
