@@ -5,29 +5,45 @@
 
 Sources and checksums: memsr_jax/data/sources.py (docs/DATA.md). Archives are kept in
 `<data_dir>/downloads/` (several sets come from one archive; delete it when done); an interrupted
-download resumes on the next run; a set already in place is skipped; a file with the wrong sha256
-is deleted and reported. Images are extracted to a temporary folder and moved into place when
-complete, so a set's folder holds either nothing or the whole set.
+download resumes on the next run when the server confirms it is the same file
+(memsr_jax.data.download); a set already in place is skipped; a file with the wrong sha256 is
+deleted and reported. Fetching is all-or-nothing per set and per weight file: images are extracted
+to a temporary folder beside the set's (memsr_jax.data.archive: unsafe, damaged or oversized
+archives are refused), counted there, and only then swapped in place of the old folder; a weight
+file is downloaded to a temporary name and replaces the old one only once verified, so a failed
+fetch, also with --overwrite, leaves what was there. One fetch of a name runs at a time
+(`<data_dir>/.fetch-<name>.lock`), and folders a failed fetch created are removed again. An
+archive without a published checksum has its sha256 recorded (`<file>.sha256`) once it passed
+the checks, and is checked against that record afterwards.
 """
 import argparse
+import contextlib
 import os
 import pathlib
-import re
 import shutil
 import sys
-import tarfile
 from typing import Optional
-import zipfile
+import urllib.parse
 
 from memsr_jax import cli
 from memsr_jax import console
+from memsr_jax import safe_io
+from memsr_jax.data import archive as archives
 from memsr_jax.data import download as dl
+from memsr_jax.data import filelock
 from memsr_jax.data import folders
 from memsr_jax.data.sources import SOURCES
 from memsr_jax.data.sources import Remote
 from memsr_jax.data.sources import Source
 
 DEFAULT_DATA_DIR = "datasets"
+# Extracted images may take at most this many times the archive's size (at least the floor), and
+# number at most FILES_PER_IMAGE per expected image (HR + LR x2-x4 are 4): more is a bomb.
+BOMB_RATIO = 16
+BOMB_FLOOR_BYTES = 64 << 20
+FILES_PER_IMAGE = 16
+# The longest file name a URL may end in: the part, its record and its lock add up to 11 bytes.
+MAX_URL_NAME = 244
 
 
 def _data_dir(value: Optional[str]) -> pathlib.Path:
@@ -45,68 +61,41 @@ def _expected_sha(remote: Remote, archive: pathlib.Path) -> Optional[str]:
     return remote.sha256
   recorded = _recorded_path(archive)
   if recorded.is_file():
-    return recorded.read_text().split()[0]
+    return (recorded.read_text().split() or [""])[0]
   return None
 
 
-def _get(remote: Remote, url: str, dest: pathlib.Path) -> None:
-  """Downloads `remote` to `dest` unless a verified copy is there; records unknown checksums."""
+def _get(remote: Remote, url: str, dest: pathlib.Path, *, replace: bool, fix: str) -> Optional[str]:
+  """Downloads `remote` to `dest` unless a verified copy is there (`replace`: downloads anyway,
+  and replaces `dest` only once verified). Returns the sha256 to record once the file has passed
+  the caller's checks (no checksum known yet), else None."""
   expected = _expected_sha(remote, dest)
-  if dest.is_file():
-    if expected is None or dl.sha256_of(dest) == expected:
+  record = _recorded_path(dest)
+  bad_record = ("" if remote.sha256 or expected is None else
+                f"; {expected} is the sha256 recorded in {record}: if that record is wrong (a "
+                "bad first download, or the source changed), delete it and fetch again")
+  if dest.is_file() and not replace:
+    digest = dl.sha256_of(dest)
+    if expected is None or digest == expected:
       console.say(f"{dest.name}: already downloaded ({dest})")
-      return
-    raise cli.UserError(f"{dest} exists but its sha256 is not the expected {expected}: delete it "
-                        "and fetch again")
-  digest = dl.download(url, dest, expected, label=dest.name)
-  if expected is None:
-    _recorded_path(dest).write_text(f"{digest}  {dest.name}\n")
-    console.say(f"warning: {dest.name} has no published checksum, so it was not verified; its "
-                f"sha256 {digest} is recorded in {_recorded_path(dest)} and checked from now on")
-
-
-def _members(archive: pathlib.Path):
-  """(path inside the archive, open-file callable) for every regular file of a tar or zip."""
-  if zipfile.is_zipfile(archive):
-    with zipfile.ZipFile(archive) as z:
-      for info in z.infolist():
-        if not info.is_dir():
-          yield info.filename, lambda info=info: z.open(info)
-    return
+      return digest if expected is None else None
+    raise cli.UserError(f"{dest} exists but its sha256 is not the expected {expected}: {fix}"
+                        f"{bad_record}")
   try:
-    with tarfile.open(archive) as t:
-      for member in t:
-        if member.isfile():
-          yield member.name, lambda member=member: t.extractfile(member)
-  except tarfile.TarError as e:
-    raise cli.UserError(f"{archive} is not a readable tar or zip archive ({e}): delete it and "
-                        "fetch again") from None
+    digest = dl.download(url, dest, expected, label=dest.name)
+  except dl.ChecksumError as e:
+    if not bad_record:
+      raise
+    raise dl.ChecksumError(f"{dest.name} from {url} has sha256 {e.digest}, not the expected "
+                           f"(deleted the download){bad_record}", e.digest) from None
+  return digest if expected is None else None
 
 
-def _safe_relative(path: str) -> Optional[pathlib.PurePosixPath]:
-  rel = pathlib.PurePosixPath(path)
-  if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-    return None
-  return rel
-
-
-def _extract(archive: pathlib.Path, pattern: str, into: pathlib.Path) -> int:
-  """Writes the archive members matching `pattern` to `into/<group 1>`; returns their count."""
-  regex = re.compile(pattern)
-  count = 0
-  for name, open_member in _members(archive):
-    name = name[2:] if name.startswith("./") else name
-    match = regex.match(name) if _safe_relative(name) else None  # no absolute or ../ members
-    rel = _safe_relative(match.group(1)) if match else None
-    if rel is None:
-      continue
-    target = into / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open_member() as src, open(target, "wb") as dst:
-      shutil.copyfileobj(src, dst)
-    os.chmod(target, 0o644)
-    count += 1
-  return count
+def _record(dest: pathlib.Path, digest: str) -> None:
+  record = _recorded_path(dest)
+  safe_io.atomic_write_text(record, f"{digest}  {dest.name}\n", "recording the sha256 in")
+  console.say(f"warning: {dest.name} has no published checksum, so it was not verified; its "
+              f"sha256 {digest} is recorded in {record} and checked from now on")
 
 
 def _present(source: Source, data_dir: pathlib.Path) -> int:
@@ -117,39 +106,104 @@ def _present(source: Source, data_dir: pathlib.Path) -> int:
     return 0
 
 
+def _aside(dest: pathlib.Path) -> pathlib.Path:
+  return dest.with_name(f".{dest.name}.fetch-old")
+
+
+def _recover(dest: pathlib.Path) -> None:
+  """Finishes a swap a killed fetch left half done: the old set back, or the old copy removed."""
+  aside = _aside(dest)
+  if not aside.is_dir() or aside.is_symlink():
+    return
+  if os.path.lexists(dest):
+    shutil.rmtree(aside, ignore_errors=True)
+  else:
+    os.replace(aside, dest)
+    console.say(f"{dest}: restored the set a stopped fetch had moved to {aside}")
+
+
+def _swap(staged: pathlib.Path, dest: pathlib.Path) -> None:
+  """Puts the complete `staged` folder at `dest`; the old `dest` goes only once that is done."""
+  aside = _aside(dest)
+  try:
+    if dest.exists():
+      os.replace(dest, aside)
+    try:
+      os.replace(staged, dest)
+    except OSError:
+      if aside.exists():
+        os.replace(aside, dest)
+      raise
+  except OSError as e:
+    raise dl.write_error(e, dest) from None
+  shutil.rmtree(aside, ignore_errors=True)
+
+
+def _install(source: Source, archive: pathlib.Path, dest: pathlib.Path) -> int:
+  """Extracts the set into a temporary folder beside `dest`, counts it there, then swaps it in."""
+  stage = dest.parent / f".fetch-{source.name}.tmp"
+  shutil.rmtree(stage, ignore_errors=True)
+  try:
+    staged = stage / source.dest
+    packed = archive.stat().st_size
+    count = archives.extract(archive, source.members, staged,
+                             max_bytes=max(BOMB_RATIO * packed, BOMB_FLOOR_BYTES),
+                             max_files=FILES_PER_IMAGE * source.expect + 64)
+    if count == 0:
+      raise archives.ArchiveError(f"{archive} holds no {source.name} images where expected "
+                                  f"({source.members}); is it the right archive?")
+    found = _present(source, stage)
+    if found < source.expect:
+      raise archives.ArchiveError(
+          f"{source.name}: {archive} holds {count} matching files, in which the loaders find "
+          f"{found} of {source.expect} images; the archive differs from the one expected "
+          f"(docs/DATA.md), and {dest} was left as it was")
+    _swap(staged, dest)
+  finally:
+    shutil.rmtree(stage, ignore_errors=True)
+  return found
+
+
+def _check_set_folder(source: Source, dest: pathlib.Path, found: int, overwrite: bool) -> None:
+  if dest.is_symlink():
+    raise cli.UserError(f"{dest} is a symbolic link (to {os.readlink(dest)}); fetch does not "
+                        "replace links: remove the link, or fetch into the folder it points to")
+  if dest.exists() and not dest.is_dir():
+    raise cli.UserError(f"{dest} is a file, not a folder: move it away and fetch again")
+  if dest.is_dir() and any(dest.iterdir()) and not overwrite:
+    raise cli.UserError(f"{dest} exists but the loaders find {found} of {source.expect} "
+                        f"{source.name} images there; pass --overwrite to replace it")
+
+
 def _fetch_images(source: Source, data_dir: pathlib.Path, url: Optional[str],
                   overwrite: bool) -> None:
   dest = data_dir / source.dest
+  _recover(dest)
   found = _present(source, data_dir)
   if found >= source.expect and not overwrite:
     console.say(f"{source.name}: already there ({found} images under {data_dir}); skipping")
     return
-  if dest.exists() and any(dest.iterdir()) and not overwrite:
-    raise cli.UserError(f"{dest} exists but the loaders find {found} of {source.expect} "
-                        f"{source.name} images there; pass --overwrite to replace it")
+  _check_set_folder(source, dest, found, overwrite)
   if not source.remotes and url is None:
     raise cli.UserError(source.manual)
-  remote = Remote(url) if url else source.remotes[0]
+  remote = Remote(url) if url is not None else source.remotes[0]
   archive = data_dir / "downloads" / remote.filename
-  _get(remote, url or remote.url, archive)
-  tmp = data_dir / f".fetch-{source.name}.tmp"
-  shutil.rmtree(tmp, ignore_errors=True)
+  had = archive.is_file()
+  to_record = _get(remote, url or remote.url, archive, replace=False,
+                   fix="delete it and fetch again")
   try:
-    count = _extract(archive, source.members, tmp)
-    if count == 0:
-      raise cli.UserError(f"{archive} holds no {source.name} images where expected "
-                          f"({source.members}); is it the right archive?")
-    if dest.exists():
-      shutil.rmtree(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, dest)
-  finally:
-    shutil.rmtree(tmp, ignore_errors=True)
-  found = _present(source, data_dir)
-  if found < source.expect:
-    raise cli.UserError(f"{source.name}: extracted {count} files to {dest} but the loaders find "
-                        f"{found} of {source.expect} images; the archive differs from the one "
-                        "expected (docs/DATA.md)")
+    found = _install(source, archive, dest)
+  except cli.UserError as e:
+    if remote.sha256:
+      raise
+    if had:  # unverified, or verified against a record that may come from a bad first download
+      record = _recorded_path(archive)
+      also = f" and {record}" if record.is_file() else ""
+      raise cli.UserError(f"{e} (to download the archive again, delete {archive}{also})") from None
+    archive.unlink(missing_ok=True)  # an unverified download that failed its checks
+    raise cli.UserError(f"{e} (deleted the download {archive})") from None
+  if to_record is not None:
+    _record(archive, to_record)
   console.say(f"{source.name}: {found} images in {dest}")
 
 
@@ -163,10 +217,55 @@ def _fetch_files(source: Source, data_dir: pathlib.Path, url: Optional[str],
     remotes = (Remote(url, remotes[0].sha256),)
   for remote in remotes:
     dest = data_dir / source.dest / remote.filename
-    if dest.is_file() and overwrite:
-      dest.unlink()
-    _get(remote, remote.url, dest)
+    if os.path.lexists(dest) and not dest.is_file():
+      raise cli.UserError(f"{dest} is not a file: move it away and fetch again")
+    to_record = _get(remote, remote.url, dest, replace=overwrite,
+                     fix="pass --overwrite to replace it with a verified download")
+    if to_record is not None:
+      _record(dest, to_record)
   console.say(f"{source.name}: {len(remotes)} file(s) in {data_dir / source.dest}")
+
+
+def check_url(url: str) -> None:
+  """Refuses a --url that is not an http(s) address of a file with a usable name."""
+  try:
+    parts = urllib.parse.urlsplit(url)
+  except ValueError:
+    parts = None
+  if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+    raise cli.UsageError(f"--url {url!r} is not an http:// or https:// address: give the full "
+                         "address of the file")
+  name = Remote(url).filename
+  if name in ("", ".", ".."):
+    raise cli.UsageError(f"--url {url} names no file: give the address of the file itself")
+  if len(name.encode()) > MAX_URL_NAME:
+    raise cli.UsageError(f"--url: the file name {name[:40]}… is {len(name.encode())} bytes long, "
+                         f"more than the {MAX_URL_NAME} a download may have: use a shorter "
+                         "address (a mirror)")
+
+
+def _check_data_dir(data_dir: pathlib.Path, source: Source) -> None:
+  """A folder (or one that can be created) whose subfolders fetch needs are not files."""
+  existing = next(p for p in (data_dir, *data_dir.parents) if p.exists())
+  if not existing.is_dir():
+    raise cli.UserError(f"--data_dir {data_dir}: {existing} is a file, not a folder: choose a "
+                        "folder")
+  if not os.access(existing, os.W_OK | os.X_OK):
+    raise cli.UserError(f"--data_dir {data_dir}: {existing} is not writable: choose another "
+                        "folder")
+  for sub in ("downloads", *pathlib.PurePosixPath(source.dest).parents):
+    path = data_dir / sub
+    if path.exists() and not path.is_dir():
+      raise cli.UserError(f"{path} is a file, but fetch needs a folder there: move it away")
+
+
+def _new_folders(data_dir: pathlib.Path, source: Source) -> list[pathlib.Path]:
+  """The folders a fetch of `source` may create that do not exist yet, deepest first."""
+  dest = data_dir / source.dest
+  wanted = [data_dir, *data_dir.parents, data_dir / "downloads", dest,
+            *(p for p in dest.parents if p.is_relative_to(data_dir))]
+  new = {p for p in wanted if not os.path.lexists(p)}
+  return sorted(new, key=lambda p: len(p.parts), reverse=True)
 
 
 def fetch(name: str, data_dir, *, url: Optional[str] = None, overwrite: bool = False) -> None:
@@ -174,12 +273,27 @@ def fetch(name: str, data_dir, *, url: Optional[str] = None, overwrite: bool = F
   source = SOURCES.get(name.lower())
   if source is None:
     raise cli.UserError(f"unknown name {name!r}: use one of {', '.join(SOURCES)}")
-  data_dir = pathlib.Path(data_dir)
-  data_dir.mkdir(parents=True, exist_ok=True)
-  if source.kind == "files":
-    _fetch_files(source, data_dir, url, overwrite)
-  else:
-    _fetch_images(source, data_dir, url, overwrite)
+  if url is not None:
+    check_url(url)
+  data_dir = pathlib.Path(data_dir).expanduser().absolute()
+  _check_data_dir(data_dir, source)
+  new = _new_folders(data_dir, source)
+  try:
+    try:
+      data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+      raise dl.write_error(e, data_dir) from None
+    with filelock.exclusive(data_dir / f".fetch-{source.name}.lock",
+                            f"a fetch of {source.name} into {data_dir}"):
+      if source.kind == "files":
+        _fetch_files(source, data_dir, url, overwrite)
+      else:
+        _fetch_images(source, data_dir, url, overwrite)
+  except BaseException:
+    for folder in new:  # what this fetch created and left empty
+      with contextlib.suppress(OSError):
+        folder.rmdir()
+    raise
 
 
 def _list() -> None:
@@ -219,7 +333,7 @@ def main(argv=None) -> int:
     return 0
   if not args.names:
     raise cli.UserError("give at least one NAME (see --list)")
-  if args.url and len(args.names) != 1:
+  if args.url is not None and len(args.names) != 1:
     raise cli.UserError("--url goes with exactly one NAME")
   unknown = [n for n in args.names if n.lower() not in SOURCES]
   if unknown:

@@ -14,6 +14,7 @@ it. docs/DATA.md lists the same table for people.
 """
 import dataclasses
 from typing import Optional
+import urllib.parse
 
 # The EDSR authors' benchmark pack: Set5, Set14, B100, Urban100 as HR + MATLAB LR_bicubic/X2-4.
 EDSR_BENCHMARK_URL = "https://cv.snu.ac.kr/research/EDSR/benchmark.tar"
@@ -38,7 +39,8 @@ class Remote:
 
   @property
   def filename(self) -> str:
-    return self.url.rstrip("/").rsplit("/", 1)[-1]
+    """The last part of the URL's path, as written (no query, no percent-decoding)."""
+    return urllib.parse.urlsplit(self.url).path.rstrip("/").rsplit("/", 1)[-1]
 
 
 @dataclasses.dataclass(frozen=True)
