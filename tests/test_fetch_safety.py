@@ -148,8 +148,12 @@ def test_a_part_of_another_file_is_not_resumed(tmp_path, server, sources, capsys
                           for i, n in enumerate(SET5)})
   server.files["/benchmark.tar"] = new  # the source changed meanwhile
   server.ignore_if_range = ignore_if_range  # then only the 206's ETag tells
+  n_requests = len(server.requests)
   rc, _, err = _run(["set5", "--data_dir", str(tmp_path)], capsys)
   assert rc == 0, err
+  asked = server.requests[n_requests:]
+  assert asked[0] == ("/benchmark.tar", "bytes=5000-")  # If-Range sent with it
+  assert len(asked) == (2 if ignore_if_range else 1)  # a 200 answer is the whole file: used
   assert (tmp_path / "downloads" / "benchmark.tar").read_bytes() == new
   record = (tmp_path / "downloads" / "benchmark.tar.sha256").read_text().split()[0]
   assert record == hashlib.sha256(new).hexdigest()

@@ -166,9 +166,11 @@ def _start(url: str, dest: pathlib.Path, timeout: float):
   if offset:
     console.say(f"{dest.name}: the server's file differs from the part or does not resume; "
                 "downloading it again")
-    if response is not None:
-      response.close()
-  response = _open(url, dest, 0, None, timeout)
+  if response is not None and response.status != 200:  # a 200 is the whole file: used as is
+    response.close()
+    response = None
+  if response is None:
+    response = _open(url, dest, 0, None, timeout)
   total = _total_size(response, 0)
   validator = _validator(response.headers)
   try:

@@ -320,7 +320,8 @@ def _parser() -> cli.ArgumentParser:
                  help="download from this URL instead (a mirror, or your own Manga109 copy); "
                       "one NAME only")
   p.add_argument("--overwrite", action="store_true",
-                 help="replace a set or file that is already there")
+                 help="replace a set or file that is already there (only once the new one "
+                      "is complete and verified: a failed fetch keeps the old one)")
   p.add_argument("--list", action="store_true", help="list the names and their sources, and exit")
   return p
 
