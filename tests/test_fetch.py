@@ -8,6 +8,7 @@ import fetch_server  # tests/ is on sys.path under pytest
 import pytest
 
 from memsr_jax.data import download as dl
+from memsr_jax.data import fetch
 from memsr_jax.data import folders
 from memsr_jax.data.sources import SOURCES
 from memsr_jax.data.sources import Remote
@@ -141,4 +142,5 @@ def test_the_table_is_complete():
     assert s.remotes or s.manual, s.name
     for r in s.remotes:
       assert r.url.startswith(("http://", "https://")) and r.checksum_source
+      fetch.check_url(r.url)  # what --url accepts
       assert r.sha256 is None or len(r.sha256) == 64

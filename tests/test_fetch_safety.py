@@ -233,6 +233,8 @@ def test_damaged_archives_and_bombs_are_one_line_and_not_trusted(tmp_path, serve
     ("", "is not an http:// or https:// address"),
     ("ftp://127.0.0.1/benchmark.tar", "is not an http:// or https:// address"),
     ("http://127.0.0.1/", "names no file"),
+    ("http://127.0.0.1:abc/x.tar", "is not an http:// or https:// address"),
+    ("http://127.0.0.1/a b.tar", "percent-encode"),
     ("http://127.0.0.1/" + "a" * 300 + ".tar", "bytes long"),
 ])
 def test_bad_urls_are_refused_before_any_request(tmp_path, server, sources, capsys, url, words):

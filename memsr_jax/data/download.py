@@ -85,7 +85,7 @@ def _open(url: str, dest: pathlib.Path, offset: int, validator: Optional[str], t
       return None
     raise DownloadError(f"{url}: HTTP {e.code} {e.reason}; check the address (docs/DATA.md "
                         "lists the sources), or fetch from a mirror with --url") from None
-  except (urllib.error.URLError, OSError) as e:
+  except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as e:
     reason = getattr(e, "reason", e)
     raise DownloadError(f"cannot download {url} ({reason}): check the network connection (and "
                         f"https_proxy) and rerun, or put a copy at {dest} (it is checked like "

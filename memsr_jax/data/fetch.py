@@ -230,8 +230,12 @@ def check_url(url: str) -> None:
   """Refuses a --url that is not an http(s) address of a file with a usable name."""
   try:
     parts = urllib.parse.urlsplit(url)
+    parts.port  # noqa: B018 (raises ValueError for a bad port)
   except ValueError:
     parts = None
+  if any(c.isspace() or not c.isprintable() for c in url):
+    raise cli.UsageError(f"--url {url!r} holds spaces or control characters: percent-encode "
+                         "them (a space is %20)")
   if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
     raise cli.UsageError(f"--url {url!r} is not an http:// or https:// address: give the full "
                          "address of the file")
