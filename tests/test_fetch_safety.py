@@ -76,6 +76,7 @@ def test_overwrite_without_network_keeps_the_weights(tmp_path, server, sources, 
   msg = _one_error(*_run(["imdn", "--overwrite", "--data_dir", str(tmp_path)], capsys))
   assert _files(tmp_path) == before and len(before) == 3
   assert "cannot download" in msg and "check the network connection" in msg
+  assert msg.endswith("IMDN_x2.pth is kept as it was)")
 
 
 def test_offline_fetch_leaves_nothing_new(tmp_path, monkeypatch, capsys):
@@ -300,6 +301,23 @@ def test_a_full_disk_keeps_the_errno_and_says_what_was_written(tmp_path, server,
   assert "after 150000 bytes" in msg and "[Errno 28]" in msg and "free disk space" in msg
   part = dl.part_path(tmp_path / "weights" / "imdn" / "IMDN_x2.pth")
   assert part.stat().st_size == 150_000  # kept: the next run resumes from it
+
+
+def test_a_full_disk_while_extracting_keeps_nothing_partial(tmp_path, server, sources,
+                                                            monkeypatch, capsys):
+  real_open = open
+
+  def open_on_full_disk(path, mode="r", *args, **kwargs):
+    if ".fetch-set5.tmp" in str(path) and "w" in mode:
+      return _FullDisk(path, mode.replace("b", ""))
+    return real_open(path, mode, *args, **kwargs)
+
+  monkeypatch.setattr(fetch.archives, "open", open_on_full_disk, raising=False)
+  monkeypatch.setattr(_FullDisk, "room", 100)
+  msg = _one_error(*_run(["set5", "--data_dir", str(tmp_path)], capsys))
+  assert "[Errno 28]" in msg and "free disk space" in msg
+  assert not (tmp_path / "benchmark" / "Set5").exists() and not list(tmp_path.rglob(".fetch-*"))
+  assert (tmp_path / "downloads" / "benchmark.tar").is_file()  # the archive is not at fault
 
 
 def test_a_bad_first_download_is_not_recorded(tmp_path, server, sources, capsys):

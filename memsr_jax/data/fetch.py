@@ -193,7 +193,7 @@ def _fetch_images(source: Source, data_dir: pathlib.Path, url: Optional[str],
                    fix="delete it and fetch again")
   try:
     found = _install(source, archive, dest)
-  except cli.UserError as e:
+  except archives.ArchiveError as e:  # the archive's fault (not a full disk, say)
     if remote.sha256:
       raise
     if had:  # unverified, or verified against a record that may come from a bad first download
@@ -219,8 +219,14 @@ def _fetch_files(source: Source, data_dir: pathlib.Path, url: Optional[str],
     dest = data_dir / source.dest / remote.filename
     if os.path.lexists(dest) and not dest.is_file():
       raise cli.UserError(f"{dest} is not a file: move it away and fetch again")
-    to_record = _get(remote, remote.url, dest, replace=overwrite,
-                     fix="pass --overwrite to replace it with a verified download")
+    had = dest.is_file()
+    try:
+      to_record = _get(remote, remote.url, dest, replace=overwrite,
+                       fix="pass --overwrite to replace it with a verified download")
+    except cli.UserError as e:
+      if not had:
+        raise
+      raise type(e)(f"{e} ({dest} is kept as it was)") from None
     if to_record is not None:
       _record(dest, to_record)
   console.say(f"{source.name}: {len(remotes)} file(s) in {data_dir / source.dest}")
