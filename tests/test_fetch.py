@@ -1,6 +1,7 @@
 """memsr_jax.data.fetch against a local HTTP server on 127.0.0.1 serving fixture archives."""
 import hashlib
 import io
+import json
 import stat
 import zipfile
 
@@ -96,9 +97,13 @@ def test_server_without_range_support_restarts_the_download(tmp_path, server, so
   server.ignore_range = True
   remote = next(r for r in SOURCES["imdn"].remotes if r.url.endswith("x4.pth"))
   dest = tmp_path / "IMDN_x4.pth"
-  dl.part_path(dest).write_bytes(b"stale bytes from an earlier run")
+  body = sources["/IMDN_x4.pth"]
+  dl.part_path(dest).write_bytes(body[:1000])
+  dl.meta_path(dest).write_text(json.dumps({  # a resumable part: Range is asked for
+      "url": remote.url, "validator": f'"{remote.sha256[:16]}"', "total": len(body)}))
   assert dl.download(remote.url, dest, remote.sha256) == remote.sha256
-  assert dest.read_bytes() == sources["/IMDN_x4.pth"]
+  assert dest.read_bytes() == body
+  assert server.requests == [("/IMDN_x4.pth", "bytes=1000-")]  # the 200 answer was the file
 
 
 def test_recorded_checksum_catches_a_changed_archive(tmp_path, server, sources, capsys):
