@@ -151,5 +151,6 @@ def extract(archive: pathlib.Path, pattern: str, into: pathlib.Path, *, max_byte
         done = _copy(archive, member, target, done, max_bytes)
         os.chmod(target, 0o644)
       except OSError as e:
-        raise dl.write_error(e, target, done) from None
+        written = done + (target.stat().st_size if target.is_file() else 0)
+        raise dl.write_error(e, target, written) from None
   return len(targets)

@@ -86,8 +86,8 @@ def _get(remote: Remote, url: str, dest: pathlib.Path, *, replace: bool, fix: st
   except dl.ChecksumError as e:
     if not bad_record:
       raise
-    raise dl.ChecksumError(f"{dest.name} from {url} has sha256 {e.digest}, not the expected "
-                           f"(deleted the download){bad_record}", e.digest) from None
+    raise dl.ChecksumError(f"{dest.name} from {url} has sha256 {e.digest} (deleted the "
+                           f"download){bad_record}", e.digest) from None
   return digest if expected is None else None
 
 
