@@ -80,8 +80,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.schedule.milestones = (200_000, 400_000, 600_000, 800_000)  # multistep
   c.schedule.gamma = 0.5  # multistep: lr *= gamma at each milestone
 
-  # Devices: mesh axes ("data", "model"); data = -1 takes all devices left after "model".
-  # Params are replicated: "model" must be 1 (no model parallelism; validate() rejects more).
+  # Devices: mesh axes ("data", "model"); data = -1 takes every device. "model" must be 1.
   c.mesh = ml_collections.ConfigDict()
   c.mesh.data = -1
   c.mesh.model = 1
