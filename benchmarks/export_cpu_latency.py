@@ -11,8 +11,9 @@ wall time is the latency and whose peak RSS growth (VmHWM reset via /proc/self/c
 before it, as in measure/torch_bench.py) is the working memory of the inference (activations +
 output; weights and input are resident before). `process_peak_mb` is the subprocess's whole peak
 (runtime + weights + warm-up + call). Outputs are compared to JAX's (max |diff| on 0..255).
-Torch: the measure/torch_bench.py twins (plain, EDSR); IMDN: tests/torch_refs.IMDNRef with the
-official weights. ONNX Runtime: the session the upscaler uses (no arena, all graph optimizations).
+Torch: the memsr_jax.interop.torch_models references (plain, EDSR with the JAX weights; IMDN with
+the official weights). ONNX Runtime: the session the upscaler uses (no arena, all graph
+optimizations).
 ONNX Runtime int8: the file `memsr_jax.deploy.quantize.quantize_int8` makes from the exported one
 (its default options, calibrated on ../shared T91), same session settings; for IMDN (official
 weights) the Y-PSNR it loses against the float file on Set5 and Set14 is measured too.
@@ -104,11 +105,9 @@ def worker(backend, name, scale, hr, onnx_path, out_npy):
       torch.set_num_threads(os.cpu_count())
       xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
       if name == "imdn":
-        sys.path.insert(0, str(REPO / "tests"))
+        from memsr_jax.interop import torch_models
         from memsr_jax.interop.torch_import import unwrap_state_dict
-
-        import torch_refs
-        tm = torch_refs.IMDNRef(scale).eval()
+        tm = torch_models.IMDNRef(scale).eval()
         sd = unwrap_state_dict(torch.load(str(_imdn_weights(scale)), map_location="cpu",
                                           weights_only=True))
         tm.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in sd.items()})

@@ -28,7 +28,7 @@ import time
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 MODELS = {
-    # name: (registry preset, overrides) for JAX; the PyTorch twin is built from the same numbers.
+    # name: (registry preset, overrides); the PyTorch side is its torch_models reference.
     "edsr_baseline": ("edsr_baseline", {}),
     "plain35": ("plain", {"widths": (3,) + (64,) * 35, "tail_kernel": 3}),
 }
@@ -160,51 +160,16 @@ def jax_worker(args) -> dict:
 # ----------------------------------------------------------------------------- PyTorch worker
 
 
-def _torch_model(name: str, scale: int, device: str = "cpu"):
-  import torch
-  from torch import nn
-
-  mean = (torch.tensor([0.4488, 0.4371, 0.4040]).view(1, 3, 1, 1) * 255.0).to(device)
-
-  class ResBlock(nn.Module):
-    def __init__(self, c):
-      super().__init__()
-      self.conv1, self.conv2 = nn.Conv2d(c, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=1)
-
-    def forward(self, x):
-      return x + self.conv2(torch.relu(self.conv1(x)))
-
-  class EDSRBaseline(nn.Module):
-    def __init__(self, c=64, n=16):
-      super().__init__()
-      self.head = nn.Conv2d(3, c, 3, padding=1)
-      self.body = nn.Sequential(*[ResBlock(c) for _ in range(n)], nn.Conv2d(c, c, 3, padding=1))
-      ups = []
-      for s in ([2] * {2: 1, 4: 2}[scale] if scale in (2, 4) else [3]):
-        ups += [nn.Conv2d(c, c * s * s, 3, padding=1), nn.PixelShuffle(s)]
-      self.tail = nn.Sequential(*ups, nn.Conv2d(c, 3, 3, padding=1))
-
-    def forward(self, x):
-      h = self.head(x - mean)
-      return self.tail(self.body(h) + h) + mean
-
-  class Plain(nn.Module):
-    def __init__(self, widths):
-      super().__init__()
-      layers = []
-      for i, (cin, cout) in enumerate(zip(widths[:-1], widths[1:])):
-        layers.append(nn.Conv2d(cin, cout, 3, padding=1))
-        if i < len(widths) - 2:
-          layers.append(nn.ReLU())
-      layers += [nn.Conv2d(widths[-1], 3 * scale * scale, 3, padding=1), nn.PixelShuffle(scale)]
-      self.net = nn.Sequential(*layers)
-
-    def forward(self, x):
-      return self.net(x - mean) + mean
-
-  if name == "edsr_baseline":
-    return EDSRBaseline()
-  return Plain(MODELS["plain35"][1]["widths"])
+def _torch_model(name: str, scale: int):
+  """The network of MODELS[name] as its PyTorch reference (memsr_jax.interop.torch_models), with
+  random weights (registry.random_params), in training mode."""
+  # JAX only traces the params' shapes here: on the CPU, so a GPU run leaves the GPU to torch.
+  os.environ["JAX_PLATFORMS"] = "cpu"
+  from memsr_jax.measure import torch_bench
+  from memsr_jax.models import registry
+  preset, overrides = MODELS[name]
+  model = registry.build_model(preset, scale=scale, **overrides)
+  return torch_bench.build_torch(model, registry.random_params(model)).train()
 
 
 def torch_worker(args) -> dict:
@@ -213,7 +178,7 @@ def torch_worker(args) -> dict:
   torch.manual_seed(0)
   opts = json.loads(args.options or "{}")
   dev = torch.device("cuda" if opts.get("device") == "gpu" else "cpu")
-  model = _torch_model(args.model, args.scale, dev).to(dev)
+  model = _torch_model(args.model, args.scale).to(dev)
   amp = opts.get("amp") == "bfloat16"
   fwd = torch.compile(model) if opts.get("compile") else model
   channels_last = opts.get("channels_last", False)
@@ -251,7 +216,8 @@ def torch_worker(args) -> dict:
   dt = time.perf_counter() - t0
   out = {"steps_per_sec": args.steps / dt, "images_per_sec": args.steps * b / dt,
          "first_step_s": first, "threads": torch.get_num_threads(), "torch": torch.__version__,
-         "n_params": int(sum(p.numel() for p in model.parameters())), "loss": float(loss),
+         "n_params": int(sum(p.numel() for p in model.parameters() if p.requires_grad)),
+         "loss": float(loss),
          "device": dev.type, "amp": opts.get("amp"), "compile": bool(opts.get("compile"))}
   if dev.type == "cuda":
     out.update(device_peak_bytes=int(torch.cuda.max_memory_allocated()),

@@ -15,7 +15,7 @@ _PYTHONPATH = os.pathsep.join([str(REPO), str(REPO / "tests")])  # tests/tiny_co
 _SCRIPT = r"""
 import json, sys
 import jax
-coord, n, pid, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+coord, n, pid, out, val = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 if n > 1:
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(coordinator_address=coord, num_processes=n, process_id=pid)
@@ -25,6 +25,7 @@ from memsr_jax.train.supervised import SupervisedTask
 import tiny_configs
 cfg = tiny_configs.tiny_config()
 cfg.total_steps = 3
+cfg.val.dataset, cfg.val.every_steps = val, 0  # validation at the end, on replicated params
 params, _ = loop.train(cfg, out, SupervisedTask(cfg))
 flat = {jax.tree_util.keystr(p): v for p, v in jax.tree_util.tree_flatten_with_path(params)[0]}
 np.savez(f"{out}/params_p{pid}.npz", **flat)
@@ -43,9 +44,19 @@ def _free_port() -> int:
       return s.getsockname()[1]
 
 
-def _losses(workdir: pathlib.Path) -> list[float]:
+def _logged(workdir: pathlib.Path, key: str) -> list[float]:
   rows = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
-  return [r["train/loss"] for r in rows if "train/loss" in r]
+  return [r[key] for r in rows if key in r]
+
+
+def _val_folder(folder: pathlib.Path) -> pathlib.Path:
+  from PIL import Image
+  from skimage import data
+  folder.mkdir()
+  img = data.astronaut()
+  for i in range(2):
+    Image.fromarray(img[100 * i:100 * i + 24, 80:112]).save(folder / f"v{i}.png")
+  return folder
 
 
 @pytest.mark.slow
@@ -54,10 +65,11 @@ def test_two_processes_match_one(tmp_path):
              XLA_FLAGS="--xla_force_host_platform_device_count=1")
   coord = f"localhost:{_free_port()}"
   two, one = tmp_path / "two", tmp_path / "one"
-  procs = [subprocess.Popen([sys.executable, "-c", _SCRIPT, coord, "2", str(i), str(two)],
+  val = _val_folder(tmp_path / "val")
+  procs = [subprocess.Popen([sys.executable, "-c", _SCRIPT, coord, "2", str(i), str(two), val],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True) for i in range(2)]
-  single = subprocess.run([sys.executable, "-c", _SCRIPT, "-", "1", "0", str(one)], cwd=REPO,
+  single = subprocess.run([sys.executable, "-c", _SCRIPT, "-", "1", "0", str(one), val], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=300)
   outs = [p.communicate(timeout=300)[0] for p in procs]
   for p, out in zip(procs, outs):
@@ -67,9 +79,12 @@ def test_two_processes_match_one(tmp_path):
     info = json.loads((two / f"info_p{i}.json").read_text())
     assert info == {"process_count": 2, "device_count": 2}
   # Same losses at every step (process 0 logs) and same final params on both processes.
-  l2, l1 = _losses(two), _losses(one)
+  l2, l1 = _logged(two, "train/loss"), _logged(one, "train/loss")
   assert len(l2) == len(l1) == 3
   np.testing.assert_allclose(l2, l1, rtol=1e-5)
+  v2, v1 = _logged(two, "val/val_psnr"), _logged(one, "val/val_psnr")
+  assert len(v2) == len(v1) == 1 and np.isfinite(v1[0])
+  np.testing.assert_allclose(v2, v1, atol=1e-3)  # dB; params agree to 1e-5
   ref = np.load(one / "params_p0.npz")
   for i in range(2):
     got = np.load(two / f"params_p{i}.npz")

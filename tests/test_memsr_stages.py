@@ -77,9 +77,9 @@ def test_quick_stages_run_resume_and_export(tmp_path):
 def test_stages_start_from_an_official_lightning_teacher(tmp_path):
   """A user with the authors' teacher .ckpt: import it, then convert → init → student from it."""
   torch = pytest.importorskip("torch")
-  import torch_refs  # needs torch
-  net = torch_refs.randomize_(torch_refs.MemSRTeacher(2, 16, 2), seed=0, std=0.05)
-  ckpt = {"state_dict": torch_refs.LightningWrapper(net).state_dict(),
+  from memsr_jax.interop import torch_models  # needs torch
+  net = torch_models.randomize_(torch_models.MemSRTeacher(2, 16, 2), seed=0, std=0.05)
+  ckpt = {"state_dict": torch_models.LightningWrapper(net).state_dict(),
           "hyper_parameters": {"backbone": {"n_feats": 16, "n_resblocks": 2,
                                             "simple_tail": True}, "scale": 2, "rgb_range": 255}}
   torch.save(ckpt, tmp_path / "teacher.ckpt")
@@ -101,8 +101,8 @@ def test_stages_start_from_an_official_lightning_teacher(tmp_path):
   plain, plain_params, _ = ckpt_lib.load_model_checkpoint(work / "convert" / "model")
   x = np.random.default_rng(1).uniform(0, 255, (1, 9, 10, 3)).astype(np.float32)
   with torch.no_grad():
-    ref = net(torch_refs.nhwc_to_nchw(x))
+    ref = net(torch_models.nhwc_to_nchw(x))
   out = plain.apply({"params": plain_params}, jnp.asarray(x))
-  assert np.abs(np.asarray(out) - torch_refs.nchw_to_nhwc(ref)).max() < 5e-3
+  assert np.abs(np.asarray(out) - torch_models.nchw_to_nhwc(ref)).max() < 5e-3
   _, _, meta = ckpt_lib.load_model_checkpoint(work)
   assert meta["method"]["widths"][0] == 3

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import tiny_configs
 
 from memsr_jax import checkpoints as ckpt_lib
 from memsr_jax.methods.mssr import config as mssr_config
@@ -17,6 +18,7 @@ from memsr_jax.methods.mssr import stages
 from memsr_jax.methods.mssr import tasks
 from memsr_jax.models.registry import build_model
 from memsr_jax.models.registry import init_params
+from memsr_jax.train import loop
 from memsr_jax.train import state as state_lib
 
 KW = dict(scale=2, n_feats=4, n_resblocks=2)
@@ -118,6 +120,38 @@ def test_checkpoint_round_trip_of_level_map_masks_rewind(tmp_path):
   np.testing.assert_array_equal(sr.at_level(2)(x), scalable.ScalableSR(m, p, lm, 2)(x))
   model, params, _ = ckpt_lib.load_model_checkpoint(path)  # eval.py's loader sees the dense model
   assert model.n_feats == 4
+
+
+def test_rewind_state_is_saved_but_no_argument_of_the_step(tmp_path, monkeypatch):
+  """The engine passes the step (and validation) only the extras they read; the checkpoint keeps
+  every extra, the rewind state bit for bit."""
+  m, p, lm = tiny_setup()
+  rewind_state = jax.tree_util.tree_map(lambda x: x + 0.25, p)
+  task = tasks.LevelTask("round_01", m, "edsr_mini", KW, 1, jax.device_get(imp.rewind(
+      rewind_state, lm, 1)), {"level_map": lm, "rewind": rewind_state})
+  passed, make = [], loop.make_step_fn
+
+  def spying_make_step_fn(*args):
+    step_fn, rng = make(*args)
+    def step(state, extras, batch, key_data):
+      passed.append(sorted(extras))
+      lowered = step_fn.lower(state, extras, batch, key_data)
+      passed.append(sorted(lowered.args_info[0][1]))  # the compiled step's extras argument
+      return step_fn(state, extras, batch, key_data)
+    return step, rng
+
+  monkeypatch.setattr(loop, "make_step_fn", spying_make_step_fn)
+  cfg = tiny_configs.tiny_config()
+  cfg.model.kwargs.n_resblocks = 2
+  cfg.total_steps = cfg.ckpt_every = 2
+  loop.train(cfg, tmp_path, task)
+  assert passed == [["level_map"]] * 4
+  ck = ckpt_lib.TrainCheckpointer(tmp_path, read_only=True)
+  _, got, meta = ck.restore_step(2, None, jax.tree_util.tree_map(jnp.asarray, task.init(None)[1]))
+  ck.close()
+  assert meta["extras_keys"] == ["level_map", "rewind"]
+  for a, b in zip(*(jax.tree_util.tree_leaves(t) for t in (rewind_state, got["rewind"]))):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def tiny_config():

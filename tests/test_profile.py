@@ -3,7 +3,6 @@ import json
 
 import pytest
 
-from memsr_jax import profile as profile_cli
 from memsr_jax.measure import zoo_profile as profile
 
 
@@ -44,10 +43,6 @@ def test_markdown_shows_paper_figures():
            "memory_bytes": 3e8} for s in (2, 4)]
   md = profile.markdown_table(rows, [2, 4])
   assert "| plain_m | 1.20M / 1.20M | 1.0 | 1.0 | 300 | 300 | 420 / 161 |" in md
-
-
-def test_cli_module_is_the_profiler():
-  assert profile_cli.main is profile.main  # python -m memsr_jax.profile
 
 
 @pytest.mark.parametrize("content,fragment", [

@@ -1,4 +1,5 @@
-"""Data-parallel training gives the same params on 1, 2 and 4 (fake CPU) devices."""
+"""Data-parallel training gives the same params on 1, 2 and 4 (fake CPU) devices; a model axis
+is refused."""
 import json
 import os
 import pathlib
@@ -16,6 +17,7 @@ _PYTHONPATH = os.pathsep.join([str(REPO), str(REPO / "tests")])  # tests/tiny_co
 _SCRIPT = r"""
 import json, sys
 import numpy as np, jax
+from memsr_jax import cli
 from memsr_jax.train import config_lib, loop, sharding
 from memsr_jax.train.supervised import SupervisedTask
 import tiny_configs
@@ -32,13 +34,21 @@ init_rng = jax.random.split(jax.random.key(cfg.seed))[0]  # the rng train() init
 p0, _ = SupervisedTask(cfg).init(init_rng)
 flat = {jax.tree_util.keystr(p): v for p, v in jax.tree_util.tree_flatten_with_path(p0)[0]}
 np.savez(f"{out}/params_init.npz", **flat)
+cfg.mesh.model = 2  # 2 × 2 would fit the 4 devices, but params are replicated: refused
+try:
+  loop.train(cfg, f"{out}/model2", SupervisedTask(cfg))
+  model_err = None
+except cli.UsageError as e:
+  model_err = str(e)
+cfg.mesh.model = 1
 cfg.data.batch_size = 6
 try:
   loop.train(cfg, f"{out}/bad", SupervisedTask(cfg))
   err = None
 except ValueError as e:
   err = str(e)
-json.dump({"devices": jax.device_count(), "batch_error": err}, open(f"{out}/result.json", "w"))
+json.dump({"devices": jax.device_count(), "batch_error": err, "model_error": model_err},
+          open(f"{out}/result.json", "w"))
 """
 
 
@@ -67,6 +77,10 @@ def test_params_match_across_device_counts(tmp_path):
   assert min(float(np.abs(ref[k] - init[k]).max()) for k in ref) > 1e-4
   msg = result["batch_error"]
   assert msg is not None and "batch_size=6" in msg and "4 data-parallel devices" in msg
+  # mesh.model > 1 is refused up front (nothing is written), naming the key and what to set.
+  msg = result["model_error"]
+  assert msg is not None and "config.mesh.model=2" in msg and "config.mesh.model=1" in msg
+  assert "\n" not in msg and not (tmp_path / "model2").exists()
 
 
 def test_make_mesh_rejects_impossible_layouts():

@@ -50,7 +50,7 @@ def test_layout_is_tfds(prepared, image_folder):
 
 @pytest.mark.parametrize("scale", [2, 3])
 def test_round_trip_is_bit_exact(prepared, image_folder, scale):
-  source = tfds_sr.load_source(str(image_folder), scale, prepared)
+  source = tfds_sr.load_prepared_set(str(image_folder), scale, prepared)
   pairs = folders.list_pairs(str(image_folder), None, scale)
   assert len(source) == len(pairs) == 3 and source.scale == scale
   assert source.names == [p.name for p in pairs]
@@ -68,8 +68,8 @@ def test_pipeline_from_tfds_equals_pipeline_from_folder(prepared, image_folder):
   kw = dict(data_root=None, scale=2, lr_patch=8, batch_size=3, seed=1)
   from_tfds = pipeline.make_train_loader(str(image_folder), source=str(prepared), **kw)
   from_source = pipeline.make_train_loader(
-      str(image_folder), source=tfds_sr.load_source(str(image_folder), 2, prepared), cache=False,
-      **kw)
+      str(image_folder), source=tfds_sr.load_prepared_set(str(image_folder), 2, prepared),
+      cache=False, **kw)
   from_folder = pipeline.make_train_loader(str(image_folder), **kw)
   for _ in range(2):
     a, b, c = next(from_tfds), next(from_source), next(from_folder)
@@ -80,7 +80,7 @@ def test_pipeline_from_tfds_equals_pipeline_from_folder(prepared, image_folder):
 
 def test_missing_prepared_set_says_how_to_prepare(tmp_path):
   with pytest.raises(FileNotFoundError, match="prepare"):
-    tfds_sr.load_source("t91", 2, tmp_path)
+    tfds_sr.load_prepared_set("t91", 2, tmp_path)
 
 
 def test_prepare_and_read_without_tensorflow(image_folder, tmp_path):
@@ -90,7 +90,7 @@ import sys
 import tensorflow_datasets as tfds
 from memsr_jax.data import tfds_sr
 out = tfds_sr.prepare({str(image_folder)!r}, None, [2], {str(tmp_path)!r})
-src = tfds_sr.load_source({str(image_folder)!r}, 2, out)
+src = tfds_sr.load_prepared_set({str(image_folder)!r}, 2, out)
 assert len(src) == 3 and src[2]["hr"].shape == (44, 28, 3), src[2]["hr"].shape
 raw = tfds.data_source("sr_pairs/tiny_set_x2", data_dir=out, split="train")
 assert len(raw) == 3

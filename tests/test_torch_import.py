@@ -23,7 +23,8 @@ from memsr_jax.interop import torch_import
 from memsr_jax.models import registry
 
 torch = pytest.importorskip("torch")
-import torch_refs  # noqa: E402  (needs torch, imported just above)
+from memsr_jax.interop import torch_models  # noqa: E402  (needs torch, imported just above)
+from memsr_jax.interop import torch_swinir  # noqa: E402
 
 ATOL = 1e-4  # on 0..255, float64 on both sides
 F32_RTOL = 5e-6  # float32 runs: max diff relative to max |output|
@@ -39,7 +40,7 @@ def _flax_out(model_name, scale, params, x255, **overrides):
 
 def _torch_out(net, x, in_range):
   with torch.no_grad():
-    return torch_refs.nchw_to_nhwc(net(torch_refs.nhwc_to_nchw(x / 255.0 * in_range))) \
+    return torch_models.nchw_to_nhwc(net(torch_models.nhwc_to_nchw(x / 255.0 * in_range))) \
         * (255.0 / in_range)
 
 
@@ -68,9 +69,23 @@ def _lr(rng, h, w):
 EDSR_TINY = dict(n_feats=8, n_resblocks=2)
 
 
+@pytest.mark.parametrize("name,scale,kw", [
+    ("plain", 2, dict(widths=(3, 8, 8), bias_mode="map", tail_kernel=3)),
+    ("plain", 3, dict(widths=(3, 8, 8, 8), relu=(True, False, True), sub_mean=False)),
+    ("edsr_baseline", 3, EDSR_TINY),
+    ("edsr_baseline", 2, dict(EDSR_TINY, tail="conv1x1")),
+])
+def test_torch_reference_of_a_jax_model(rng, name, scale, kw):
+  """from_jax: the benchmarks' PyTorch twin computes the JAX model with the same weights."""
+  model = registry.build_model(name, scale=scale, **kw)
+  params = registry.random_params(model, seed=scale)
+  net = torch_models.from_jax(model, params)
+  _check_match(net, name, scale, params, _lr(rng, 9, 7), 255.0, **kw)
+
+
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_edsr_official_layout(rng, scale):
-  net = torch_refs.randomize_(torch_refs.EDSROfficial(scale, 8, 2), seed=scale).eval()
+  net = torch_models.randomize_(torch_models.EDSROfficial(scale, 8, 2), seed=scale).eval()
   sd = net.state_dict()
   assert "sub_mean.weight" in sd and "tail.1.weight" in sd  # the layout under test
   params = torch_import.convert_state_dict(sd, "edsr_baseline", scale, **EDSR_TINY)
@@ -78,7 +93,7 @@ def test_edsr_official_layout(rng, scale):
 
 
 def test_edsr_official_res_scale(rng):
-  net = torch_refs.randomize_(torch_refs.EDSROfficial(2, 8, 3, res_scale=0.1), seed=7).eval()
+  net = torch_models.randomize_(torch_models.EDSROfficial(2, 8, 3, res_scale=0.1), seed=7).eval()
   kw = dict(n_feats=8, n_resblocks=3)
   params = torch_import.convert_state_dict(net.state_dict(), "edsr", 2, **kw)
   _check_match(net, "edsr", 2, params, _lr(rng, 8, 8), 255.0, **kw)
@@ -87,7 +102,8 @@ def test_edsr_official_res_scale(rng):
 @pytest.mark.parametrize("scale,wrapper", [(2, None), (4, "params_ema")])
 def test_edsr_basicsr_layout(rng, scale, wrapper):
   # res_scale 2: the released EDSRmini (the edsr_mini preset), so a mismatch would show here.
-  net = torch_refs.randomize_(torch_refs.EDSRBasicSR(scale, 8, 2, res_scale=2.0), seed=scale).eval()
+  net = torch_models.randomize_(torch_models.EDSRBasicSR(scale, 8, 2, res_scale=2.0),
+                                seed=scale).eval()
   sd = net.state_dict()
   assert "conv_first.weight" in sd and not any("mean" in k for k in sd)
   ckpt = sd if wrapper is None else {wrapper: sd}
@@ -101,7 +117,7 @@ IMDN_TINY = dict(n_feats=16, n_blocks=2)
 @pytest.mark.parametrize("scale", [2, 3])
 def test_imdn_official_layout(rng, scale):
   # Weight scale 0.05 keeps outputs in a realistic range (tens to hundreds).
-  net = torch_refs.randomize_(torch_refs.IMDNRef(scale, 16, 2), seed=scale, std=0.05).eval()
+  net = torch_models.randomize_(torch_models.IMDNRef(scale, 16, 2), seed=scale, std=0.05).eval()
   # The release was saved from nn.DataParallel: every key starts with "module.".
   sd = {f"module.{k}": v for k, v in net.state_dict().items()}
   params = torch_import.convert_state_dict(sd, "imdn", scale, **IMDN_TINY)
@@ -114,9 +130,9 @@ SWIN_TINY = dict(embed_dim=12, depths=(2, 2), num_heads=(2, 3), window_size=4, m
 @pytest.mark.parametrize("upsampler,scale", [("pixelshuffledirect", 2), ("pixelshuffledirect", 3),
                                              ("pixelshuffle", 4), ("pixelshuffle", 3)])
 def test_swinir_official_layout(rng, upsampler, scale):
-  net = torch_refs.SwinIRRef(scale, 12, (2, 2), (2, 3), 4, 2.0, upsampler, train_size=8,
+  net = torch_swinir.SwinIRRef(scale, 12, (2, 2), (2, 3), 4, 2.0, upsampler, train_size=8,
                              num_feat=8)
-  net = torch_refs.randomize_(net, seed=scale).eval()
+  net = torch_models.randomize_(net, seed=scale).eval()
   sd = net.state_dict()
   # Buffers of the release that are not params: checked / skipped by the importer.
   assert "layers.0.residual_group.blocks.1.attn_mask" in sd
@@ -134,7 +150,7 @@ def test_swinir_official_layout(rng, upsampler, scale):
 
 
 def _tiny_imdn_sd(scale=2):
-  return torch_refs.IMDNRef(scale, 16, 2).state_dict()
+  return torch_models.IMDNRef(scale, 16, 2).state_dict()
 
 
 def test_unknown_key_is_named():
@@ -159,7 +175,7 @@ def test_shape_mismatch_names_key_and_shapes():
 
 
 def test_edsr_mean_shift_is_checked():
-  net = torch_refs.EDSROfficial(2, 8, 2)
+  net = torch_models.EDSROfficial(2, 8, 2)
   sd = dict(net.state_dict())
   sd["sub_mean.bias"] = torch.tensor([-100.0, -100.0, -100.0])
   with pytest.raises(ValueError, match="sub_mean.bias.*rgb_mean"):
@@ -167,7 +183,7 @@ def test_edsr_mean_shift_is_checked():
 
 
 def test_swinir_window_mismatch():
-  net = torch_refs.SwinIRRef(2, 12, (2, 2), (2, 3), 4, 2.0, "pixelshuffledirect", train_size=8)
+  net = torch_swinir.SwinIRRef(2, 12, (2, 2), (2, 3), 4, 2.0, "pixelshuffledirect", train_size=8)
   kw = dict(SWIN_TINY, window_size=8)
   with pytest.raises(ValueError, match="relative_position_bias_table"):
     torch_import.convert_state_dict(net.state_dict(), "swinir_mini", 2, **kw)
@@ -182,7 +198,7 @@ def test_unsupported_model():
 
 
 def test_load_torch_weights_file(tmp_path, rng):
-  net = torch_refs.randomize_(torch_refs.IMDNRef(2, 16, 2), seed=3, std=0.05).eval()
+  net = torch_models.randomize_(torch_models.IMDNRef(2, 16, 2), seed=3, std=0.05).eval()
   path = tmp_path / "imdn.pth"
   torch.save({f"module.{k}": v for k, v in net.state_dict().items()}, path)
   params = torch_import.load_torch_weights(path, "imdn", 2, **IMDN_TINY)
@@ -195,7 +211,7 @@ def test_cli_writes_loadable_checkpoint(tmp_path, rng):
   checkpoint = pytest.importorskip("memsr_jax.checkpoints")
   if not hasattr(checkpoint, "save_model_checkpoint"):
     pytest.skip("memsr_jax.checkpoints.save_model_checkpoint not available")
-  net = torch_refs.randomize_(torch_refs.IMDNRef(2, 16, 2), seed=4, std=0.05).eval()
+  net = torch_models.randomize_(torch_models.IMDNRef(2, 16, 2), seed=4, std=0.05).eval()
   src = tmp_path / "imdn.pth"
   torch.save({f"module.{k}": v for k, v in net.state_dict().items()}, src)
   out = tmp_path / "ckpt"
@@ -240,7 +256,7 @@ def _lightning_ckpt(net, scale, marker, **backbone):
   backbone = {"arch": "EDSR_layerwise_sr", "n_feats": 8, "n_resblocks": 2, "simple_tail": True,
               "scale": scale, **backbone}
   return {"epoch": 3, "global_step": 1000, "pytorch-lightning_version": "1.3.8",
-          "state_dict": torch_refs.LightningWrapper(net).state_dict(),
+          "state_dict": torch_models.LightningWrapper(net).state_dict(),
           "callbacks": {ModelCheckpoint: {"best_model_score": torch.tensor(30.1)}},
           "lr_schedulers": [{"anneal_func": _Hostile(marker), "last_epoch": 1000}],
           "hyper_parameters": {"backbone": backbone, "scale": scale, "rgb_range": 255,
@@ -250,7 +266,7 @@ def _lightning_ckpt(net, scale, marker, **backbone):
 @pytest.mark.parametrize("scale,simple_tail,legacy", [(4, True, False), (2, True, True),
                                                       (3, False, False)])
 def test_memsr_lightning_teacher(tmp_path, rng, scale, simple_tail, legacy):
-  net = torch_refs.randomize_(torch_refs.MemSRTeacher(scale, 8, 2, simple_tail), seed=scale)
+  net = torch_models.randomize_(torch_models.MemSRTeacher(scale, 8, 2, simple_tail), seed=scale)
   net = net.eval()
   marker = tmp_path / "code_ran"
   ckpt = _lightning_ckpt(net, scale, marker, simple_tail=simple_tail)
@@ -272,19 +288,19 @@ def test_memsr_lightning_teacher(tmp_path, rng, scale, simple_tail, legacy):
 
 
 def test_memsr_teacher_needs_bias_maps_and_no_res_scale():
-  net = torch_refs.MemSRTeacher(2, 8, 2)
-  sd = torch_refs.LightningWrapper(net).state_dict()
+  net = torch_models.MemSRTeacher(2, 8, 2)
+  sd = torch_models.LightningWrapper(net).state_dict()
   with pytest.raises(ValueError, match="body_bias='map'"):
     torch_import.convert_state_dict(sd, "memsr_teacher_s", 2, n_feats=8, n_resblocks=2)
   with pytest.raises(ValueError, match="no residual scaling.*res_scale=1.0"):
     torch_import.convert_state_dict(sd, "memsr_teacher_s", 2, res_scale=0.1, **MEMSR_TINY)
   with pytest.raises(ValueError, match="vector biases"):  # and the other way round
-    torch_import.convert_state_dict(torch_refs.EDSROfficial(2, 8, 2).state_dict(),
+    torch_import.convert_state_dict(torch_models.EDSROfficial(2, 8, 2).state_dict(),
                                     "edsr_baseline", 2, body_bias="map", **EDSR_TINY)
 
 
 def test_recorded_hparams_that_contradict_the_model_are_refused(tmp_path):
-  net = torch_refs.MemSRTeacher(4, 8, 3)
+  net = torch_models.MemSRTeacher(4, 8, 3)
   path = tmp_path / "teacher.ckpt"
   torch.save(_lightning_ckpt(net, 4, tmp_path / "m", n_resblocks=3), path)
   with pytest.raises(torch_import.TorchWeightsError,
@@ -308,7 +324,7 @@ def _basicsr_options(res_scale, **net):
 def test_res_scale_mismatch_is_refused_from_the_options(tmp_path, rng):
   """The released EDSRmini uses res_scale 2; with its options file a model built with another
   res_scale (which would import cleanly and give wrong outputs) is refused."""
-  net = torch_refs.randomize_(torch_refs.EDSRBasicSR(2, 8, 2, res_scale=2.0), seed=1).eval()
+  net = torch_models.randomize_(torch_models.EDSRBasicSR(2, 8, 2, res_scale=2.0), seed=1).eval()
   path = tmp_path / "edsr_mini.pth"
   torch.save({"params": net.state_dict()}, path)
   opts = _basicsr_options(2)
@@ -332,7 +348,7 @@ def test_res_scale_mismatch_is_refused_from_the_options(tmp_path, rng):
 
 def test_cli_options_mismatch_is_a_user_error(tmp_path):
   yaml = pytest.importorskip("yaml")
-  net = torch_refs.EDSRBasicSR(2, 8, 2, res_scale=2.0)
+  net = torch_models.EDSRBasicSR(2, 8, 2, res_scale=2.0)
   src = tmp_path / "edsr_mini.pth"
   torch.save({"params": net.state_dict()}, src)
   opt = tmp_path / "test_EDSR_Minix2.yml"

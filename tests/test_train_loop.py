@@ -149,6 +149,25 @@ def test_finished_stage_is_skipped_and_logs_are_written(tmp_path, capsys):
   assert list((tmp_path / "stage1" / "tb").glob("events.out.tfevents.*"))
 
 
+def test_checkpoints_get_the_device_arrays(tmp_path, monkeypatch):
+  """No host copy for a checkpoint: Orbax is handed the device-resident state, extras and export
+  params (and restores them exactly)."""
+  saved, save = [], ckpt_lib.TrainCheckpointer.save
+
+  def spy(self, step, state, extras, meta, export_params, val_psnr=None):
+    saved.append(jax.tree.leaves((state, extras, export_params)))
+    return save(self, step, state, extras, meta, export_params, val_psnr=val_psnr)
+
+  monkeypatch.setattr(ckpt_lib.TrainCheckpointer, "save", spy)
+  cfg = tiny_configs.tiny_config()
+  cfg.total_steps = 2
+  params, _ = loop.train(cfg, tmp_path, SupervisedTask(cfg))
+  assert len(saved) == 1 and saved[0]
+  assert all(isinstance(x, jax.Array) for x in saved[0])
+  _, restored, _ = ckpt_lib.load_model_checkpoint(tmp_path)
+  jax.tree.map(np.testing.assert_array_equal, params, restored)
+
+
 def test_missing_data_folder_is_a_clear_error(tmp_path):
   cfg = tiny_configs.tiny_config()
   cfg.data.dataset = "t91"

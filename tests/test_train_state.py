@@ -6,6 +6,7 @@ import numpy as np
 import optax
 import pytest
 
+from memsr_jax import cli
 from memsr_jax import methods
 from memsr_jax.train import config_lib
 from memsr_jax.train import losses
@@ -177,6 +178,10 @@ def test_config_validation():
   with pytest.raises(ValueError, match="config.loss.name='l3'"):
     config_lib.validate(c)
   c = config_lib.base_config()
+  c.mesh.model = 2  # no model parallelism: a user error saying what to set
+  with pytest.raises(cli.UsageError, match=r"config.mesh.model=2: .* set config.mesh.model=1"):
+    config_lib.validate(c)
+  c = config_lib.base_config()
   c.method = "magic"
   config_lib.validate(c)  # the engine knows no method names
   with pytest.raises(ValueError, match="config.method='magic'"):
@@ -191,6 +196,10 @@ def test_task_defaults_and_task_optimizers():
   assert task.post_update(params, {}) is params
   assert task.metadata(params, {}) == {} and task.optimizers() == {}
   assert task.display_name() == "Task"
+  extras = {"mask": params, "rewind": params}
+  assert task.step_extras(extras) == extras  # by default the step reads every extra
+  task.checkpoint_only_extras = frozenset({"rewind"})
+  assert task.step_extras(extras) == {"mask": params}
   c = _config(name="constant", lr=0.5)
   c.optim.name = "task_sgd"
   with pytest.raises(ValueError, match="unknown optimizer 'task_sgd'"):

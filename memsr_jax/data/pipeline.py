@@ -331,8 +331,8 @@ def make_train_loader(dataset: str, data_root: Optional[PathLike], scale: int, l
     num_workers: grain worker processes (0: the main process with `num_threads` threads). Workers
       get a pickled copy of the source, cached images included.
     source: a random-access source (`len`, `[i] -> {"lr", "hr", "name"}`, e.g.
-      `tfds_sr.load_source(...)`) or the `out_dir` of `tfds_sr.prepare` as a path string; None reads
-      the folder through `list_pairs` / `load_pair`.
+      `tfds_sr.load_prepared_set(...)`) or the `out_dir` of `tfds_sr.prepare` as a path string;
+      None reads the folder through `list_pairs` / `load_pair`.
     cache: decode every image once and keep it in memory (right for T91, BSD200, skimage_train and
       fine for DIV2K with enough RAM); False decodes per sample (use workers).
     skip_small: leave out images smaller than the patch with a warning instead of raising.
@@ -352,7 +352,7 @@ def make_train_loader(dataset: str, data_root: Optional[PathLike], scale: int, l
     parts = [FolderSource(n, data_root, scale) for n in names]
     source = parts[0] if len(parts) == 1 else ConcatSource(parts)
   elif isinstance(source, (str, os.PathLike)):
-    parts = [tfds_sr.load_source(n, scale, source) for n in names]
+    parts = [tfds_sr.load_prepared_set(n, scale, source) for n in names]
     source = parts[0] if len(parts) == 1 else ConcatSource(parts)
   repeat_per_image = max(1, int(repeat_per_image))
   source_scale = getattr(source, "scale", scale)

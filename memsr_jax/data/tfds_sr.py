@@ -231,7 +231,8 @@ def _decode_png(data) -> np.ndarray:
   return np.ascontiguousarray(image, dtype=np.uint8)
 
 
-def load_source(name: str, scale: int, out_dir: PathLike = "~/tensorflow_datasets") -> SrSource:
+def load_prepared_set(name: str, scale: int, out_dir: PathLike = "~/tensorflow_datasets"
+                      ) -> SrSource:
   """Random-access source of a set prepared by `prepare` (reads array_record; no TensorFlow)."""
   return SrSource(dataset_dir(name, scale, pathlib.Path(out_dir).expanduser()))
 

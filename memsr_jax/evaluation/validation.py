@@ -44,13 +44,22 @@ class Validator:
     self._predict = predictor.params_predictor(predict)  # HIGHEST: the protocol's numbers
 
   def __call__(self, params, extras) -> dict[str, float]:
-    params, extras = jax.device_put((params, extras), self.device)
+    """params, extras: arrays (e.g. replicated over a multi-process mesh: this process's copy)."""
+    params, extras = jax.device_put(jax.tree.map(_local_copy, (params, extras)), self.device)
     psnrs = []
     for _, lr, hr in self.pairs:
       x = jax.device_put(jnp.asarray(lr[None], jnp.float32), self.device)
       sr = np.asarray(self._predict(params, extras, x))[0]
       psnrs.append(metrics.psnr(metrics.to_uint8(sr), hr, crop=self.scale))
     return {"val_psnr": float(np.mean(psnrs))}
+
+
+def _local_copy(x):
+  """A replicated array that spans other processes' devices → its copy on this process (no host
+  transfer); anything else as it is."""
+  if isinstance(x, jax.Array) and not x.is_fully_addressable:
+    return x.addressable_data(0)
+  return x
 
 
 def bicubic_psnr(pairs, scale: int) -> float:

@@ -1,5 +1,6 @@
-"""Side-by-side with PyTorch (optional): the same plain net / EDSR in torch, weights copied from
-JAX, timed and memory-measured the same way as the JAX version on the same machine.
+"""Side-by-side with PyTorch (optional): the same plain net / EDSR in torch (the references of
+`memsr_jax.interop.torch_models`), weights copied from JAX, timed and memory-measured the same way
+as the JAX version on the same machine.
 
 Memory method (both frameworks, CPU): glibc is told to serve blocks ≥ 1 MiB by mmap (so freed
 buffers leave RSS), the process's peak RSS (VmHWM) is reset through /proc/self/clear_refs just
@@ -17,7 +18,6 @@ import numpy as np
 from memsr_jax import optional
 from memsr_jax import procmem
 from memsr_jax.models.edsr import EDSR
-from memsr_jax.models.layers import upsample_stages
 from memsr_jax.models.plain import PlainNet
 
 
@@ -27,79 +27,18 @@ def _require_torch():
 
 
 def supported(model) -> bool:
-  return isinstance(model, PlainNet) or (isinstance(model, EDSR) and model.res_scale == 1.0)
+  return isinstance(model, PlainNet) or (isinstance(model, EDSR) and model.res_scale == 1.0
+                                         and model.body_bias == "vector")
 
 
 def build_torch(model, params):
-  """A torch.nn.Module computing `model.apply({"params": params}, x)` in NCHW."""
-  torch = _require_torch()
-  nn, F = torch.nn, torch.nn.functional
-
-  def conv(p, padding=None):
-    k = np.asarray(p["kernel"])
-    c = nn.Conv2d(k.shape[2], k.shape[3], k.shape[0], padding=k.shape[0] // 2)
-    c.weight.data = torch.from_numpy(np.ascontiguousarray(k.transpose(3, 2, 0, 1)))
-    c.bias.data = torch.from_numpy(np.asarray(p["bias"]).copy()) if "bias" in p else \
-        torch.zeros(k.shape[3])
-    return c
-
-  mean = torch.tensor(model.rgb_mean, dtype=torch.float32).view(1, 3, 1, 1)
-
-  class TorchPlain(nn.Module):
-    def __init__(self):
-      super().__init__()
-      self.convs = nn.ModuleList(conv(params[f"conv_{i}"]) for i in range(model.n_layers))
-      self.maps = [torch.from_numpy(np.ascontiguousarray(
-          np.asarray(params[f"conv_{i}"]["bias_map"]).transpose(3, 2, 0, 1)))
-                   if model.bias_mode == "map" else None for i in range(model.n_layers)]
-      self.tail = conv(params["tail"])
-      self.relu = model.relu_flags()
-
-    def forward(self, x):
-      h = x - mean if model.sub_mean else x
-      for c, bmap, r in zip(self.convs, self.maps, self.relu):
-        h = c(h)
-        if bmap is not None:
-          h = h + F.conv2d(torch.ones_like(h[:, :1]), bmap, padding=1)
-        if r:
-          h = torch.relu_(h)
-      y = F.pixel_shuffle(self.tail(h), model.scale)
-      return y + mean if model.sub_mean else y
-
-  class TorchEDSR(nn.Module):
-    def __init__(self):
-      super().__init__()
-      self.head = conv(params["head"])
-      self.blocks = nn.ModuleList(nn.ModuleList([conv(params[f"body_{i}"]["conv1"]),
-                                                 conv(params[f"body_{i}"]["conv2"])])
-                                  for i in range(model.n_resblocks))
-      self.body_conv = conv(params["body_conv"])
-      if model.tail == "conv1x1":
-        self.tail = conv(params["tail"])
-      else:
-        self.ups = nn.ModuleList(conv(params[f"upsampler_{k}"])
-                                 for k in range(len(upsample_stages(model.scale))))
-        self.tail_conv = conv(params["tail_conv"])
-
-    def forward(self, x):
-      h0 = self.head(x - mean)
-      h = h0
-      for c1, c2 in self.blocks:
-        h = h + c2(torch.relu(c1(h)))
-      h = self.body_conv(h) + h0
-      if model.tail == "conv1x1":
-        y = F.pixel_shuffle(self.tail(h), model.scale)
-      else:
-        for s, up in zip(upsample_stages(model.scale), self.ups):
-          h = F.pixel_shuffle(up(h), s)
-        y = self.tail_conv(h)
-      return y + mean
-
-  if isinstance(model, PlainNet):
-    return TorchPlain().eval()
-  if isinstance(model, EDSR) and model.res_scale == 1.0 and model.body_bias == "vector":
-    return TorchEDSR().eval()
-  raise ValueError(f"no torch twin for {type(model).__name__}")
+  """The torch reference (`memsr_jax.interop.torch_models`) computing
+  `model.apply({"params": params}, x)` in NCHW."""
+  _require_torch()
+  from memsr_jax.interop import torch_models
+  if not supported(model):
+    raise ValueError(f"no torch twin for {type(model).__name__}")
+  return torch_models.from_jax(model, params)
 
 
 def measure_call(fn, repeats: int = 3) -> dict:

@@ -6,18 +6,28 @@
 """
 import importlib
 
+from memsr_jax import cli
 from memsr_jax.train import config_lib
 from memsr_jax.train import loop
 from memsr_jax.train.supervised import SupervisedTask
 
 METHODS = ("supervised", "memsr", "mssr", "compress")
+# Top-level config keys each method adds to the engine's (config_lib.base_config).
+METHOD_KEYS = {"supervised": (), "memsr": ("memsr", "teacher_checkpoint"), "mssr": ("mssr",),
+               "compress": ("compress",)}
 
 
 def validate(config) -> None:
-  """The engine's config checks plus: config.method is one of METHODS (ValueError otherwise)."""
+  """The engine's config checks plus: config.method is one of METHODS and no top-level key is
+  unknown to the engine and the method (ValueError otherwise)."""
   config_lib.validate(config)
   if config.method not in METHODS:
     raise ValueError(f"config.method={config.method!r}; expected one of {METHODS}")
+  known = set(config_lib.base_config().keys()) | set(METHOD_KEYS[config.method])
+  unknown = sorted(set(config.keys()) - known)
+  if unknown:
+    raise cli.UsageError(f"unknown config key(s) {unknown} for method {config.method!r}; valid "
+                         f"top-level keys: {sorted(known)}")
 
 
 def run(config, workdir):

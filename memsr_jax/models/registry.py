@@ -132,8 +132,10 @@ _cached_jitted_init = functools.lru_cache(maxsize=32)(_jitted_init)
 def _compiled_init(model: nn.Module, lr_shape: tuple, rng_shape: tuple, rng_dtype):
   """The compiled init of `model`, reused for every rng of this shape/dtype.
 
-  On CPU it is compiled without LLVM optimization: the random-number kernels take most of the
-  compile time and run only once, so optimizing them costs more than it saves.
+  On CPU it is compiled without LLVM optimization, for every caller (a training run's start, the
+  tools, the tests): the random-number kernels take most of the compile time and run only once,
+  so optimizing them costs more than it saves (compile + run on a loaded 2-core CPU: EDSR-baseline
+  10.3 s instead of 16.1 s, IMDN 14.5 s instead of 41.7 s, SwinIR-S 43.7 s instead of 60.3 s).
   """
   lowered = _cached_jitted_init(model, lr_shape).lower(jax.ShapeDtypeStruct(rng_shape, rng_dtype))
   if jax.default_backend() == "cpu":

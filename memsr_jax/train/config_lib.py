@@ -8,6 +8,7 @@ import json
 
 import ml_collections
 
+from memsr_jax import cli
 from memsr_jax.models import registry
 
 LOSSES = ("l1", "charbonnier", "mse")
@@ -79,7 +80,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.schedule.milestones = (200_000, 400_000, 600_000, 800_000)  # multistep
   c.schedule.gamma = 0.5  # multistep: lr *= gamma at each milestone
 
-  # Devices: mesh axes ("data", "model"); data = -1 takes all devices left after "model".
+  # Devices: mesh axes ("data", "model"); data = -1 takes every device. "model" must be 1.
   c.mesh = ml_collections.ConfigDict()
   c.mesh.data = -1
   c.mesh.model = 1
@@ -123,6 +124,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"config.optim.ema_decay must be in [0, 1), got {config.optim.ema_decay}")
   if config.get("dtype", "float32") not in ("float32", "bfloat16"):
     raise ValueError(f"config.dtype={config.dtype!r}; expected 'float32' or 'bfloat16'")
+  if config.mesh.model != 1:
+    raise cli.UsageError(
+        f"config.mesh.model={config.mesh.model}: model parallelism is not implemented (params "
+        "are replicated, so devices on the model axis would only repeat the same work); set "
+        "config.mesh.model=1 and config.mesh.data=-1 to split the batch over every device")
   if config.scale not in (2, 3, 4, 8):
     raise ValueError(f"config.scale must be 2, 3, 4 or 8, got {config.scale}")
   for key in ("log_every", "ckpt_every", "keep_ckpts"):  # periods: 0 would divide by zero

@@ -116,11 +116,15 @@ def restore_or_init(config, task: Task, workdir: pathlib.Path, tx, mesh, tag: st
 # ----------------------------------------------------------------------------- the step
 
 
-def make_step_fn(config, task: Task, tx, schedule, mesh, state, extras) -> tuple[Callable, Any]:
-  """(step_fn(state, extras, batch, rng) -> (state, metrics), the replicated rng key data)."""
+def make_step_fn(config, task: Task, tx, schedule, mesh, state, step_extras
+                 ) -> tuple[Callable, Any]:
+  """(step_fn(state, step_extras, batch, rng) -> (state, metrics), the replicated rng key data).
+
+  `step_extras` is `task.step_extras(extras)`: checkpoint-only extras are no argument of the step.
+  """
   repl = sharding.replicated(mesh)
   state_sh = jax.tree.map(lambda _: repl, state)
-  extras_sh = jax.tree.map(lambda _: repl, extras)
+  extras_sh = jax.tree.map(lambda _: repl, step_extras)
   train_step = state_lib.make_train_step(task, tx, schedule, float(config.optim.ema_decay),
                                          precision.compute_dtype(config.get("dtype", "float32")),
                                          bool(config.optim.get("ema_warmup", True)))
@@ -169,8 +173,8 @@ def check_finite(run: Run, t: Tick) -> None:
 
 
 def validate(run: Run, t: Tick) -> None:
-  run.last_val = run.validator(sharding.to_host(run.state.eval_params()),
-                               sharding.to_host(run.extras))
+  # The device-resident (replicated) params and the extras predict reads: no host copy.
+  run.last_val = run.validator(run.state.eval_params(), run.task.step_extras(run.extras))
   run.val_step = t.step
   if run.is_main:
     console.say(f"{run.tag}step {t.step}: validation {run.config.val.dataset} Y-PSNR "
@@ -199,12 +203,14 @@ def advance_bar(run: Run, t: Tick) -> None:
 
 
 def save_checkpoint(run: Run, t: Tick) -> None:
-  """Saves step `t.step` (once); its validation PSNR when validation ran at this very step."""
+  """Saves step `t.step` (once); its validation PSNR when validation ran at this very step.
+
+  Orbax writes the device-resident arrays (state, extras, export params) itself; only what the
+  JSON metadata reads comes to the host.
+  """
   if run.last_saved == t.step:
     return
-  eval_params = sharding.to_host(run.state.eval_params())
-  host_extras = sharding.to_host(run.extras)
-  meta, export = _meta(run, eval_params, host_extras, finished=t.final)
+  meta, export = _meta(run, run.state.eval_params(), run.extras, finished=t.final)
   val_psnr = (run.last_val or {}).get("val_psnr") if run.val_step == t.step else None
   run.ckpt.save(t.step, run.state, run.extras, meta, export, val_psnr=val_psnr)
   run.last_saved = t.step
@@ -277,7 +283,8 @@ def train(config: ml_collections.ConfigDict, workdir, task: Task, *, stage_name:
                                       config.val.max_images)
     run.validator = validation.Validator(task.predict, pairs, config.scale)
     run.bicubic_psnr = validation.bicubic_psnr(pairs, config.scale) if run.is_main else None
-  step_fn, train_rng = make_step_fn(config, task, tx, schedule, mesh, state, extras)
+  step_fn, train_rng = make_step_fn(config, task, tx, schedule, mesh, state,
+                                    task.step_extras(extras))
   run.writer = MetricsWriter(workdir, run.is_main, config.tensorboard, start_step)
   run.bar = console.progress(config.total_steps, desc=tag.strip(), unit="step",
                              initial=start_step, enabled=run.is_main and config.progress)
@@ -300,12 +307,13 @@ def train(config: ml_collections.ConfigDict, workdir, task: Task, *, stage_name:
 def _run_steps(run: Run, step_fn, train_rng, mesh, start_step: int) -> None:
   """Steps from `start_step` to config.total_steps, each followed by the due periodic actions."""
   config = run.config
+  step_extras = run.task.step_extras(run.extras)
   with SignalCatcher() as signals:
     step = start_step
     while step < config.total_steps:
       run.ckpt.check_errors()  # a failed background save stops training now, not steps later
       batch = sharding.shard_batch(next(run.data_source), mesh)
-      run.state, metrics = step_fn(run.state, run.extras, batch, train_rng)
+      run.state, metrics = step_fn(run.state, step_extras, batch, train_rng)
       step += 1
       final = step == config.total_steps
       log_now = step % config.log_every == 0 or final

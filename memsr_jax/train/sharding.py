@@ -1,7 +1,8 @@
 """Device mesh and shardings: batch split over the "data" axis, params replicated.
 
-One mesh over every device of every process, axes ("data", "model"). The "model" axis is there for
-later model parallelism; today params are replicated over it and the batch is replicated across it.
+One mesh over every device of every process, axes ("data", "model"). Params are replicated, so
+training uses a "model" axis of size 1 (config_lib.validate rejects more: those devices would only
+repeat the same work).
 """
 import jax
 from jax.sharding import Mesh

@@ -15,11 +15,20 @@ PyTree = Any
 
 class Task:
   name: str = ""  # stage/task name in logs and checkpoint metadata ("" = the class name)
+  # Extras saved and restored with every checkpoint but read by none of loss_fn, predict,
+  # update_mask and post_update (e.g. MSSR's rewind state): they are no argument of the compiled
+  # step nor of validation. export and metadata still get every extra.
+  checkpoint_only_extras: frozenset[str] = frozenset()
 
   def init(self, rng) -> tuple[PyTree, dict[str, PyTree]]:
     """(trainable params, extras). Extras: non-trainable pytrees (teacher params, masks, rewind
-    states…), saved as their own checkpoint item and passed back to every call below."""
+    states…), each saved as its own checkpoint item. The calls below get `step_extras(extras)`,
+    except export and metadata, which get them all."""
     raise NotImplementedError
+
+  def step_extras(self, extras: dict[str, PyTree]) -> dict[str, PyTree]:
+    """The extras the compiled step and validation read: all but `checkpoint_only_extras`."""
+    return {k: v for k, v in extras.items() if k not in self.checkpoint_only_extras}
 
   def loss_fn(self, params: PyTree, extras: dict[str, PyTree], batch: dict, rng,
               step) -> tuple[Any, dict[str, Any]]:
@@ -48,7 +57,9 @@ class Task:
     return params
 
   def metadata(self, params: PyTree, extras: dict[str, PyTree]) -> dict:
-    """Extra JSON metadata for checkpoints (e.g. widths)."""
+    """Extra JSON metadata for checkpoints (e.g. widths). Like export, it gets the device-resident
+    (possibly multi-process) arrays: bring to the host only what it reads, with
+    `memsr_jax.train.sharding.to_host`."""
     del params, extras
     return {}
 

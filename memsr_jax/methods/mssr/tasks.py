@@ -14,6 +14,7 @@ from memsr_jax.methods.mssr import expand
 from memsr_jax.methods.mssr import masks
 from memsr_jax.methods.mssr import ssd
 from memsr_jax.train import losses
+from memsr_jax.train import sharding
 from memsr_jax.train.task import Task
 
 PyTree = Any
@@ -36,8 +37,10 @@ class LevelTask(_AtLevel):
   """Forward stage: train the level-`level` sub-network (level 0 = dense), optionally with SSD.
 
   extras: "level_map" (int8), "rewind" (the rewind state, saved with every round so a round can
-  be resumed or inspected alone) and, with SSD, "teacher" (the frozen level-(level−1) params).
+  be resumed or inspected alone; a checkpoint-only extra, not an argument of the step) and, with
+  SSD, "teacher" (the frozen level-(level−1) params).
   """
+  checkpoint_only_extras = frozenset({"rewind"})
 
   def __init__(self, name: str, model, model_name: str, model_kwargs: dict, level: int,
                params: PyTree, extras: dict, pixel_loss=losses.l1, ssd_weight: float = 0.0,
@@ -77,7 +80,7 @@ class LevelTask(_AtLevel):
 
   def metadata(self, params, extras):
     del params
-    st = masks.level_stats(jax.device_get(extras["level_map"]))
+    st = masks.level_stats(sharding.to_host(extras["level_map"]))
     return {"mssr_stage": "forward", "level": self.level,
             "level_stats": st[min(self.level, len(st) - 1)]}
 
@@ -120,4 +123,4 @@ class ExpandTask(_AtLevel):
   def metadata(self, params, extras):
     del params
     return {"mssr_stage": "backward", "level": self.level,
-            "level_stats": masks.level_stats(jax.device_get(extras["level_map"]))[self.level]}
+            "level_stats": masks.level_stats(sharding.to_host(extras["level_map"]))[self.level]}

@@ -1,10 +1,13 @@
-"""Small PyTorch reference networks, written for the import tests from the papers' definitions.
+"""PyTorch reference networks (torch is optional: import this module only where torch is needed).
 
-Each produces the state-dict key layout of the corresponding public release (EDSR-PyTorch,
-BasicSR, Zheng222/IMDN, JingyunLiang/SwinIR, the MemSR teachers of wukailu/MemSR), so
-`memsr_jax.interop.torch_import` is tested on the names it meets in practice. Inputs and outputs
-follow each release's convention: EDSR and the MemSR teacher 0..255, the BasicSR EDSR / IMDN /
-SwinIR 0..1. NCHW tensors. Used only in tests.
+One reference per architecture, written from the papers' definitions with the state-dict key
+layout of each public release (EDSR-PyTorch, BasicSR, Zheng222/IMDN, the MemSR teachers of
+wukailu/MemSR; SwinIR is `torch_swinir`), so `memsr_jax.interop.torch_import` is tested on the
+names it meets in practice, plus the plain net. `from_jax(model, params)` builds the EDSR or plain
+reference of a JAX model with its weights copied: the twin the PyTorch side-by-side benchmarks
+(`memsr_jax.measure.torch_bench`, benchmarks/) run. Inputs and outputs follow each release's
+convention: EDSR, the plain net and the MemSR teacher 0..255, the BasicSR EDSR / IMDN / SwinIR
+0..1. NCHW tensors.
 """
 import math
 
@@ -16,21 +19,21 @@ import torch.nn.functional as F
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
 
 
-def _mean_like(x):
+def mean_like(x):
   """The DIV2K mean in x's dtype (exact in float64 runs, unlike a float32 buffer cast up)."""
   return torch.tensor(DIV2K_MEAN, dtype=x.dtype).view(1, 3, 1, 1)
 
 
-def _conv(cin, cout, k=3):
+def same_conv(cin, cout, k=3):
   return nn.Conv2d(cin, cout, k, padding=k // 2)
 
 
-def _upsampler_convs(scale, feats):
+def upsampler_convs(scale, feats):
   """EDSR/SwinIR upsampler: [conv to s²·F, PixelShuffle(s)] per stage (×2 stages or one ×3)."""
   stages = [3] if scale == 3 else [2] * int(math.log2(scale))
   mods = []
   for s in stages:
-    mods += [_conv(feats, feats * s * s), nn.PixelShuffle(s)]
+    mods += [same_conv(feats, feats * s * s), nn.PixelShuffle(s)]
   return nn.Sequential(*mods)
 
 
@@ -52,7 +55,7 @@ class _EDSRBlockOfficial(nn.Module):
 
   def __init__(self, feats, res_scale):
     super().__init__()
-    self.body = nn.Sequential(_conv(feats, feats), nn.ReLU(True), _conv(feats, feats))
+    self.body = nn.Sequential(same_conv(feats, feats), nn.ReLU(True), same_conv(feats, feats))
     self.res_scale = res_scale
 
   def forward(self, x):
@@ -60,16 +63,23 @@ class _EDSRBlockOfficial(nn.Module):
 
 
 class EDSROfficial(nn.Module):
-  """EDSR with EDSR-PyTorch names: sub_mean, head.0, body.i.body.{0,2}, body.N, tail.{0,1}."""
+  """EDSR with EDSR-PyTorch names: sub_mean, head.0, body.i.body.{0,2}, body.N, tail.{0,1}.
 
-  def __init__(self, scale, feats, n_blocks, res_scale=1.0):
+  tail="conv1x1" (the MemSR teachers' tail with vector biases, no release layout): tail.0 is a
+  1×1 conv to 3·s², then the pixel shuffle. `mean`: the RGB mean in 0..1.
+  """
+
+  def __init__(self, scale, feats, n_blocks, res_scale=1.0, tail="upsampler", mean=DIV2K_MEAN):
     super().__init__()
-    self.sub_mean = MeanShift(-1)
-    self.add_mean = MeanShift(+1)
-    self.head = nn.Sequential(_conv(3, feats))
+    self.sub_mean = MeanShift(-1, mean)
+    self.add_mean = MeanShift(+1, mean)
+    self.head = nn.Sequential(same_conv(3, feats))
     self.body = nn.Sequential(*[_EDSRBlockOfficial(feats, res_scale) for _ in range(n_blocks)],
-                              _conv(feats, feats))
-    self.tail = nn.Sequential(_upsampler_convs(scale, feats), _conv(feats, 3))
+                              same_conv(feats, feats))
+    if tail == "conv1x1":
+      self.tail = nn.Sequential(same_conv(feats, 3 * scale * scale, 1), nn.PixelShuffle(scale))
+    else:
+      self.tail = nn.Sequential(upsampler_convs(scale, feats), same_conv(feats, 3))
 
   def forward(self, x):  # 0..255
     x = self.head(self.sub_mean(x))
@@ -80,7 +90,7 @@ class _EDSRBlockBasicSR(nn.Module):
 
   def __init__(self, feats, res_scale):
     super().__init__()
-    self.conv1, self.conv2 = _conv(feats, feats), _conv(feats, feats)
+    self.conv1, self.conv2 = same_conv(feats, feats), same_conv(feats, feats)
     self.res_scale = res_scale
 
   def forward(self, x):
@@ -92,23 +102,19 @@ class EDSRBasicSR(nn.Module):
 
   def __init__(self, scale, feats, n_blocks, res_scale=1.0):
     super().__init__()
-    self.conv_first = _conv(3, feats)
+    self.conv_first = same_conv(3, feats)
     self.body = nn.Sequential(*[_EDSRBlockBasicSR(feats, res_scale) for _ in range(n_blocks)])
-    self.conv_after_body = _conv(feats, feats)
-    self.upsample = _upsampler_convs(scale, feats)
-    self.conv_last = _conv(feats, 3)
+    self.conv_after_body = same_conv(feats, feats)
+    self.upsample = upsampler_convs(scale, feats)
+    self.conv_last = same_conv(feats, 3)
 
   def forward(self, x):  # 0..1
-    mean = _mean_like(x)  # a plain tensor in BasicSR, not in the state dict
+    mean = mean_like(x)  # a plain tensor in BasicSR, not in the state dict
     x = (x - mean) * 255.0
     h = self.conv_first(x)
     h = self.conv_after_body(self.body(h)) + h
     return self.conv_last(self.upsample(h)) / 255.0 + mean
 
-
-# ---------------------------------------------------------------------------------------------
-# IMDN (Hui et al. 2019).
-# ---------------------------------------------------------------------------------------------
 
 # ---------------------------------------------------------------------------------------------
 # The official MemSR teacher (wukailu/MemSR EDSR_layerwise), written from its description: a
@@ -139,7 +145,7 @@ class _MemSRHead(nn.Module):
   def __init__(self, feats):
     super().__init__()
     self.sub_mean = MeanShift(-1)
-    self.conv = _conv(3, feats)
+    self.conv = same_conv(3, feats)
 
   def forward(self, x):
     return self.conv(self.sub_mean(x))
@@ -152,10 +158,10 @@ class _MemSRTail(nn.Module):
     super().__init__()
     self.simple = simple
     if simple:
-      self.conv = _conv(feats, 3 * scale * scale, 1)
+      self.conv = same_conv(feats, 3 * scale * scale, 1)
       self.shuffle = nn.PixelShuffle(scale)
     else:
-      self.tail = nn.Sequential(_upsampler_convs(scale, feats), _conv(feats, 3))
+      self.tail = nn.Sequential(upsampler_convs(scale, feats), same_conv(feats, 3))
     self.add_mean = MeanShift(+1)
 
   def forward(self, x):
@@ -196,6 +202,10 @@ class LightningWrapper(nn.Module):
     return self.model(x)
 
 
+# ---------------------------------------------------------------------------------------------
+# IMDN (Hui et al. 2019).
+# ---------------------------------------------------------------------------------------------
+
 class CCA(nn.Module):
   """Contrast-aware channel attention: sigmoid(up(relu(down(std + mean))))."""
 
@@ -215,9 +225,10 @@ class IMDB(nn.Module):
   def __init__(self, ch, rate=0.25, slope=0.05):
     super().__init__()
     self.d = int(ch * rate)
-    self.c1, self.c2, self.c3 = _conv(ch, ch), _conv(ch - self.d, ch), _conv(ch - self.d, ch)
-    self.c4 = _conv(ch - self.d, self.d)
-    self.c5 = _conv(ch, ch, 1)
+    self.c1, self.c2 = same_conv(ch, ch), same_conv(ch - self.d, ch)
+    self.c3 = same_conv(ch - self.d, ch)
+    self.c4 = same_conv(ch - self.d, self.d)
+    self.c5 = same_conv(ch, ch, 1)
     self.cca = CCA(4 * self.d)
     self.slope = slope
 
@@ -237,13 +248,13 @@ class IMDNRef(nn.Module):
 
   def __init__(self, scale, feats=64, n_blocks=6):
     super().__init__()
-    self.fea_conv = _conv(3, feats)
+    self.fea_conv = same_conv(3, feats)
     for i in range(n_blocks):
       setattr(self, f"IMDB{i + 1}", IMDB(feats))
     self.n_blocks = n_blocks
     self.c = nn.Sequential(nn.Conv2d(feats * n_blocks, feats, 1), nn.LeakyReLU(0.05))
-    self.LR_conv = _conv(feats, feats)  # the reference implementation's name
-    self.upsampler = nn.Sequential(_conv(feats, 3 * scale * scale), nn.PixelShuffle(scale))
+    self.LR_conv = same_conv(feats, feats)  # the reference implementation's name
+    self.upsampler = nn.Sequential(same_conv(feats, 3 * scale * scale), nn.PixelShuffle(scale))
 
   def forward(self, x):
     fea = self.fea_conv(x)
@@ -256,167 +267,82 @@ class IMDNRef(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# SwinIR (Liang et al. 2021).
+# The plain net (MemSR's students and converted teachers; memsr_jax.models.plain.PlainNet).
 # ---------------------------------------------------------------------------------------------
 
-def _windows(x, w):
-  """[B, H, W, C] → [B·nW, w·w, C]."""
-  b, h, wd, c = x.shape
-  x = x.view(b, h // w, w, wd // w, w, c).permute(0, 1, 3, 2, 4, 5)
-  return x.reshape(-1, w * w, c)
+class PlainRef(nn.Module):
+  """convs.i (3×3; bias_mode "map": no bias, a 3×3 kernel over a zero-padded ones image in
+  bias_maps.i), ReLU where `relu[i]`, tail (tail_kernel² conv to 3·s²) + pixel shuffle. 0..255;
+  `mean` (0..255) subtracted and added back when `sub_mean`."""
 
-
-def _unwindows(x, w, h, wd):
-  c = x.shape[-1]
-  x = x.view(-1, h // w, wd // w, w, w, c).permute(0, 1, 3, 2, 4, 5)
-  return x.reshape(-1, h, wd, c)
-
-
-def _rel_index(w):
-  ys, xs = torch.meshgrid(torch.arange(w), torch.arange(w), indexing="ij")
-  pos = torch.stack([ys.flatten(), xs.flatten()], -1)  # w², 2
-  d = pos[:, None, :] - pos[None, :, :] + (w - 1)
-  return d[..., 0] * (2 * w - 1) + d[..., 1]
-
-
-def _shift_mask(h, wd, w, s):
-  label = torch.zeros(1, h, wd, 1)
-  bounds = [(0, h - w), (h - w, h - s), (h - s, h)]
-  bounds_w = [(0, wd - w), (wd - w, wd - s), (wd - s, wd)]
-  n = 0
-  for y0, y1 in bounds:
-    for x0, x1 in bounds_w:
-      label[:, y0:y1, x0:x1] = n
-      n += 1
-  lw = _windows(label, w)[..., 0]  # nW, w²
-  same = lw[:, None, :] == lw[:, :, None]
-  return torch.where(same, torch.tensor(0.0), torch.tensor(-100.0))
-
-
-class _Attention(nn.Module):
-
-  def __init__(self, dim, heads, w):
+  def __init__(self, scale, widths, relu, bias_mode="vector", tail_kernel=1, sub_mean=True,
+               mean=tuple(255.0 * m for m in DIV2K_MEAN)):
     super().__init__()
-    self.heads, self.w = heads, w
-    self.qkv = nn.Linear(dim, 3 * dim)
-    self.proj = nn.Linear(dim, dim)
-    self.relative_position_bias_table = nn.Parameter(0.02 * torch.randn((2 * w - 1) ** 2, heads))
-    self.register_buffer("relative_position_index", _rel_index(w))
-
-  def forward(self, x, mask):
-    bn, n, c = x.shape
-    q, k, v = self.qkv(x).view(bn, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-    att = (q * (c // self.heads) ** -0.5) @ k.transpose(-1, -2)
-    bias = self.relative_position_bias_table[self.relative_position_index.flatten()]
-    att = att + bias.view(n, n, self.heads).permute(2, 0, 1)[None]
-    if mask is not None:
-      nw = mask.shape[0]
-      att = (att.view(bn // nw, nw, self.heads, n, n) + mask[None, :, None]).view(bn, -1, n, n)
-    out = att.softmax(-1) @ v
-    return self.proj(out.transpose(1, 2).reshape(bn, n, c))
-
-
-class _Mlp(nn.Module):
-
-  def __init__(self, dim, hidden):
-    super().__init__()
-    self.fc1, self.fc2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
+    self.scale, self.relu, self.sub_mean = scale, tuple(relu), sub_mean
+    self.convs = nn.ModuleList(nn.Conv2d(cin, cout, 3, padding=1, bias=bias_mode == "vector")
+                               for cin, cout in zip(widths[:-1], widths[1:]))
+    self.bias_maps = nn.ParameterList(
+        nn.Parameter(torch.zeros(cout, 1, 3, 3)) for cout in widths[1:]
+    ) if bias_mode == "map" else None
+    self.tail = same_conv(widths[-1], 3 * scale * scale, tail_kernel)
+    self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
 
   def forward(self, x):
-    return self.fc2(F.gelu(self.fc1(x)))
+    h = x - self.mean if self.sub_mean else x
+    for i, (conv, relu) in enumerate(zip(self.convs, self.relu)):
+      h = conv(h)
+      if self.bias_maps is not None:
+        h = h + F.conv2d(torch.ones_like(h[:, :1]), self.bias_maps[i], padding=1)
+      if relu:
+        h = torch.relu(h)
+    y = F.pixel_shuffle(self.tail(h), self.scale)
+    return y + self.mean if self.sub_mean else y
 
 
-class _SwinBlock(nn.Module):
+def from_jax(model, params) -> nn.Module:
+  """The torch reference of a JAX `PlainNet` or vector-bias `EDSR` with `params` copied in, in
+  eval mode: it computes `model.apply({"params": params}, x)` on NCHW 0..255."""
+  from memsr_jax.models.edsr import EDSR
+  from memsr_jax.models.layers import upsample_stages
+  from memsr_jax.models.plain import PlainNet
 
-  def __init__(self, dim, heads, w, shift, mlp_ratio, train_size):
-    super().__init__()
-    self.w, self.shift = w, shift
-    self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-    self.attn = _Attention(dim, heads, w)
-    self.mlp = _Mlp(dim, int(dim * mlp_ratio))
-    if shift:  # the release keeps the training-size mask as a buffer
-      self.register_buffer("attn_mask", _shift_mask(train_size, train_size, w, shift))
+  def weight(p, key="kernel"):  # [kh, kw, cin, cout] → [cout, cin, kh, kw]
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(p[key]).transpose(3, 2, 0, 1)))
 
-  def forward(self, x):  # B, H, W, C
-    b, h, wd, c = x.shape
-    y = self.norm1(x)
-    mask = None
-    if self.shift:
-      y = torch.roll(y, (-self.shift, -self.shift), (1, 2))
-      mask = _shift_mask(h, wd, self.w, self.shift)
-    y = _unwindows(self.attn(_windows(y, self.w), mask), self.w, h, wd)
-    if self.shift:
-      y = torch.roll(y, (self.shift, self.shift), (1, 2))
-    x = x + y
-    return x + self.mlp(self.norm2(x))
+  state = {}
 
+  def put(name, p):
+    state[f"{name}.weight"] = weight(p)
+    if "bias" in p:
+      state[f"{name}.bias"] = torch.from_numpy(np.array(p["bias"]))
 
-class _ResidualGroup(nn.Module):
-
-  def __init__(self, blocks):
-    super().__init__()
-    self.blocks = nn.ModuleList(blocks)
-
-
-class _RSTB(nn.Module):
-
-  def __init__(self, dim, depth, heads, w, mlp_ratio, train_size):
-    super().__init__()
-    self.residual_group = _ResidualGroup(
-        [_SwinBlock(dim, heads, w, 0 if j % 2 == 0 else w // 2, mlp_ratio, train_size)
-         for j in range(depth)])
-    self.conv = _conv(dim, dim)
-
-  def forward(self, x):  # B, H, W, C
-    h = x
-    for blk in self.residual_group.blocks:
-      h = blk(h)
-    return self.conv(h.permute(0, 3, 1, 2)).permute(0, 2, 3, 1) + x
-
-
-class _PatchEmbed(nn.Module):
-
-  def __init__(self, dim):
-    super().__init__()
-    self.norm = nn.LayerNorm(dim)
-
-
-class SwinIRRef(nn.Module):
-  """SwinIR with the official names; 0..1 in/out, img_range 1, reflect padding to the window."""
-
-  def __init__(self, scale, embed_dim, depths, heads, window, mlp_ratio, upsampler,
-               train_size=16, num_feat=64):
-    super().__init__()
-    self.scale, self.window, self.upsampler_kind = scale, window, upsampler
-    self.conv_first = _conv(3, embed_dim)
-    self.patch_embed = _PatchEmbed(embed_dim)
-    self.layers = nn.ModuleList([_RSTB(embed_dim, d, h, window, mlp_ratio, train_size)
-                                 for d, h in zip(depths, heads)])
-    self.norm = nn.LayerNorm(embed_dim)
-    self.conv_after_body = _conv(embed_dim, embed_dim)
-    if upsampler == "pixelshuffle":
-      self.conv_before_upsample = nn.Sequential(_conv(embed_dim, num_feat), nn.LeakyReLU())
-      self.upsample = _upsampler_convs(scale, num_feat)
-      self.conv_last = _conv(num_feat, 3)
+  if isinstance(model, PlainNet):
+    net = PlainRef(model.scale, model.widths, model.relu_flags(), model.bias_mode,
+                   model.tail_kernel, model.sub_mean, model.rgb_mean)
+    for i in range(model.n_layers):
+      put(f"convs.{i}", params[f"conv_{i}"])
+      if model.bias_mode == "map":
+        state[f"bias_maps.{i}"] = weight(params[f"conv_{i}"], "bias_map")
+    put("tail", params["tail"])
+  elif isinstance(model, EDSR) and model.body_bias == "vector":
+    net = EDSROfficial(model.scale, model.n_feats, model.n_resblocks, model.res_scale, model.tail,
+                       tuple(m / 255.0 for m in model.rgb_mean))
+    put("head.0", params["head"])
+    for i in range(model.n_resblocks):
+      put(f"body.{i}.body.0", params[f"body_{i}"]["conv1"])
+      put(f"body.{i}.body.2", params[f"body_{i}"]["conv2"])
+    put(f"body.{model.n_resblocks}", params["body_conv"])
+    if model.tail == "conv1x1":
+      put("tail.0", params["tail"])
     else:
-      self.upsample = nn.Sequential(_conv(embed_dim, 3 * scale * scale), nn.PixelShuffle(scale))
-
-  def forward(self, x):
-    h, w = x.shape[2:]
-    ph, pw = (-h) % self.window, (-w) % self.window
-    mean = _mean_like(x)
-    x = F.pad(x - mean, (0, pw, 0, ph), mode="reflect")
-    feat = self.conv_first(x)
-    t = self.patch_embed.norm(feat.permute(0, 2, 3, 1))
-    for layer in self.layers:
-      t = layer(t)
-    t = self.norm(t).permute(0, 3, 1, 2)
-    feat = self.conv_after_body(t) + feat
-    if self.upsampler_kind == "pixelshuffle":
-      y = self.conv_last(self.upsample(self.conv_before_upsample(feat)))
-    else:
-      y = self.upsample(feat)
-    return y[:, :, :h * self.scale, :w * self.scale] + mean
+      for k in range(len(upsample_stages(model.scale))):
+        put(f"tail.0.{2 * k}", params[f"upsampler_{k}"])
+      put("tail.1", params["tail_conv"])
+  else:
+    raise ValueError(f"no torch reference for {type(model).__name__}")
+  state.update({k: v for k, v in net.state_dict().items() if "mean" in k})  # fixed, not params
+  net.load_state_dict(state, strict=True)
+  return net.eval()
 
 
 def randomize_(module: nn.Module, seed: int = 0, std: float = 0.1) -> nn.Module:
