@@ -7,6 +7,7 @@ An EXIF orientation tag is applied, so the array is the picture as image viewers
 Animated images (APNG, GIF, WebP with more than one frame) are refused, not read as one frame.
 `read_image_alpha` also returns the alpha channel (for tools that keep it, like upscale).
 """
+import contextlib
 import io
 import os
 import pathlib
@@ -249,6 +250,7 @@ def _decode(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray | None]:
     if frames > 1:
       raise ImageReadError(f"{path} is an animated {img.format} ({frames} frames): only still "
                            "images are read; save the frame you want as a PNG")
+    _check_pixels(img, path)
     if img.mode == "RGBA" and img.tile and all(_tile_rawmode(t) == "LA;16B" for t in img.tile):
       la = _to_uint8_from_16bit(_decode_16bit_gray_alpha(img))
       rgb, alpha = _gray3(la[..., 0]), la[..., 1]
@@ -288,6 +290,36 @@ def read_image_alpha(path: PathLike) -> tuple[np.ndarray, np.ndarray | None]:
   `memsr_jax.image.alpha.premultiply` hides them before a model sees them.
   """
   path = pathlib.Path(path)
+  with _reading(path):
+    rgb, alpha = _decode(path)
+  rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+  if rgb.ndim != 3 or rgb.shape[-1] != 3 or min(rgb.shape[:2]) == 0:
+    raise ImageReadError(f"{path}: decoded to an unexpected shape {rgb.shape}")
+  if alpha is not None:
+    alpha = np.ascontiguousarray(alpha, dtype=np.uint8)
+  return rgb, alpha
+
+
+def image_size(path: PathLike) -> tuple[int, int]:
+  """(width, height) as stored, from the file's header (no decode); ImageReadError as
+  `read_image` raises it for a missing, empty, non-image or over-MAX_PIXELS file."""
+  path = pathlib.Path(path)
+  with _reading(path):
+    with Image.open(path) as img:
+      _check_pixels(img, path)
+      return img.size
+
+
+def _check_pixels(img: Image.Image, path: pathlib.Path) -> None:
+  if MAX_PIXELS is not None and img.size[0] * img.size[1] > MAX_PIXELS:
+    raise ImageReadError(f"{path}: {img.size[0]}×{img.size[1]} pixels is over the "
+                         f"{MAX_PIXELS} read_image reads (memsr_jax.image.io.MAX_PIXELS)")
+
+
+@contextlib.contextmanager
+def _reading(path: pathlib.Path):
+  """Pillow's settings for reading `path` (no truncated images, our pixel limit), restored after;
+  every failure comes out as one ImageReadError naming the file."""
   if not path.is_file():
     raise ImageReadError(f"image file not found: {path} (check the path / data_dir)")
   previous = ImageFile.LOAD_TRUNCATED_IMAGES
@@ -295,7 +327,7 @@ def read_image_alpha(path: PathLike) -> tuple[np.ndarray, np.ndarray | None]:
   ImageFile.LOAD_TRUNCATED_IMAGES = False
   Image.MAX_IMAGE_PIXELS = MAX_PIXELS
   try:
-    rgb, alpha = _decode(path)
+    yield
   except ImageReadError:
     raise
   except UnidentifiedImageError as e:
@@ -309,12 +341,6 @@ def read_image_alpha(path: PathLike) -> tuple[np.ndarray, np.ndarray | None]:
   finally:
     ImageFile.LOAD_TRUNCATED_IMAGES = previous
     Image.MAX_IMAGE_PIXELS = previous_max
-  rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-  if rgb.ndim != 3 or rgb.shape[-1] != 3 or min(rgb.shape[:2]) == 0:
-    raise ImageReadError(f"{path}: decoded to an unexpected shape {rgb.shape}")
-  if alpha is not None:
-    alpha = np.ascontiguousarray(alpha, dtype=np.uint8)
-  return rgb, alpha
 
 
 def write_png(path: PathLike, image: np.ndarray) -> None:
