@@ -44,7 +44,7 @@ def _log(msg: str) -> None:
 def check_data(data_dir: str) -> None:
   for name in REQUIRED_SETS:
     try:
-      folders.resolve(name, data_dir)
+      folders.resolve(name, data_dir, root_flags=f"--data_dir (or ${folders.DATA_DIR_ENV})")
     except (FileNotFoundError, ValueError) as e:
       raise UsageError(f"{name} not found under --data_dir={data_dir} ({e}); point --data_dir "
                        "(or $MEMSR_DATA_DIR) at the folder holding T91, BSD200 and Set5") from None

@@ -321,7 +321,7 @@ def _reading(path: pathlib.Path):
   """Pillow's settings for reading `path` (no truncated images, our pixel limit), restored after;
   every failure comes out as one ImageReadError naming the file."""
   if not path.is_file():
-    raise ImageReadError(f"image file not found: {path} (check the path / data_dir)")
+    raise ImageReadError(f"image file not found: {path} (check the path / the data root)")
   previous = ImageFile.LOAD_TRUNCATED_IMAGES
   previous_max = Image.MAX_IMAGE_PIXELS
   ImageFile.LOAD_TRUNCATED_IMAGES = False
