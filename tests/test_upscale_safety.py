@@ -181,3 +181,10 @@ def test_fifo_and_empty_paths_are_refused(tmp_path, rng, capsys):
   _one_line_error(capsys, "--input is empty")
   assert _upscale(tmp_path / "a.png", "") == 2
   _one_line_error(capsys, "--output is empty")
+
+
+def test_a_max_memory_without_a_unit_is_refused_in_one_line(tmp_path, rng, capsys):
+  Image.fromarray(rng.integers(0, 256, (8, 9, 3)).astype(np.uint8)).save(tmp_path / "a.png")
+  assert _upscale(tmp_path / "a.png", tmp_path / "o", "--max_memory", "256") == 2
+  _one_line_error(capsys, "'256' has no unit, so it would be 256 bytes: write the unit, e.g. 256MB")
+  assert not (tmp_path / "o").exists()
