@@ -152,7 +152,9 @@ def config_value(config_flag, flag_name: str = "config"):
     return value
   except (OSError, SyntaxError, ImportError, NameError, AttributeError, TypeError) as e:
     err = e.__cause__ or e  # ml_collections wraps the loading error
-    path = getattr(flags.FLAGS[flag_name], "config_filename", None) or ""
+    path = getattr(flags.FLAGS[flag_name], "config_filename", None) if flag_name in flags.FLAGS \
+        else None
+    path = path or ""
     file = path.split(":", 1)[0]  # ml_collections allows "file.py:argument"
     if file and not os.path.isfile(file):
       raise UserError(f"cannot load --{flag_name}: config file {file} not found; check the "
