@@ -19,6 +19,8 @@ and lists of scales are read by `parse_scales`.
 """
 import argparse
 import json
+import os
+import re
 import sys
 
 from absl import app
@@ -102,13 +104,27 @@ def _parse_absl_flags(argv):
   except SyntaxError as e:  # in a --config file
     sys.exit(fail(f"{e.filename} line {e.lineno}: {e.msg}: fix the config file"))
   except (KeyError, AttributeError, TypeError, ValueError) as e:
-    key = str(e).strip("'\"")
+    key, hint = _missing_key(e)
     bad = [a for a in argv[1:] if a.startswith("--config.") and key in a.split("=", 1)[0]]
     what = bad[0] if bad else " ".join(argv[1:])
     if isinstance(e, (KeyError, AttributeError)):
-      sys.exit(fail(f"{what}: the config has no key {key!r}; check the name against the config "
-                    "file"))
+      sys.exit(fail(f"{what}: the config has no key {key!r}{hint}; check the name against the "
+                    "config file"))
     sys.exit(fail(f"{what}: the value does not fit the config ({key})"))
+
+
+def _missing_key(e: Exception) -> tuple[str, str]:
+  """(key, " (did you mean 'k'?)" or "") of ml_collections' error for an unknown --config.KEY:
+  its message is the quoted key, then a suggestion on the next line. A KeyError's str() is the
+  repr of that message (and an AttributeError may wrap the KeyError), so the text is taken from
+  the innermost argument."""
+  while e.args and isinstance(e.args[0], Exception):
+    e = e.args[0]
+  text = e.args[0] if e.args and isinstance(e.args[0], str) else str(e)
+  first, _, rest = text.partition("\n")
+  suggestion = re.search(r'Did you mean "([^"]+)"', rest)
+  hint = f" (did you mean {suggestion[1]!r}?)" if suggestion else ""
+  return first.strip().strip("'\""), hint
 
 
 def run_absl(main) -> None:
@@ -136,7 +152,16 @@ def config_value(config_flag, flag_name: str = "config"):
     return value
   except (OSError, SyntaxError, ImportError, NameError, AttributeError, TypeError) as e:
     err = e.__cause__ or e  # ml_collections wraps the loading error
-    raise UserError(f"cannot load --{flag_name}: {one_line(err)}") from None
+    path = getattr(flags.FLAGS[flag_name], "config_filename", None) if flag_name in flags.FLAGS \
+        else None
+    path = path or ""
+    file = path.split(":", 1)[0]  # ml_collections allows "file.py:argument"
+    if file and not os.path.isfile(file):
+      raise UserError(f"cannot load --{flag_name}: config file {file} not found; check the "
+                      "path (the project's configs are in configs/)") from None
+    # ml_collections names the file after the flag ("config_config"): name the file instead.
+    text = one_line(err).replace(f"config file {flag_name}_config", f"config file {file}")
+    raise UserError(f"cannot load --{flag_name}: {text}") from None
 
 
 def parse_set_overrides(items: list[str]) -> dict:

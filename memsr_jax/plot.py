@@ -34,22 +34,47 @@ class Series:
 
 
 def read_metrics(path) -> list[dict]:
-  """The rows of a metrics.jsonl (one JSON object per line; a torn last line is skipped)."""
-  rows = []
-  for line in pathlib.Path(path).read_text().splitlines():
+  """The rows of a metrics.jsonl: one JSON object per line with an integer "step". Lines that are
+  not UTF-8 or not JSON (a torn last line) or have no integer step are skipped, with a note
+  saying how many (`_series` skips values that are not numbers)."""
+  rows, bad = [], 0
+  try:
+    data = pathlib.Path(path).read_bytes()
+  except OSError as e:
+    raise cli.UserError(f"cannot read {path}: {e.strerror or e}") from None
+  lines = data.splitlines()
+  for i, line in enumerate(lines):
     try:
-      row = json.loads(line)
-    except json.JSONDecodeError:
-      continue
-    if isinstance(row, dict) and "step" in row:
+      row = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+      row = None
+    if isinstance(row, dict) and _is_int(row.get("step")):
       rows.append(row)
+    elif line.strip() and not (row is None and i == len(lines) - 1 and not data.endswith(b"\n")):
+      bad += 1  # a torn last line (no newline yet: the run is writing it) is expected
+  if bad:
+    console.say(f"note: {path}: {bad} line(s) skipped (not UTF-8, not a JSON object, or no "
+                "integer step)")
   return rows
+
+
+def _is_int(v) -> bool:
+  return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+  return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _series(label: str, rows: list[dict]) -> Series:
   def points(key):
-    return sorted((int(r["step"]), float(r[key])) for r in rows if key in r)
-  bicubic = [float(r[BICUBIC_KEY]) for r in rows if BICUBIC_KEY in r]
+    return sorted((r["step"], float(r[key])) for r in rows if _is_number(r.get(key)))
+  bicubic = [float(r[BICUBIC_KEY]) for r in rows if _is_number(r.get(BICUBIC_KEY))]
+  skipped = sum(1 for r in rows for k in (LOSS_KEY, PSNR_KEY, BICUBIC_KEY)
+                if k in r and not _is_number(r[k]))
+  if skipped:
+    console.say(f"note: {label}: {skipped} value(s) of {LOSS_KEY}/{PSNR_KEY} that are not "
+                "numbers skipped")
   return Series(label, points(LOSS_KEY), points(PSNR_KEY), bicubic[-1] if bicubic else None)
 
 

@@ -23,7 +23,11 @@ def test_parse_memory():
   assert budget.parse_memory("256MB") == 256_000_000
   assert budget.parse_memory("1.5 GB") == 1_500_000_000
   assert budget.parse_memory("512MiB") == 512 * 2 ** 20
-  assert budget.parse_memory("1000") == 1000
+  assert budget.parse_memory("300000000") == 300_000_000  # bytes: no unit
+  assert budget.parse_memory(1000) == 1000  # the Python API's ints are bytes
+  for unitless in ("256", "1000", "999999"):  # "--max_memory 256" meant 256MB: refused
+    with pytest.raises(ValueError, match=f"'{unitless}' has no unit.*e.g. {unitless}MB"):
+      budget.parse_memory(unitless)
   with pytest.raises(ValueError, match="cannot read memory size"):
     budget.parse_memory("lots")
 

@@ -191,3 +191,28 @@ def test_seeds_and_teacher_are_checked(tmp_path, capsys):
   assert cli.main(["compress_x2", *base_argv, "--teacher", str(tmp_path / "none")]) == 2
   assert "not found" in capsys.readouterr().err
   assert not (tmp_path / "w").exists()  # refused before anything was written
+
+
+def test_a_teacher_of_another_model_is_refused_before_anything_is_written(tmp_path, capsys):
+  from memsr_jax.experiments import exp_compress
+  data = _data(tmp_path)
+
+  def checkpoint(name, model, kwargs):
+    folder = tmp_path / name
+    (folder / "params").mkdir(parents=True)
+    (folder / "meta").mkdir()
+    (folder / "meta" / "metadata").write_text(json.dumps({"model": model, "model_kwargs": kwargs,
+                                                          "scale": 2}))
+    return folder
+  other = checkpoint("plain", "plain_s", {"scale": 2})
+  wide = checkpoint("wide", "edsr_baseline", {"scale": 2})  # the smoke teacher is 16 ch × 2
+  right = checkpoint("right", "edsr_baseline", {"scale": 2, "n_feats": 16, "n_resblocks": 2})
+  (tmp_path / "empty").mkdir()
+  for teacher, fragment in ((other, "holds plain_s"), (wide, "holds edsr_baseline"),
+                            (tmp_path / "empty", "holds no checkpoint metadata")):
+    rc = cli.main(["compress_x2", "--budget", "smoke", "--workdir", str(tmp_path / "w"),
+                   "--data_dir", str(data), "--teacher", str(teacher)])
+    err = capsys.readouterr().err
+    assert rc == 2 and _one_line(err) and fragment in err, err
+    assert not (tmp_path / "w").exists()
+  exp_compress.check_teacher(str(right), "smoke")

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from memsr_jax import cli
 from memsr_jax.data import folders
 from memsr_jax.image import bicubic
 from memsr_jax.image import io as image_io
@@ -137,3 +138,18 @@ def test_shared_set5_resolves(shared_dir):
   assert [p.name for p in pairs] == ["baby", "bird", "butterfly", "head", "woman"]
   lr, hr = folders.load_pair(pairs[0], 4)
   assert hr.shape == (512, 512, 3) and lr.shape == (128, 128, 3)
+
+
+def test_errors_name_the_data_root_setting_that_exists(tmp_path, monkeypatch):
+  monkeypatch.delenv(folders.DATA_DIR_ENV, raising=False)
+  for root in (None, str(tmp_path)):
+    with pytest.raises(FileNotFoundError) as e:
+      folders.resolve("set5", root)
+    assert "--config.data.root" in str(e.value) and "eval.py's --config.data_dir" in str(e.value)
+    with pytest.raises(FileNotFoundError) as e:
+      folders.resolve("set5", root, root_flags="--data_dir")
+    assert "set --data_dir to the folder" in str(e.value) and "config." not in str(e.value)
+  from memsr_jax.experiments import runner
+  with pytest.raises(cli.UserError) as e:
+    runner.check_data(str(tmp_path))
+  assert "config." not in str(e.value) and "--data_dir" in str(e.value)

@@ -158,6 +158,38 @@ def test_exif_orientation_of_a_16bit_rgb_png(tmp_path, rng):
   np.testing.assert_array_equal(image_io.read_image(tmp_path / "rot.png"), want)
 
 
+def _late_exif_png(path, stored: np.ndarray, orientation: int) -> None:
+  """A PNG of `stored` whose eXIf chunk comes after the pixel data (before IEND)."""
+  Image.fromarray(stored).save(path)
+  data = path.read_bytes()
+  exif = Image.Exif()
+  exif[0x0112] = orientation
+  body = exif.tobytes()
+  chunk = (struct.pack(">I", len(body)) + b"eXIf" + body +
+           struct.pack(">I", zlib.crc32(b"eXIf" + body)))
+  path.write_bytes(data[:-12] + chunk + data[-12:])  # the last 12 bytes are the IEND chunk
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_an_exif_chunk_after_the_pixels_is_seen_without_decoding(tmp_path, rng, orientation):
+  stored = rng.integers(0, 256, (6, 9, 3)).astype(np.uint8)
+  _late_exif_png(tmp_path / "late.png", stored, orientation)
+  np.testing.assert_array_equal(image_io.read_image(tmp_path / "late.png"),
+                                image_io._ORIENT[orientation](stored))
+  assert image_io.exif_orientation(tmp_path / "late.png") == orientation
+
+
+def test_animated_images_are_refused_not_read_as_their_first_frame(tmp_path, rng):
+  frames = [Image.fromarray(rng.integers(0, 256, (6, 9, 3)).astype(np.uint8)) for _ in range(3)]
+  frames[0].save(tmp_path / "anim.png", save_all=True, append_images=frames[1:])
+  frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+  frames[0].save(tmp_path / "one.png", save_all=True, append_images=[])  # one frame: a still
+  for name, kind in (("anim.png", "PNG"), ("anim.gif", "GIF")):
+    with pytest.raises(image_io.ImageReadError, match=f"animated {kind} .3 frames"):
+      image_io.read_image(tmp_path / name)
+  assert image_io.read_image(tmp_path / "one.png").shape == (6, 9, 3)
+
+
 def test_read_image_alpha_keeps_alpha(tmp_path, rng):
   rgba = rng.integers(0, 256, (9, 11, 4)).astype(np.uint8)
   Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")

@@ -1,6 +1,7 @@
 """One bad file never aborts a batch (issue 16): huge images read, damaged PNG data in the
 streaming reader is a per-image error, and upscale goes on with the next image."""
 import struct
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -61,3 +62,38 @@ def test_upscale_skips_bad_files_and_finishes_the_batch(tmp_path, capsys):
     assert sorted(p.name for p in (out / stream).iterdir()) == ["a.png", "d.png"], stream
     # notes.txt has no image suffix: ignored (a sidecar file), not an input that fails
     assert "2 of 4 input(s) skipped" in err and "Traceback" not in err
+
+
+def _constant_png(path, width, height, value=128):
+  """An RGB PNG of one colour, compressed row band by row band (a 182 MP file in ~1 s)."""
+  def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+  band = (b"\x00" + bytes([value]) * (3 * width)) * 100
+  z = zlib.compressobj(1)
+  body = [z.compress(band) for _ in range(height // 100)]
+  body += [z.compress(band[:(height % 100) * (3 * width + 1)]), z.flush()]
+  path.write_bytes(b"\x89PNG\r\n\x1a\n" +
+                   chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
+                   chunk(b"IDAT", b"".join(body)) + chunk(b"IEND", b""))
+  return path
+
+
+def test_a_13500_square_png_opens_for_streaming(tmp_path):
+  big = _constant_png(tmp_path / "big.png", 13500, 13500)
+  assert image_io.exif_orientation(big) == 1  # was Pillow's DecompressionBombError
+  with png_stream.PNGRowReader(big) as r:
+    assert (r.width, r.height) == (13500, 13500)
+    np.testing.assert_array_equal(r.read(2), np.full((2, 13500, 3), 128, np.uint8))
+
+
+def test_a_png_over_pillows_bomb_limit_does_not_abort_the_batch(tmp_path, monkeypatch, capsys):
+  inp = tmp_path / "in"
+  inp.mkdir()
+  _png(inp / "a.png")
+  _png(inp / "b.png", size=(20, 12), seed=1)
+  monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50)  # both are "bombs" to Pillow alone
+  for stream in ("auto", "always", "never"):
+    rc = upscale.main(["--model", "plain_s", "--scale", "2", "--input", str(inp), "--output",
+                       str(tmp_path / stream), "--stream_input", stream])
+    assert rc == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / stream).iterdir()) == ["a.png", "b.png"], stream

@@ -193,6 +193,41 @@ def test_folder_source_cached_and_uncached_agree(tmp_path):
     pipeline.make_train_loader(str(tmp_path), **(kw | {"lr_patch": 12}), cache=False)
 
 
+def _png_header_only(path, width, height):
+  """A PNG with a valid IHDR of the given size and no pixel data."""
+  import struct
+  import zlib
+  body = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+  path.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + body +
+                   struct.pack(">I", zlib.crc32(b"IHDR" + body)))
+
+
+@pytest.mark.parametrize("bad", ["empty", "over_limit"])
+def test_an_unreadable_training_image_is_one_error_naming_it(tmp_path, bad):
+  from memsr_jax.image.io import ImageReadError
+  from memsr_jax.image.io import write_png
+  write_png(tmp_path / "ok.png", np.zeros((24, 24, 3), np.uint8))
+  if bad == "empty":
+    (tmp_path / "bad.png").write_bytes(b"")
+  else:
+    _png_header_only(tmp_path / "bad.png", 70000, 70000)  # 4.9 GP, over image.io.MAX_PIXELS
+  kw = dict(data_root=None, scale=2, lr_patch=6, batch_size=2, seed=0)
+  for cache in (True, False):
+    with pytest.raises(ImageReadError, match="bad.png") as e:
+      pipeline.make_train_loader(str(tmp_path), cache=cache, **kw)
+    assert "\n" not in str(e.value)
+
+
+def test_training_image_sizes_are_read_past_pillows_bomb_limit(tmp_path, monkeypatch):
+  from PIL import Image
+
+  from memsr_jax.image.io import write_png
+  write_png(tmp_path / "a.png", np.zeros((24, 30, 3), np.uint8))
+  monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50)  # 720 px > 2 × 50: Pillow alone refuses
+  source = pipeline.FolderSource(str(tmp_path), None, 2)
+  assert source.lr_sizes == [(12, 15)]
+
+
 def test_t91_reports_its_small_image(shared_dir):
   # cache=False checks sizes from file headers, so this does not decode T91.
   with pytest.raises(ValueError, match=r"t20 \(LR 39x39\)"):

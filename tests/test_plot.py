@@ -88,3 +88,21 @@ def test_bad_runs_are_one_line_errors(tmp_path, capsys, bad):
   err = capsys.readouterr().err
   assert rc == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
   assert not (tmp_path / "o").exists()
+
+
+def test_bad_lines_and_values_are_skipped_with_a_note(tmp_path, capsys):
+  folder = tmp_path / "r"
+  folder.mkdir()
+  good = [{"step": 5, "train/loss": 3.0}, {"step": 10, "train/loss": 2.0, "val/val_psnr": 30.0}]
+  bad = [{"step": "abc", "train/loss": 1.0}, {"step": 6, "train/loss": "x"},
+         {"step": 7, "train/loss": None}, {"step": 8, "train/loss": [1.0]},
+         {"step": 9, "val/val_psnr": {"a": 1}}, [1, 2], {"step": True, "train/loss": 1.0}]
+  lines = [json.dumps(r).encode() for r in good + bad] + [b'{"step": 11, "train/loss": \xff}',
+                                                          b"[" * 100000]
+  (folder / "metrics.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+  rc = cli.run(plot.main, [str(folder), "--out", str(tmp_path / "o")])
+  err = capsys.readouterr().err
+  assert rc == 0 and "Traceback" not in err, err
+  assert "5 line(s) skipped" in err and "4 value(s)" in err, err
+  (series,) = plot.find_runs([str(folder)])
+  assert series.loss == [(5, 3.0), (10, 2.0)] and series.psnr == [(10, 30.0)]

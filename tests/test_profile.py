@@ -49,6 +49,7 @@ def test_markdown_shows_paper_figures():
     ('{"Set5": {"x2": {"psnr": 31.', "is not readable JSON"),           # torn by a kill
     ('{"Set14": {"x2": {"psnr": 31.5}}}', "has no Set5 ×2 PSNR"),       # another dataset
     ('[1, 2]', "has no Set5 ×2 PSNR"),
+    ("[" * 100000 + "]" * 100000, "maximum recursion depth exceeded"),  # deep nesting
 ])
 def test_profile_reads_results_before_profiling(tmp_path, capsys, monkeypatch, content, fragment):
   def no_profiling(*a, **k):

@@ -2,6 +2,7 @@
 difference; the paper configs follow the release or carry a documented reason."""
 import pathlib
 import shutil
+import time
 
 import pytest
 import yaml
@@ -113,6 +114,32 @@ def test_missing_release_dir_is_one_line_exit_2(tmp_path, capsys):
   assert rc == 2 and err.count("\n") == 1 and "release folder" in err
 
 
+def _billion_laughs() -> str:
+  text, prev = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n', "a"
+  for k in "bcdefghi":
+    text += f"{k}: &{k} [" + ",".join([f"*{prev}"] * 9) + "]\n"
+    prev = k
+  return text
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ("a: &a [1, *a]\n", "recursive alias *a"),
+    (_billion_laughs(), "more than 100000 values"),
+    ("a: 1\nb: caf\xe9\n".encode("latin-1"), "not UTF-8 text (byte 0xe9 at offset 11)"),
+    ("a: " + "[" * 20000 + "]" * 20000 + "\n", "nested more than 64 levels"),
+    ("a: [1\n", "not valid YAML"),
+])
+def test_a_hostile_release_file_is_one_line_exit_2(tmp_path, capsys, content, fragment):
+  f = tmp_path / release_check.RELEASE_FILES["edsr_baseline"]["prune"]
+  f.parent.mkdir(parents=True)
+  f.write_bytes(content if isinstance(content, bytes) else content.encode())
+  t0 = time.perf_counter()
+  rc, _, err = _run(capsys, "--release_dir", str(tmp_path))
+  assert time.perf_counter() - t0 < 20
+  assert rc == 2 and err.count("\n") == 1 and err.startswith("error: "), err
+  assert fragment in err and str(f) in err, err
+
+
 def test_default_release_dir_is_relative_to_the_current_directory(monkeypatch, tmp_path):
   monkeypatch.delenv("MEMSR_SHARED", raising=False)
   monkeypatch.chdir(tmp_path)
@@ -147,3 +174,9 @@ def test_the_module_entry_runs_the_check(release_dir):
   h = subprocess.run([sys.executable, "-m", "memsr_jax.release_check", "--help"], cwd=REPO,
                      capture_output=True, text=True, timeout=300)
   assert h.returncode == 0 and "--release_dir" in h.stdout
+
+
+def test_option_files_keep_plain_anchors_and_merge_keys():
+  from memsr_jax.interop import option_files
+  text = "base: &b {lr: 0.1, steps: [1, 2]}\nprune: {<<: *b, lr: 0.2}\ndistill: *b\n"
+  assert option_files.parse_yaml(text) == yaml.safe_load(text)

@@ -10,6 +10,7 @@ import json
 import os
 import pathlib
 import pickle
+import re
 
 import jax
 import jax.numpy as jnp
@@ -381,6 +382,33 @@ def test_a_file_that_is_not_a_weights_file_never_gets_unsafe_advice(tmp_path, ca
   assert "is not a weights file" in msg and str(path) in msg
   assert "weights_only" not in msg and "False" not in msg
   assert "weights_only" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("content, why", [
+    (b"\x89PNG\r\n\x1a\n" + b"0" * 100, "it is a PNG image, not a PyTorch checkpoint"),
+    (b"hello world\n" * 10, "it is not a PyTorch checkpoint (torch.save writes a zip archive"),
+    (pickle.dumps(os.getcwd), "it pickles objects other than tensors"),
+])
+def test_the_reason_a_file_is_not_weights_names_its_format(tmp_path, content, why):
+  path = tmp_path / "w.pth"
+  path.write_bytes(content)
+  with pytest.raises(torch_import.TorchWeightsError, match=re.escape(why)):
+    torch_import.load_torch_weights(path, "imdn", 2)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("network_g: " + "[" * 20000 + "]" * 20000 + "\n", "nested more than 64 levels"),
+    ("a: &a [1, *a]\nnetwork_g: {type: IMDN}\n", "recursive alias"),
+])
+def test_a_hostile_options_file_is_one_line(tmp_path, text, fragment):
+  opt = tmp_path / "opt.yml"
+  opt.write_text(text)
+  weights = tmp_path / "w.pth"
+  weights.write_bytes(b"never read")
+  with pytest.raises(torch_import.TorchWeightsError, match=fragment) as e:
+    import_weights.main(["--weights", str(weights), "--model", "imdn", "--scale", "2",
+                         "--options", str(opt), "--out", str(tmp_path / "out")])
+  assert "\n" not in str(e.value) and not (tmp_path / "out").exists()
 
 
 def test_import_refuses_any_input_inside_out(tmp_path):

@@ -163,3 +163,34 @@ def test_a_lying_radius_is_refused_before_exact_tiling_only(photo, tmp_path, cap
   whole = _whole(sess, img)
   tiled = tiling.tile_array(ort_backend.OrtTileFn(sess), img, tile=2 * 3 + 9)
   np.testing.assert_array_equal(tiled, whole)
+
+
+def _fixed_shape(data: bytes, h: int, w: int) -> bytes:
+  import onnx
+  model = onnx.load_from_string(data)
+  for dim, value in zip(model.graph.input[0].type.tensor_type.shape.dim, (1, h, w, 3)):
+    dim.dim_value = value  # replaces the named dim
+  return model.SerializeToString()
+
+
+def test_a_fixed_shape_model_tiles_images_that_hold_its_tiles(photo, tmp_path, capsys):
+  img, path = photo  # 90×75
+  data = onnx_graphs.sr_graph(n_convs=3, scale=2)
+  whole = _whole(ort_backend.Session(data), img)
+  small = tmp_path / "in" / "small.png"
+  small.parent.mkdir()
+  Image.fromarray(img[:20, :30]).save(small)
+  (tmp_path / "in" / "photo.png").write_bytes(path.read_bytes())
+  for h, w in ((32, 32), (8, 8)):
+    model = tmp_path / f"fixed{h}.onnx"
+    model.write_bytes(_fixed_shape(data, h, w))
+    out = tmp_path / f"o{h}"
+    rc = upscale.main(["--onnx", str(model), "--input", str(tmp_path / "in"), "--output",
+                       str(out), "--max_memory", "64MB"])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "photo.png")), whole)
+    if h == 32:  # 30×20 cannot hold a 32×32 tile: skipped with the reason
+      assert rc == 1 and "small.png: SKIPPED" in err and "images must be at least 32×32" in err
+    else:
+      assert rc == 0, err

@@ -100,6 +100,37 @@ def test_exif_orientation_is_applied(tmp_path, rng, stream):
   np.testing.assert_array_equal(got, _reference(np.rot90(stored, -1)))
 
 
+def test_a_late_exif_chunk_gives_one_orientation_streamed_or_not(tmp_path, rng):
+  stored = rng.integers(0, 256, (12, 16, 3)).astype(np.uint8)
+  Image.fromarray(stored).save(tmp_path / "p.png")
+  data = (tmp_path / "p.png").read_bytes()
+  exif = Image.Exif()
+  exif[0x0112] = 6
+  body = exif.tobytes()
+  chunk = (struct.pack(">I", len(body)) + b"eXIf" + body +
+           struct.pack(">I", zlib.crc32(b"eXIf" + body)))
+  (tmp_path / "p.png").write_bytes(data[:-12] + chunk + data[-12:])  # after IDAT, before IEND
+  want = _reference(np.rot90(stored, -1))
+  for name, flags in (("whole", ["--stream_input", "never"]),
+                      ("always", ["--stream_input", "always"])):
+    assert _upscale(tmp_path / "p.png", tmp_path / name, *flags) == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / name / "p.png")), want,
+                                  err_msg=name)
+
+
+@pytest.mark.parametrize("stream", ["never", "always"])
+def test_an_animated_png_is_skipped_with_its_reason(tmp_path, rng, capsys, stream):
+  d = tmp_path / "in"
+  d.mkdir()
+  frames = [Image.fromarray(rng.integers(0, 256, (8, 9, 3)).astype(np.uint8)) for _ in range(2)]
+  frames[0].save(d / "anim.png", save_all=True, append_images=frames[1:])
+  frames[0].save(d / "still.png")
+  assert _upscale(d, tmp_path / "o", "--stream_input", stream) == 1
+  assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["still.png"]
+  err = capsys.readouterr().err
+  assert "anim.png: SKIPPED" in err and "animated PNG (2 frames)" in err, err
+
+
 def test_sidecar_files_are_not_inputs(tmp_path, rng, capsys):
   d = tmp_path / "in"
   d.mkdir()
@@ -150,3 +181,10 @@ def test_fifo_and_empty_paths_are_refused(tmp_path, rng, capsys):
   _one_line_error(capsys, "--input is empty")
   assert _upscale(tmp_path / "a.png", "") == 2
   _one_line_error(capsys, "--output is empty")
+
+
+def test_a_max_memory_without_a_unit_is_refused_in_one_line(tmp_path, rng, capsys):
+  Image.fromarray(rng.integers(0, 256, (8, 9, 3)).astype(np.uint8)).save(tmp_path / "a.png")
+  assert _upscale(tmp_path / "a.png", tmp_path / "o", "--max_memory", "256") == 2
+  _one_line_error(capsys, "'256' has no unit, so it would be 256 bytes: write the unit, e.g. 256MB")
+  assert not (tmp_path / "o").exists()

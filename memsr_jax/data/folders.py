@@ -26,6 +26,9 @@ from memsr_jax.image.io import mod_crop
 from memsr_jax.image.io import read_image
 
 DATA_DIR_ENV = "MEMSR_DATA_DIR"
+# Where each command takes the data root from (named in the errors of `resolve`).
+ROOT_FLAGS = (f"train.py's --config.data.root (--config.val.root for validation), eval.py's "
+              f"--config.data_dir, or ${DATA_DIR_ENV}")
 
 # name -> folder spellings tried under the data root (and under <root>/benchmark, <root>/datasets);
 # each spelling is tried as is and with /HR, /GTmod12, /original appended.
@@ -113,11 +116,12 @@ def _looks_like_path(name: str) -> bool:
   return os.sep in name or "/" in name or name.startswith((".", "~"))
 
 
-def _resolve_named(name: str, root: Optional[pathlib.Path]) -> pathlib.Path:
+def _resolve_named(name: str, root: Optional[pathlib.Path],
+                   root_flags: str = ROOT_FLAGS) -> pathlib.Path:
   if root is None:
     raise FileNotFoundError(
-        f"dataset {name!r} needs a data root: set config.data_dir (or ${DATA_DIR_ENV}) to the "
-        "folder that holds it, or pass the image folder's path instead of the name")
+        f"dataset {name!r} needs a data root: set {root_flags} to the folder that holds it, or "
+        "pass the image folder's path instead of the name")
   tried, empty = [], []
   for prefix in _SEARCH_PREFIXES:
     base_root = _find_ci(root, prefix) if prefix else root
@@ -139,11 +143,13 @@ def _resolve_named(name: str, root: Optional[pathlib.Path]) -> pathlib.Path:
   raise FileNotFoundError(
       f"dataset {name!r} not found under data root {root} (looked for, ignoring case: "
       f"{', '.join(tried[:8])}{', …' if len(tried) > 8 else ''}). Put its HR images in "
-      f"{root / _ALIASES[name][0]}, or set config.data_dir to the folder that holds it")
+      f"{root / _ALIASES[name][0]}, or set {root_flags} to the folder that holds it")
 
 
-def resolve(name_or_path: str, data_root: Optional[str]) -> pathlib.Path:
-  """The folder of HR images for a dataset name or path.
+def resolve(name_or_path: str, data_root: Optional[str],
+            root_flags: str = ROOT_FLAGS) -> pathlib.Path:
+  """The folder of HR images for a dataset name or path (`root_flags`: where the caller's user
+  sets the data root, for the errors).
 
   For `skimage_train`/`skimage_val` this is scikit-image's data folder, which holds other files
   too: use `list_pairs` to get a set's images. `df2k` resolves only to a merged DF2K folder;
@@ -159,7 +165,7 @@ def resolve(name_or_path: str, data_root: Optional[str]) -> pathlib.Path:
   root = _data_root(data_root)
   if key.lower() in _ALIASES:  # names win over same-named folders in the working directory
     try:
-      return _resolve_named(key.lower(), root)
+      return _resolve_named(key.lower(), root, root_flags)
     except FileNotFoundError:
       if key.lower() in _COMPOSITES:
         parts = " + ".join(_COMPOSITES[key.lower()])

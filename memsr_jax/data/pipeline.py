@@ -25,10 +25,10 @@ import warnings
 from absl import flags
 import grain
 import numpy as np
-from PIL import Image
 
 from memsr_jax.data import folders
 from memsr_jax.data import tfds_sr
+from memsr_jax.image import io as image_io
 
 PathLike = str | os.PathLike
 STATE_VERSION = 1
@@ -62,12 +62,11 @@ class FolderSource:
 
 
 def _header_lr_size(pair, scale: int) -> tuple[int, int]:
+  """LR (h, w) from the file header; ImageReadError (one line naming the file) when unreadable."""
   if pair.lr_path is not None:
-    with Image.open(pair.lr_path) as img:
-      w, h = img.size
+    w, h = image_io.image_size(pair.lr_path)
     return h, w
-  with Image.open(pair.hr_path) as img:
-    w, h = img.size
+  w, h = image_io.image_size(pair.hr_path)
   # MATLAB's output size of the mod-cropped HR is exactly HR // scale.
   return h // scale, w // scale
 

@@ -29,14 +29,24 @@ class BudgetTooSmall(ValueError):
   """Not even the smallest tile fits in the memory budget."""
 
 
+# A size written without a unit is bytes; below this many it is refused (a "256" meant as MB).
+MIN_UNITLESS_BYTES = 10 ** 6
+
+
 def parse_memory(text: str | int) -> int:
-  """'256MB' → 256e6 bytes (KB/MB/GB decimal, KiB/MiB/GiB binary, bare number = bytes)."""
+  """'256MB' → 256e6 bytes (KB/MB/GB decimal, KiB/MiB/GiB binary). Text without a unit is bytes
+  and must be at least MIN_UNITLESS_BYTES (ValueError otherwise); ints are bytes."""
   if isinstance(text, (int, float)):
     return int(text)
   m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(text))
   if not m or m.group(2).upper() not in _UNITS:
     raise ValueError(f"cannot read memory size {text!r}: use e.g. 256MB, 1.5GB, 512MiB or bytes")
-  return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+  value = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+  if not m.group(2) and value < MIN_UNITLESS_BYTES:
+    raise ValueError(f"memory size {text.strip()!r} has no unit, so it would be {value} bytes: "
+                     f"write the unit, e.g. {m.group(1)}MB or {m.group(1)}GB (a number without "
+                     f"a unit is bytes and must be at least {MIN_UNITLESS_BYTES})")
+  return value
 
 
 def fmt_mb(n: float) -> str:

@@ -60,9 +60,21 @@ def _dims(node_arg) -> list:
   return list(node_arg.shape) if node_arg.shape is not None else []
 
 
-def check_graph(sess, where, scale: int, layout: str) -> None:
+def static_hw(sess, layout: str) -> tuple[int, int] | None:
+  """The (height, width) a fixed-shape input takes, or None for any size (named dims)."""
+  dims = _dims(sess.get_inputs()[0])
+  if len(dims) != 4:
+    return None
+  h, w = dims[1:3] if layout == "NHWC" else dims[2:4]
+  if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0:
+    return h, w
+  return None
+
+
+def check_graph(sess, where, scale: int, layout: str,
+                probe_hw: tuple[int, int] | None = None) -> None:
   """The graph takes and returns float32 4-D images in `layout`, and maps a PROBE_SIDE² RGB input
-  to a (PROBE_SIDE·scale)² RGB output."""
+  (or one of `probe_hw`, a fixed-shape input's size) to a ×scale RGB output."""
   inputs, outputs = sess.get_inputs(), sess.get_outputs()
   if len(inputs) != 1 or not outputs:
     raise OnnxModelError(f"{where} has {len(inputs)} inputs and {len(outputs)} outputs; an SR "
@@ -81,47 +93,50 @@ def check_graph(sess, where, scale: int, layout: str) -> None:
       raise OnnxModelError(f"{where}: metadata {META}layout={layout} does not fit the graph: "
                            f"its {kind} {arg.name!r} has shape {dims} (3 channels expected on "
                            f"axis {channel_axis})")
-  x = np.zeros((1, PROBE_SIDE, PROBE_SIDE, 3), np.float32)
+  ph, pw = probe_hw or (PROBE_SIDE, PROBE_SIDE)
+  x = np.zeros((1, ph, pw, 3), np.float32)
   if layout == "NCHW":
     x = x.transpose(0, 3, 1, 2)
   try:
     y = sess.run(None, {inputs[0].name: x})[0]
   except Exception as e:  # ORT raises its own types for a shape it cannot take
-    raise OnnxModelError(f"{where} cannot run on a {PROBE_SIDE}×{PROBE_SIDE} RGB image in "
+    raise OnnxModelError(f"{where} cannot run on a {pw}×{ph} RGB image in "
                          f"{layout} ({cli.one_line(e)[:200]})") from None
-  side = PROBE_SIDE * scale
-  want = (1, side, side, 3) if layout == "NHWC" else (1, 3, side, side)
+  hh, ww = ph * scale, pw * scale
+  want = (1, hh, ww, 3) if layout == "NHWC" else (1, 3, hh, ww)
   if tuple(np.shape(y)) != want:
     raise OnnxModelError(f"{where} is not a ×{scale} super-resolution model in {layout} (metadata "
-                         f"{META}scale, {META}layout): a {PROBE_SIDE}×{PROBE_SIDE} input gave "
+                         f"{META}scale, {META}layout): a {pw}×{ph} input gave "
                          f"shape {tuple(np.shape(y))}, expected {want}")
 
 
 def measured_spread(run: Callable[[np.ndarray], np.ndarray], scale: int, radius: int,
-                    seed: int = 0) -> int:
+                    seed: int = 0, hw: tuple[int, int] | None = None) -> int:
   """How far (in LR pixels) a change of one input pixel reaches in the output of `run`
-  (NHWC float32 in and out), looked for up to `radius + SPREAD_MARGIN` pixels away; a lower
-  bound of the true receptive radius."""
-  c = radius + SPREAD_MARGIN
-  n = 2 * c + 1
+  (NHWC float32 in and out), looked for up to `radius + SPREAD_MARGIN` pixels away (or within
+  the input size `hw` of a fixed-shape model); a lower bound of the true receptive radius."""
+  n = 2 * (radius + SPREAD_MARGIN) + 1
+  h, w = hw or (n, n)
+  cy, cx = h // 2, w // 2
   rng = np.random.default_rng(seed)
-  x = rng.uniform(0, 255, (1, n, n, 3)).astype(np.float32)
+  x = rng.uniform(0, 255, (1, h, w, 3)).astype(np.float32)
   base = np.asarray(run(x), np.float64)
   reach = -1
   for delta in (96.0, -96.0):
     x2 = x.copy()
-    x2[0, c, c] = np.clip(x2[0, c, c] + delta, 0, 255)
+    x2[0, cy, cx] = np.clip(x2[0, cy, cx] + delta, 0, 255)
     changed = np.abs(np.asarray(run(x2), np.float64) - base).max(axis=-1)[0] > SPREAD_TOLERANCE
     rows, cols = np.nonzero(changed)
     if rows.size:
-      dist = np.maximum(np.abs(rows // scale - c), np.abs(cols // scale - c))
+      dist = np.maximum(np.abs(rows // scale - cy), np.abs(cols // scale - cx))
       reach = max(reach, int(dist.max()))
   return reach
 
 
-def check_receptive_radius(run, where, scale: int, radius: int) -> None:
+def check_receptive_radius(run, where, scale: int, radius: int,
+                           hw: tuple[int, int] | None = None) -> None:
   """Refuses a model whose output changes farther than its stated receptive radius."""
-  reach = measured_spread(run, scale, radius)
+  reach = measured_spread(run, scale, radius, hw=hw)
   if reach > radius:
     raise OnnxModelError(
         f"{where}: metadata {META}receptive_radius={radius} is wrong: changing one input pixel "

@@ -22,8 +22,10 @@ import pathlib
 import numpy as np
 import psutil
 
+from memsr_jax import cli
 from memsr_jax import optional
 from memsr_jax import procmem
+from memsr_jax.deploy import budget as budget_lib
 from memsr_jax.deploy import onnx_check
 from memsr_jax.deploy import upscaler
 from memsr_jax.deploy.tile_function import pick_mode
@@ -72,7 +74,9 @@ class Session:
     self.meta = {k[len(META):]: v for k, v in props.items() if k.startswith(META)}
     # Checked once, here, naming the file and the field: not per image, not as a traceback.
     self.scale, self.layout, self.radius = onnx_check.parse_metadata(self.meta, self.where)
-    onnx_check.check_graph(self.sess, self.where, self.scale, self.layout)
+    # A fixed-shape input (height and width set in the graph) takes tiles of that size only.
+    self.static_hw = onnx_check.static_hw(self.sess, self.layout)
+    onnx_check.check_graph(self.sess, self.where, self.scale, self.layout, self.static_hw)
     self.input_name = self.sess.get_inputs()[0].name
     self.max_channels = _max_conv_channels(model)
     self.resident_bytes = max(0, _rss() - before)  # weights and prepacked kernels
@@ -104,7 +108,8 @@ class OrtTileFn:
     self.scale, self.receptive_radius = session.scale, session.radius
     self.mode = pick_mode(mode, session.radius, False, what)
     if self.mode == "exact":  # the metadata's radius is the halo: it must not be too small
-      onnx_check.check_receptive_radius(session.run, session.where, session.scale, session.radius)
+      onnx_check.check_receptive_radius(session.run, session.where, session.scale, session.radius,
+                                        session.static_hw)
     self.compile_rss = session.resident_bytes
     self._fit = None  # (a, b): bytes ≈ a + b·h·w
 
@@ -115,6 +120,11 @@ class OrtTileFn:
     pass
 
   def _measure(self) -> tuple[float, float]:
+    if self.session.static_hw:  # one tile size: its measured bytes
+      x = np.zeros((1, *self.session.static_hw, 3), np.float32)
+      self.session.run(x)
+      _, b = procmem.call_peak_bytes(self.session.run, x)
+      return (max(b, 0), 0.0) if b is not None else _fallback_bytes(self.session)
     pts = []
     for side in PROBE_SIDES:
       x = np.zeros((1, side, side, 3), np.float32)
@@ -160,6 +170,32 @@ class OrtUpscaler(upscaler.TiledUpscaler):
     options = upscaler.UpscaleOptions(max_memory, tile, overlap, stream_input, png_level)
     self.session = Session(onnx_path, threads)
     super().__init__(OrtTileFn(self.session, mode, str(onnx_path)), options)
+    self.where = str(onnx_path)
+    fixed = self.session.static_hw
+    if fixed and tile and tile != max(fixed):
+      raise cli.UsageError(f"{onnx_path} has a fixed {fixed[1]}×{fixed[0]} input: its tiles are "
+                           f"{max(fixed)} pixels; drop --tile")
+
+  def _plan(self, h: int, w: int, streamed: bool) -> tuple[int, int]:
+    """A fixed-shape model's tiles are its input size: the image must hold them (windows never
+    exceed the image, `tiling.axis_windows`), and they must fit the budget."""
+    fixed = self.session.static_hw
+    if not fixed:
+      return super()._plan(h, w, streamed)
+    tile = max(fixed)
+    if (min(tile, h), min(tile, w)) != fixed:
+      need = (f"at least {tile}×{tile}" if fixed[0] == fixed[1] else
+              f"at least {fixed[1]} wide and exactly {fixed[0]} high" if fixed[0] < fixed[1] else
+              f"exactly {fixed[1]} wide and at least {fixed[0]} high")
+      raise ValueError(f"{self.where} has a fixed {fixed[1]}×{fixed[0]} input: images must be "
+                       f"{need}, this one is {w}×{h} (re-export with a dynamic height and width "
+                       "for any size)")
+    est = budget_lib.plan_bytes(self.fn, tile, self.halo, h, w, not streamed)
+    if self.budget is not None and est > self.budget:
+      raise budget_lib.BudgetTooSmall(
+          f"the fixed {fixed[1]}×{fixed[0]} tiles of {self.where} need about "
+          f"{budget_lib.fmt_mb(est)}, over the budget {budget_lib.fmt_mb(self.budget)}")
+    return tile, est
 
 
 def _rss() -> int:

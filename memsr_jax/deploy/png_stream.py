@@ -6,7 +6,7 @@ gray+alpha, RGB, RGBA, palette, tRNS transparency) row by row and returns RGB ui
 conversion rules of `image.io.read_image` (gray replicated, alpha dropped, 16-bit scaled by
 round(v / 257)), or premultiplied by alpha (`premultiply_alpha`), and the alpha rows on request
 (`read_alpha`). Other PNGs (interlaced, 1/2/4-bit) raise `UnsupportedPNG` so callers can fall back
-to decoding the whole image once.
+to decoding the whole image once; so do animated PNGs (`image.io.read_image` refuses them).
 """
 import os
 import pathlib
@@ -204,6 +204,11 @@ class PNGRowReader:
       elif kind == b"tRNS":
         self._trns = self._file.read(length)
         self._file.read(4)
+      elif kind == b"acTL":  # APNG: read_image refuses animations with its own message
+        data = self._file.read(length)
+        self._file.read(4)
+        if len(data) >= 4 and struct.unpack(">I", data[:4])[0] > 1:
+          raise UnsupportedPNG(f"{self.path}: animated PNG")
       elif kind == b"IDAT":
         self._first_idat = length
         break

@@ -36,7 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                  "the default with --onnx)")
   p.add_argument("--input", required=True, help="an image file or a folder of images")
   p.add_argument("--output", required=True, help="output folder (created if missing)")
-  p.add_argument("--max_memory", help="memory budget for tiling, e.g. 256MB (default: none)")
+  p.add_argument("--max_memory", help="memory budget for tiling, with its unit, e.g. 256MB or "
+                 "1.5GB (default: none)")
   p.add_argument("--tile", type=cli.positive_int,
                  help="LR tile side incl. halo (default: from the budget)")
   p.add_argument("--mode", choices=upscaler.tiling.MODES,
@@ -121,6 +122,8 @@ def make_upscaler(args) -> tuple[upscaler.TiledUpscaler, str]:
 def _plan_outputs(args) -> tuple[list[pathlib.Path], list[pathlib.Path]]:
   """(inputs, outputs), checked before any model is loaded: outputs never overwrite an input or
   each other, the output folder is usable, and partial files a killed run left are removed."""
+  if args.max_memory:
+    budget_lib.parse_memory(args.max_memory)
   in_path = safe_io.check_path_flag(args.input, "--input")
   out_dir = safe_io.check_path_flag(args.output, "--output")
   inputs, others = list_inputs(in_path)
@@ -136,8 +139,6 @@ def _plan_outputs(args) -> tuple[list[pathlib.Path], list[pathlib.Path]]:
                          "do): pass --overwrite to replace them, or choose another --output")
   for dst in outputs:
     safe_io.remove_stale_partials(dst)
-  if args.max_memory:
-    budget_lib.parse_memory(args.max_memory)
   return inputs, outputs
 
 

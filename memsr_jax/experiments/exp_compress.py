@@ -11,9 +11,12 @@ import pathlib
 
 import ml_collections
 
+from memsr_jax import cli
+from memsr_jax.checkpoints import layout
 from memsr_jax.experiments import base
 from memsr_jax.experiments import budgets
 from memsr_jax.experiments import exp_edsr
+from memsr_jax.models import registry
 
 TEACHER = "EDSR-baseline ×2 teacher"
 KD = "EDSRmini + KD (release loss)"
@@ -41,6 +44,33 @@ def _recipe(s: dict, data_dir: str, stages: str, teacher_dir: str) -> ml_collect
   c.total_steps = s["prune_steps"] if stages.startswith("prune") else s["distill_steps"]
   c.ckpt_every = min(s["ckpt_every"], c.total_steps)
   return c
+
+
+def check_teacher(teacher: str, budget: str) -> None:
+  """`--teacher` must hold the EDSR-baseline ×2 this budget prunes (model and hyperparameters from
+  its metadata, read without Orbax): checked before anything is created (UsageError otherwise)."""
+  path = pathlib.Path(teacher)
+  meta = None
+  for folder in [layout.model_folder(path), path, *reversed(layout.step_folders(path))]:
+    try:
+      meta = layout.read_meta(folder)
+      break
+    except (OSError, ValueError):
+      continue
+  if not isinstance(meta, dict) or "model" not in meta:
+    raise cli.UsageError(f"--teacher {teacher} holds no checkpoint metadata: give an EDSR-baseline "
+                         "×2 model checkpoint or training workdir")
+  kwargs = dict(budgets.settings("compress_x2", budget).get("teacher_kwargs", {}))
+  want = registry.build_model("edsr_baseline", scale=2, **kwargs)
+  try:
+    got = registry.build_model(meta["model"], **dict(meta.get("model_kwargs") or {}))
+  except (TypeError, ValueError):
+    got = None
+  if got != want:
+    raise cli.UsageError(
+        f"--teacher {teacher} holds {meta['model']} {meta.get('model_kwargs')}; "
+        f"compress_x2 at budget {budget} prunes edsr_baseline ×2 {kwargs or ''}".rstrip() +
+        ": give that checkpoint, or drop --teacher to train one")
 
 
 def _cost_ratio(rows, key):

@@ -22,6 +22,7 @@ from memsr_jax import methods
 from memsr_jax.data import folders
 from memsr_jax.experiments import budgets
 from memsr_jax.experiments import claims
+from memsr_jax.experiments import exp_compress
 from memsr_jax.experiments import records
 from memsr_jax.experiments import report
 from memsr_jax.experiments import rows as rows_lib
@@ -43,7 +44,7 @@ def _log(msg: str) -> None:
 def check_data(data_dir: str) -> None:
   for name in REQUIRED_SETS:
     try:
-      folders.resolve(name, data_dir)
+      folders.resolve(name, data_dir, root_flags=f"--data_dir (or ${folders.DATA_DIR_ENV})")
     except (FileNotFoundError, ValueError) as e:
       raise UsageError(f"{name} not found under --data_dir={data_dir} ({e}); point --data_dir "
                        "(or $MEMSR_DATA_DIR) at the folder holding T91, BSD200 and Set5") from None
@@ -173,6 +174,8 @@ def run(name: str, budget: str, workdir, data_dir: str, weights_dir: str, comman
                      "train their own")
   if teacher and not pathlib.Path(teacher).exists():
     raise UsageError(f"--teacher {teacher} not found")
+  if teacher:
+    exp_compress.check_teacher(teacher, budget)
   workdir = pathlib.Path(workdir).absolute()
   data_dir = str(pathlib.Path(data_dir).absolute())
   check_data(data_dir)

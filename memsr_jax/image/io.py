@@ -4,12 +4,17 @@ Every reader in the project goes through `read_image`, so every dataset sees the
 rules (protocol step 1): grayscale is replicated to three channels, palette and CMYK images are
 converted to RGB, alpha is dropped, and 16-bit images are scaled to 8 bits by `round(v / 257)`.
 An EXIF orientation tag is applied, so the array is the picture as image viewers show it.
+Animated images (APNG, GIF, WebP with more than one frame) are refused, not read as one frame.
 `read_image_alpha` also returns the alpha channel (for tools that keep it, like upscale).
 """
+import contextlib
+import io
 import os
 import pathlib
+import struct
 import sys
 from typing import Union
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -25,6 +30,10 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # input). Ours are the user's own files and the docs promise any size, so our reader allows up to
 # 4 gigapixels (12 GB decoded); set MAX_PIXELS = None for no limit.
 MAX_PIXELS = 1 << 32
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Formats whose extra frames are an animation: read_image refuses those instead of silently
+# returning the first frame (multi-page TIFFs are read as their first page).
+_ANIMATED_FORMATS = ("PNG", "GIF", "WEBP")
 
 
 class ImageReadError(ValueError):
@@ -144,36 +153,104 @@ _ORIENT = {
 _ORIENTATION_TAG = 0x0112
 
 
-def _orientation(img: Image.Image, decoded: bool = True) -> int:
-  """The EXIF orientation of `img` (1 when absent or damaged). Pillow reads a PNG's EXIF only by
-  decoding the whole image; with `decoded=False` a PNG's eXIf chunk after the pixels is not seen
-  (the PNG spec puts it before them)."""
+def _orientation(img: Image.Image) -> int:
+  """The EXIF orientation of a decoded `img` (1 when absent or damaged). Pillow reads a PNG's
+  EXIF (an eXIf chunk, an XMP or raw-profile text chunk, before or after the pixels) only by
+  decoding the whole image."""
   try:
-    if img.format == "PNG" and not decoded:
-      exif = Image.Exif()
-      if "exif" in img.info:
-        exif.load(img.info["exif"])
-    else:
-      exif = img.getexif()
-    value = int(exif.get(_ORIENTATION_TAG, 1))
+    value = int(img.getexif().get(_ORIENTATION_TAG, 1))
   except Exception:  # a damaged EXIF block: show the image as stored, as viewers do
     return 1
   return value if value in _ORIENT else 1
 
 
+def _png_chunks(f) -> list[tuple[bytes, bytes | None]]:
+  """(kind, data) of a PNG's chunks up to IEND; the pixel chunks (IDAT, fdAT) come back with
+  data None, skipped by seeking, so this costs a few reads however large the image."""
+  chunks = []
+  while True:
+    head = f.read(8)
+    if len(head) < 8:
+      return chunks
+    length, kind = struct.unpack(">I4s", head)
+    if kind in (b"IDAT", b"fdAT"):
+      f.seek(length + 4, 1)
+      chunks.append((kind, None))
+      continue
+    data = f.read(length)
+    f.read(4)
+    if len(data) < length:
+      return chunks
+    chunks.append((kind, data))
+    if kind == b"IEND":
+      return chunks
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+  return (struct.pack(">I", len(data)) + kind + data +
+          struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)) & 0xFFFFFFFF))
+
+
+def _png_orientation(path: pathlib.Path) -> int:
+  """A PNG's EXIF orientation as a whole-image decode (`_decode`) sees it, without decoding.
+
+  Pillow reads every metadata chunk, before and after the pixel data, only while decoding the
+  pixels; so Pillow decodes a stand-in instead: the same metadata chunks around a 1×1 image of the
+  same colour type and depth.
+  """
+  with open(path, "rb") as f:
+    if f.read(8) != _PNG_SIGNATURE:
+      return 1
+    chunks = _png_chunks(f)
+  if not chunks or chunks[0][0] != b"IHDR" or len(chunks[0][1]) != 13:
+    return 1
+  depth, color = chunks[0][1][8], chunks[0][1][9]
+  channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(color, 1)
+  pixel = zlib.compress(bytes(1 + max(1, channels * depth // 8)))
+  out, idat_done = [_PNG_SIGNATURE], False
+  for kind, data in chunks:
+    if kind == b"IHDR":
+      data = struct.pack(">II", 1, 1) + data[8:12] + b"\x00"  # 1×1, not interlaced
+    elif kind in (b"IDAT", b"fdAT"):
+      if idat_done or kind == b"fdAT":
+        continue
+      kind, data, idat_done = b"IDAT", pixel, True
+    elif kind in (b"acTL", b"fcTL"):
+      continue
+    out.append(_png_chunk(kind, data))
+  try:
+    with Image.open(io.BytesIO(b"".join(out))) as img:
+      img.load()
+      return _orientation(img)
+  except Exception:  # damaged metadata: the whole-image decode shows it as stored too, or fails
+    return 1
+
+
 def exif_orientation(path: PathLike) -> int:
   """The file's EXIF orientation (1..8; 1 = stored upright, also when there is no tag), read
-  without decoding the pixels."""
+  without decoding the pixels; for a PNG, the one `read_image` applies (wherever the chunk is)."""
+  path = pathlib.Path(path)
+  previous_max = Image.MAX_IMAGE_PIXELS
+  Image.MAX_IMAGE_PIXELS = MAX_PIXELS
   try:
     with Image.open(path) as img:
-      return _orientation(img, decoded=False)
-  except (OSError, SyntaxError, ValueError):
+      if img.format == "PNG":
+        return _png_orientation(path)
+      return _orientation(img)
+  except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
     return 1
+  finally:
+    Image.MAX_IMAGE_PIXELS = previous_max
 
 
 def _decode(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray | None]:
   """(RGB, alpha or None) as stored, plus the EXIF orientation applied."""
   with Image.open(path) as img:
+    frames = getattr(img, "n_frames", 1) if img.format in _ANIMATED_FORMATS else 1
+    if frames > 1:
+      raise ImageReadError(f"{path} is an animated {img.format} ({frames} frames): only still "
+                           "images are read; save the frame you want as a PNG")
+    _check_pixels(img, path)
     if img.mode == "RGBA" and img.tile and all(_tile_rawmode(t) == "LA;16B" for t in img.tile):
       la = _to_uint8_from_16bit(_decode_16bit_gray_alpha(img))
       rgb, alpha = _gray3(la[..., 0]), la[..., 1]
@@ -199,8 +276,8 @@ def read_image(path: PathLike) -> np.ndarray:
   high byte of 16-bit RGB, so those are decoded with full precision (`_decode_16bit_*`).
 
   Raises:
-    ImageReadError: the file is missing, not an image, or truncated/corrupt (the whole file is
-      decoded, so a cut-off file fails here instead of yielding a partly grey image).
+    ImageReadError: the file is missing, not an image, animated, or truncated/corrupt (the whole
+      file is decoded, so a cut-off file fails here instead of yielding a partly grey image).
   """
   return read_image_alpha(path)[0]
 
@@ -213,14 +290,46 @@ def read_image_alpha(path: PathLike) -> tuple[np.ndarray, np.ndarray | None]:
   `memsr_jax.image.alpha.premultiply` hides them before a model sees them.
   """
   path = pathlib.Path(path)
+  with _reading(path):
+    rgb, alpha = _decode(path)
+  rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+  if rgb.ndim != 3 or rgb.shape[-1] != 3 or min(rgb.shape[:2]) == 0:
+    raise ImageReadError(f"{path}: decoded to an unexpected shape {rgb.shape}")
+  if alpha is not None:
+    alpha = np.ascontiguousarray(alpha, dtype=np.uint8)
+  return rgb, alpha
+
+
+def image_size(path: PathLike) -> tuple[int, int]:
+  """(width, height) as stored, from the file's header (no decode); ImageReadError as
+  `read_image` raises it for a missing, empty, non-image or over-MAX_PIXELS file."""
+  path = pathlib.Path(path)
+  with _reading(path):
+    with Image.open(path) as img:
+      _check_pixels(img, path)
+      return img.size
+
+
+def _check_pixels(img: Image.Image, path: pathlib.Path) -> None:
+  if MAX_PIXELS is not None and img.size[0] * img.size[1] > MAX_PIXELS:
+    raise ImageReadError(f"{path}: {img.size[0]}×{img.size[1]} pixels is over the "
+                         f"{MAX_PIXELS} read_image reads (memsr_jax.image.io.MAX_PIXELS)")
+
+
+@contextlib.contextmanager
+def _reading(path: pathlib.Path):
+  """Pillow's settings for reading `path` (no truncated images, our pixel limit), restored after;
+  every failure comes out as one ImageReadError naming the file."""
   if not path.is_file():
-    raise ImageReadError(f"image file not found: {path} (check the path / data_dir)")
+    raise ImageReadError(f"image file not found: {path} (check the path / the data root)")
   previous = ImageFile.LOAD_TRUNCATED_IMAGES
   previous_max = Image.MAX_IMAGE_PIXELS
   ImageFile.LOAD_TRUNCATED_IMAGES = False
   Image.MAX_IMAGE_PIXELS = MAX_PIXELS
   try:
-    rgb, alpha = _decode(path)
+    yield
+  except ImageReadError:
+    raise
   except UnidentifiedImageError as e:
     raise ImageReadError(f"{path} is not an image Pillow can read (expected PNG/JPEG/BMP/TIFF); "
                          "remove it from the folder or re-save it as PNG") from e
@@ -232,12 +341,6 @@ def read_image_alpha(path: PathLike) -> tuple[np.ndarray, np.ndarray | None]:
   finally:
     ImageFile.LOAD_TRUNCATED_IMAGES = previous
     Image.MAX_IMAGE_PIXELS = previous_max
-  rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-  if rgb.ndim != 3 or rgb.shape[-1] != 3 or min(rgb.shape[:2]) == 0:
-    raise ImageReadError(f"{path}: decoded to an unexpected shape {rgb.shape}")
-  if alpha is not None:
-    alpha = np.ascontiguousarray(alpha, dtype=np.uint8)
-  return rgb, alpha
 
 
 def write_png(path: PathLike, image: np.ndarray) -> None:

@@ -60,10 +60,34 @@ def read_checkpoint(path: str | pathlib.Path) -> Any:
       raise first from None
 
 
-def why_unreadable(error: Exception) -> str:
-  """Our own words for why `read_checkpoint` failed. torch's messages are not passed on: for a
-  file that pickles other objects they advise loading it with weights_only=False, which would run
-  code named by the file."""
+_KNOWN_FORMATS = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+                  (b"GIF8", "a GIF image"), (b"\x1f\x8b", "a gzip file"))
+
+
+def _not_torch_format(path: str | pathlib.Path) -> str | None:
+  """Why the file is not a PyTorch checkpoint at all, from its first bytes (torch.save writes a
+  zip archive, older versions a pickle), or None when it could be one."""
+  try:
+    with open(path, "rb") as f:
+      head = f.read(8)
+  except OSError:
+    return None
+  if not head or head.startswith(b"PK\x03\x04") or head[0] == 0x80:  # zip, pickle protocol ≥ 2
+    return None
+  kind = next((name for magic, name in _KNOWN_FORMATS if head.startswith(magic)), None)
+  return (f"it is {kind}, not a PyTorch checkpoint" if kind else
+          f"it is not a PyTorch checkpoint (torch.save writes a zip archive; it starts with "
+          f"{head!r})")
+
+
+def why_unreadable(error: Exception, path: str | pathlib.Path | None = None) -> str:
+  """Our own words for why `read_checkpoint` failed (on `path`, when given: its first bytes tell
+  another format apart). torch's messages are not passed on: for a file that pickles other
+  objects they advise loading it with weights_only=False, which would run code named by the
+  file."""
+  other = _not_torch_format(path) if path is not None else None
+  if other:
+    return other
   if isinstance(error, EOFError):
     return "the file is empty or cut short"
   if isinstance(error, pickle.UnpicklingError):

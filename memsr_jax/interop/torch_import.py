@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from memsr_jax import cli
+from memsr_jax.interop import option_files
 from memsr_jax.interop import torch_files
 from memsr_jax.interop import torch_layers
 from memsr_jax.models import registry
@@ -251,7 +252,7 @@ def read_options(path: str | pathlib.Path) -> dict:
   import yaml  # PyYAML ships with ml_collections; only release option files need it
   try:
     with open(path, encoding="utf-8") as f:
-      opts = yaml.safe_load(f)
+      opts = option_files.parse_yaml(f.read())
   except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
     raise TorchWeightsError(f"cannot read options file {path}: {cli.one_line(e)[:200]}") from e
   if not isinstance(opts, dict):
@@ -273,8 +274,8 @@ def load_torch_weights(path: str | pathlib.Path, model_name: str, scale: int,
     checkpoint = torch_files.read_checkpoint(path)
   except Exception as e:  # any failure (a text file raises KeyError: 101…)
     raise TorchWeightsError(f"cannot read {path} as PyTorch weights: it is not a weights file "
-                            f"({torch_files.why_unreadable(e)}); give a .pth/.ckpt state dict "
-                            "saved by torch.save") from None
+                            f"({torch_files.why_unreadable(e, path)}); give a .pth/.ckpt state "
+                            "dict saved by torch.save") from None
   try:
     if check_hparams:
       model = registry.build_model(model_name, scale=scale, **model_overrides)

@@ -168,7 +168,8 @@ def read_results(results: dict[str, str], dataset: str, scale: int) -> dict[str,
     try:
       data = json.loads(pathlib.Path(path).read_text())
       psnr[name] = float(data[dataset][f"x{scale}"]["psnr"])
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+      # RecursionError: nesting deeper than Python's JSON decoder recurses
       raise cli.UserError(f"--results {name}={path} is not readable JSON ({cli.one_line(e)}): "
                           "rerun eval.py to write it again") from None
     except (KeyError, TypeError, ValueError):

@@ -23,6 +23,7 @@ import yaml
 
 from memsr_jax import cli
 from memsr_jax import config_paths
+from memsr_jax.interop import option_files
 from memsr_jax.methods.compress.release_deviations import CODE
 from memsr_jax.methods.compress.release_deviations import DEVIATIONS
 from memsr_jax.methods.compress.release_deviations import EQUIVALENT
@@ -224,9 +225,14 @@ def load_release(release_dir, model: str) -> dict:
   for phase, rel in RELEASE_FILES[model].items():
     path = root / rel
     try:
-      files[phase] = yaml.safe_load(path.read_text())
+      files[phase] = option_files.parse_yaml(path.read_text(encoding="utf-8"))
     except OSError as e:
       raise ReleaseError(f"cannot read release file {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+      raise ReleaseError(f"release file {path} is not UTF-8 text (byte {e.object[e.start]:#04x} "
+                         f"at offset {e.start})") from None
+    except option_files.YAMLLimitError as e:
+      raise ReleaseError(f"release file {path}: {e}") from None
     except yaml.YAMLError as e:
       raise ReleaseError(f"release file {path} is not valid YAML: {e}") from None
     if not isinstance(files[phase], dict):
