@@ -169,8 +169,7 @@ def check_finite(run: Run, t: Tick) -> None:
 
 
 def validate(run: Run, t: Tick) -> None:
-  run.last_val = run.validator(sharding.to_host(run.state.eval_params()),
-                               sharding.to_host(run.extras))
+  run.last_val = run.validator(run.state.eval_params(), run.extras)  # on device: no host copy
   run.val_step = t.step
   if run.is_main:
     console.say(f"{run.tag}step {t.step}: validation {run.config.val.dataset} Y-PSNR "
@@ -275,7 +274,9 @@ def train(config: ml_collections.ConfigDict, workdir, task: Task, *, stage_name:
   if config.val.dataset:
     pairs = validation.load_val_pairs(config.val.dataset, config.val.root, config.scale,
                                       config.val.max_images)
-    run.validator = validation.Validator(task.predict, pairs, config.scale)
+    run.validator = validation.Validator(task.predict, pairs, config.scale,
+                                         devices=[d for d in mesh.devices.flat
+                                                  if d.process_index == jax.process_index()])
     run.bicubic_psnr = validation.bicubic_psnr(pairs, config.scale) if run.is_main else None
   step_fn, train_rng = make_step_fn(config, task, tx, schedule, mesh, state, extras)
   run.writer = MetricsWriter(workdir, run.is_main, config.tensorboard, start_step)
