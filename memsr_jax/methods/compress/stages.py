@@ -28,6 +28,7 @@ import ml_collections
 import numpy as np
 
 from memsr_jax import checkpoints as ckpt_lib
+from memsr_jax import jsonio
 from memsr_jax import pytrees
 from memsr_jax.methods import common
 from memsr_jax.methods.compress import prox
@@ -140,8 +141,9 @@ def run_prune(config, workdir: pathlib.Path, init_params) -> dict:
          "include": include, "exclude": exclude, "density": dens, "kernel_stats": stats,
          "n_params": pytrees.count_params(raw),
          "n_nonzero": int(sum(np.count_nonzero(x) for x in jax.tree.leaves(raw)))}
-  common.write_json(workdir / "prune" / "densities.json", out)
-  print(f"[prune] total density of pruned kernels: {dens['total']:.4f}", flush=True)
+  if common.is_main():
+    jsonio.write_json(workdir / "prune" / "densities.json", out)
+  common.say(f"[prune] total density of pruned kernels: {dens['total']:.4f}")
   return out
 
 
@@ -149,7 +151,7 @@ def run_compress(config, workdir: pathlib.Path, pruned: dict | None) -> dict:
   """Picks the student configuration; writes compress/result.json (reused when present)."""
   path = workdir / "compress" / "result.json"
   if path.is_file():
-    print(f"[compress] reusing {path}", flush=True)
+    common.say(f"[compress] reusing {path}")
     return json.loads(path.read_text())
   sc = config.compress.shrink
   name, kw = model_spec(config)
@@ -190,8 +192,9 @@ def run_compress(config, workdir: pathlib.Path, pruned: dict | None) -> dict:
   n = pytrees.count_params(jax.eval_shape(lambda: registry.init_params(sm, jax.random.key(0))))
   out = {"student": student, "student_kwargs": student_kwargs, "student_params": n,
          "mode": sc.mode, "rule": rule.to_json() if rule is not None else None}
-  common.write_json(path, out)
-  print(f"[compress] student {student} {student_kwargs}: {n:,} params", flush=True)
+  if common.is_main():
+    jsonio.write_json(path, out)
+  common.say(f"[compress] student {student} {student_kwargs}: {n:,} params")
   return out
 
 
@@ -269,5 +272,6 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
   if student is not None:
     summary.update(student=student["student"], student_kwargs=student["student_kwargs"],
                    student_params=student["student_params"])
-  common.write_json(workdir / "summary.json", summary)
+  if common.is_main():
+    jsonio.write_json(workdir / "summary.json", summary)
   return summary

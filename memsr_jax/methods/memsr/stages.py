@@ -45,7 +45,7 @@ def stage_teacher(config, workdir: pathlib.Path):
   """(teacher model, params): from config.teacher_checkpoint or trained in workdir/teacher."""
   if config.teacher_checkpoint:
     src = load_source(config.teacher_checkpoint, scale=int(config.scale))
-    print(f"[teacher] loaded {src.name} from {config.teacher_checkpoint}", flush=True)
+    common.say(f"[teacher] loaded {src.name} from {config.teacher_checkpoint}")
     convert.teacher_spec(src.model)  # fail early on unsupported teachers
     return src.model, src.params
   t = config.memsr.teacher
@@ -77,9 +77,10 @@ def stage_convert(config, workdir: pathlib.Path, model, params) -> dict:
   ckpt_lib.save_model_checkpoint(out_dir / "model", "plain",
                                  convert.plain_model_kwargs(spec), plain_params,
                                  {"method": {"memsr_stage": "convert", **info}})
-  common.write_json(info_path, info)
-  print(f"[convert] plain teacher: {len(info['widths']) - 1} 3×3 convs + 1×1 tail, "
-        f"max |plain − residual| = {info['max_abs_diff_fp32_random_input']:.2e}", flush=True)
+  if common.is_main():
+    jsonio.write_json(info_path, info)
+  common.say(f"[convert] plain teacher: {len(info['widths']) - 1} 3×3 convs + 1×1 tail, "
+             f"max |plain − residual| = {info['max_abs_diff_fp32_random_input']:.2e}")
   return info
 
 
@@ -131,8 +132,9 @@ def stage_init(config, workdir: pathlib.Path, model, params):
   if jax.process_index() == 0:  # every process computed the same init; one writes it
     np.savez(out_dir / "bridges.npz", **{f"k{i}": b["kernel"] for i, b in enumerate(bridges)},
              **{f"b{i}": b["bias"] for i, b in enumerate(bridges)})
-  common.write_json(info_path, info)
-  print(f"[init] student widths {list(skw['widths'])}", flush=True)
+  if common.is_main():
+    jsonio.write_json(info_path, info)
+  common.say(f"[init] student widths {list(skw['widths'])}")
   return skw, sparams, bridges, info
 
 

@@ -17,6 +17,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from memsr_jax import jsonio
 from memsr_jax.methods import common
 from memsr_jax.methods.mssr import config as mssr_config
 from memsr_jax.methods.mssr import evaluate
@@ -132,9 +133,10 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
     for k, p in enumerate(per_level):
       rows.extend(evaluate.sweep_levels(model, p, lm, sets, config.scale, which=[k]))
     results["forward_levels"] = rows
-    common.write_json(workdir / "forward_levels.json", rows)
-    print("MSSR forward stage (each round's own network):\n" + evaluate.format_level_table(rows),
-          flush=True)
+    if common.is_main():
+      jsonio.write_json(workdir / "forward_levels.json", rows)
+    common.say("MSSR forward stage (each round's own network):\n"
+               + evaluate.format_level_table(rows))
   if not m.expand:
     return results
 
@@ -142,13 +144,14 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
   meta = {"method": "mssr", "config": config_lib.to_json_dict(config)}
   path = scalable.save_scalable(workdir / "model", config.model.name, model_kwargs, merged, lm,
                                 meta)
-  print(f"MSSR scalable model ({n_levels + 1} levels) saved to {path}", flush=True)
+  common.say(f"MSSR scalable model ({n_levels + 1} levels) saved to {path}")
   if sets:
     rows = evaluate.sweep_levels(model, merged, lm, sets, config.scale)
     results["levels"] = rows
-    common.write_json(workdir / "levels.json", rows)
-    print("MSSR scalable model (one checkpoint, every level):\n"
-          + evaluate.format_level_table(rows), flush=True)
+    if common.is_main():
+      jsonio.write_json(workdir / "levels.json", rows)
+    common.say("MSSR scalable model (one checkpoint, every level):\n"
+               + evaluate.format_level_table(rows))
   return results
 
 
