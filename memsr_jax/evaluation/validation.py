@@ -17,11 +17,12 @@ from memsr_jax.evaluation import evaluator
 
 def load_val_pairs(dataset: str, root: str, scale: int, max_images: int = 0
                    ) -> list[tuple[str, np.ndarray, np.ndarray]]:
-  """[(name, lr uint8, hr uint8)] of a benchmark set (a name or a folder)."""
+  """[(name, lr uint8, hr uint8)] of a benchmark set (a name or a folder); a missing set or an
+  unusable image is a `cli.UserError`."""
   try:
     pairs = folders.list_pairs(dataset, root or None, scale)
   except FileNotFoundError as e:
-    raise FileNotFoundError(f"validation set config.val.dataset={dataset!r} "
+    raise folders.DatasetNotFoundError(f"validation set config.val.dataset={dataset!r} "
                             f"(config.val.root={root!r}) not found: {e}. Set config.val.root to "
                             "its folder, or config.val.dataset='' to train without "
                             "validation") from e
@@ -30,6 +31,10 @@ def load_val_pairs(dataset: str, root: str, scale: int, max_images: int = 0
   out = []
   for p in pairs:
     lr, hr = folders.load_pair(p, scale)
+    if min(hr.shape[:2]) <= 2 * scale:  # nothing would be left after the protocol's border crop
+      raise folders.DatasetError(f"validation image {p.hr_path} ({hr.shape[0]}x{hr.shape[1]}) is "
+                                 f"too small for the ×{scale} protocol; remove it from "
+                                 f"config.val.dataset={dataset!r}")
     out.append((p.name, lr, hr))
   return out
 

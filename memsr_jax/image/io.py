@@ -16,6 +16,8 @@ from PIL import Image
 from PIL import ImageFile
 from PIL import UnidentifiedImageError
 
+from memsr_jax import cli
+
 PathLike = Union[str, os.PathLike]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -27,8 +29,8 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 MAX_PIXELS = 1 << 32
 
 
-class ImageReadError(ValueError):
-  """An image file is missing, unreadable or not an image."""
+class ImageReadError(cli.UserError, ValueError):
+  """An image file is missing, unreadable or not an image (the user's file: one line, exit 2)."""
 
 
 def _to_uint8_from_16bit(values: np.ndarray) -> np.ndarray:

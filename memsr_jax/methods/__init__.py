@@ -6,6 +6,7 @@
 """
 import importlib
 
+from memsr_jax import cli
 from memsr_jax.train import config_lib
 from memsr_jax.train import loop
 from memsr_jax.train.supervised import SupervisedTask
@@ -14,10 +15,14 @@ METHODS = ("supervised", "memsr", "mssr", "compress")
 
 
 def validate(config) -> None:
-  """The engine's config checks plus: config.method is one of METHODS (ValueError otherwise)."""
+  """The engine's config checks, config.method is one of METHODS, and the method's own section
+  (`stages.check`): a mistake is a `cli.UsageError` (one line from train.py) before anything
+  runs."""
   config_lib.validate(config)
   if config.method not in METHODS:
-    raise ValueError(f"config.method={config.method!r}; expected one of {METHODS}")
+    raise cli.UsageError(f"config.method={config.method!r}; expected one of {METHODS}")
+  if config.method != "supervised":
+    importlib.import_module(f"memsr_jax.methods.{config.method}.stages").check(config)
 
 
 def run(config, workdir):

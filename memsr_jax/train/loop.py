@@ -23,6 +23,7 @@ import ml_collections
 import numpy as np
 
 from memsr_jax import checkpoints as ckpt_lib
+from memsr_jax import cli
 from memsr_jax import console
 from memsr_jax import jsonio
 from memsr_jax import precision
@@ -249,9 +250,12 @@ def train(config: ml_collections.ConfigDict, workdir, task: Task, *, stage_name:
   workdir = pathlib.Path(workdir) / (stage_name or "")
   if jax.process_index() == 0:
     workdir.mkdir(parents=True, exist_ok=True)
-  if mesh is None:
-    mesh = sharding.make_mesh(config.mesh.data, config.mesh.model)
-  sharding.check_batch_size(config.data.batch_size, mesh)
+  try:  # config.mesh and config.data.batch_size against the devices there are
+    if mesh is None:
+      mesh = sharding.make_mesh(config.mesh.data, config.mesh.model)
+    sharding.check_batch_size(config.data.batch_size, mesh)
+  except ValueError as e:
+    raise cli.UsageError(str(e)) from None
   tx, schedule = optim.make_optimizer(config, task.optimizers())
   tag = f"[{stage_name}] " if stage_name else ""
   state, extras, ckpt, data_state = restore_or_init(config, task, workdir, tx, mesh, tag)

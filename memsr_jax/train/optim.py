@@ -13,6 +13,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from memsr_jax import cli
+
 OptimizerFactory = Callable[[ml_collections.ConfigDict, optax.Schedule],
                             optax.GradientTransformation]
 _OPTIMIZERS: dict[str, OptimizerFactory] = {}
@@ -44,8 +46,8 @@ def make_schedule(sc: ml_collections.ConfigDict, total_steps: int) -> optax.Sche
     return optax.piecewise_constant_schedule(sc.lr, bounds)
   if sc.name == "cosine":
     return optax.cosine_decay_schedule(sc.lr, total_steps)
-  raise ValueError(f"unknown schedule {sc.name!r}; expected constant, one_cycle, multistep or "
-                   "cosine")
+  raise cli.UsageError(f"unknown schedule {sc.name!r}; expected constant, one_cycle, multistep or "
+                       "cosine")
 
 
 def make_optimizer(config: ml_collections.ConfigDict,
@@ -59,9 +61,9 @@ def make_optimizer(config: ml_collections.ConfigDict,
   name = config.optim.name
   table = {**_OPTIMIZERS, **(factories or {})}
   if name not in table:
-    raise ValueError(f"unknown optimizer {name!r}; known: {sorted(table)} (a task brings its own "
-                     "with Task.optimizers(), or add one with "
-                     "memsr_jax.train.optim.register_optimizer)")
+    raise cli.UsageError(f"unknown optimizer {name!r}; known: {sorted(table)} (a task brings its "
+                         "own with Task.optimizers(), or add one with "
+                         "memsr_jax.train.optim.register_optimizer)")
   tx = table[name](config.optim, schedule)
   if config.optim.grad_clip_norm and config.optim.grad_clip_norm > 0:
     tx = optax.chain(optax.clip_by_global_norm(config.optim.grad_clip_norm), tx)

@@ -28,6 +28,7 @@ import ml_collections
 import numpy as np
 
 from memsr_jax import checkpoints as ckpt_lib
+from memsr_jax import cli
 from memsr_jax import jsonio
 from memsr_jax import pytrees
 from memsr_jax.methods import common
@@ -56,10 +57,11 @@ def parse_stages(stages) -> list[str]:
   names = [s for s in names if s]
   bad = [s for s in names if s not in STAGES]
   if bad or not names:
-    raise ValueError(f"config.compress.stages={stages!r}: unknown or no stage(s) {bad}; use an "
-                     f"ordered subset of {STAGES}, e.g. 'prune,compress,distill'")
+    raise cli.UsageError(f"config.compress.stages={stages!r}: unknown or no stage(s) {bad}; use an "
+                         f"ordered subset of {STAGES}, e.g. 'prune,compress,distill'")
   if names != sorted(names, key=STAGES.index):
-    raise ValueError(f"config.compress.stages={stages!r} is out of order; the order is {STAGES}")
+    raise cli.UsageError(f"config.compress.stages={stages!r} is out of order; the order is "
+                         f"{STAGES}")
   return names
 
 
@@ -239,11 +241,17 @@ def run_distill(config, workdir: pathlib.Path, student: dict, original_params) -
   return params
 
 
+def check(config) -> None:
+  """config.compress is there and names its stages in order (`cli.UsageError`)."""
+  if "compress" not in config:
+    raise cli.UsageError("config.method='compress' needs a config.compress section; start from "
+                         "configs/compress/edsr_x2.py")
+  parse_stages(config.compress.stages)
+
+
 def run(config: ml_collections.ConfigDict, workdir) -> dict:
   """Runs the configured stages; returns a summary (also written to workdir/summary.json)."""
-  if "compress" not in config:
-    raise ValueError("config.method='compress' needs a config.compress section; start from "
-                     "configs/compress/edsr_x2.py")
+  check(config)
   workdir = pathlib.Path(workdir)
   stages = parse_stages(config.compress.stages)
   name, kw = model_spec(config)

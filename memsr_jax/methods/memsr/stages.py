@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from memsr_jax import checkpoints as ckpt_lib
+from memsr_jax import cli
 from memsr_jax import jsonio
 from memsr_jax import precision
 from memsr_jax.methods import common
@@ -150,15 +151,24 @@ def random_student(config, widths, seed: int):
   return kwargs, jax.tree_util.tree_map(np.asarray, params)
 
 
-def run(config, workdir) -> dict:
-  """Runs (or resumes) every stage; returns the final student's {kwargs, params}."""
-  workdir = pathlib.Path(workdir)
+def check(config) -> None:
+  """config.memsr's values (`cli.UsageError`)."""
+  if "memsr" not in config:
+    raise cli.UsageError("config.method='memsr' needs a config.memsr section; start from "
+                         "memsr_jax.methods.memsr.config")
   m = config.memsr
   if m.init not in INITS:
-    raise ValueError(f"config.memsr.init must be one of {INITS}, got {m.init!r}")
+    raise cli.UsageError(f"config.memsr.init must be one of {INITS}, got {m.init!r}")
   if m.shift_stat not in wi.SHIFT_STATS:
-    raise ValueError(f"config.memsr.shift_stat must be one of {wi.SHIFT_STATS}, "
-                     f"got {m.shift_stat!r}")
+    raise cli.UsageError(f"config.memsr.shift_stat must be one of {wi.SHIFT_STATS}, "
+                         f"got {m.shift_stat!r}")
+
+
+def run(config, workdir) -> dict:
+  """Runs (or resumes) every stage; returns the final student's {kwargs, params}."""
+  check(config)
+  workdir = pathlib.Path(workdir)
+  m = config.memsr
   model, tparams = stage_teacher(config, workdir)
   spec = convert.teacher_spec(model)
   stage_convert(config, workdir, model, tparams)
