@@ -1,4 +1,5 @@
-"""Two processes (jax.distributed on localhost, gloo CPU collectives) train like one process."""
+"""Two processes (jax.distributed on localhost, gloo CPU collectives) train and validate like one
+process."""
 import json
 import os
 import pathlib
@@ -25,9 +26,16 @@ from memsr_jax.train.supervised import SupervisedTask
 import tiny_configs
 cfg = tiny_configs.tiny_config()
 cfg.total_steps = 3
+cfg.val.dataset = "skimage_val"  # 2 images: one per process, gathered
 params, _ = loop.train(cfg, out, SupervisedTask(cfg))
 flat = {jax.tree_util.keystr(p): v for p, v in jax.tree_util.tree_flatten_with_path(params)[0]}
 np.savez(f"{out}/params_p{pid}.npz", **flat)
+from memsr_jax.evaluation import validation
+task = SupervisedTask(cfg)
+init, _ = task.init(jax.random.key(0))
+pairs = validation.load_val_pairs(cfg.val.dataset, "", cfg.scale)
+json.dump(validation.Validator(task.predict, pairs, cfg.scale)(init, {}),
+          open(f"{out}/val_p{pid}.json", "w"))
 json.dump({"process_count": jax.process_count(), "device_count": jax.device_count()},
           open(f"{out}/info_p{pid}.json", "w"))
 """
@@ -43,9 +51,13 @@ def _free_port() -> int:
       return s.getsockname()[1]
 
 
-def _losses(workdir: pathlib.Path) -> list[float]:
+def _rows(workdir: pathlib.Path, key: str) -> list[float]:
   rows = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
-  return [r["train/loss"] for r in rows if "train/loss" in r]
+  return [r[key] for r in rows if key in r]
+
+
+def _losses(workdir: pathlib.Path) -> list[float]:
+  return _rows(workdir, "train/loss")
 
 
 @pytest.mark.slow
@@ -75,5 +87,11 @@ def test_two_processes_match_one(tmp_path):
     got = np.load(two / f"params_p{i}.npz")
     for k in ref:
       np.testing.assert_allclose(got[k], ref[k], atol=1e-5, rtol=0, err_msg=f"process {i} {k}")
+  # Validation split over the processes (one image each) and gathered: the single process's
+  # numbers, exactly for the same params, and within the params' tolerance after training.
+  val = [json.loads((w / f"val_p{i}.json").read_text()) for w, i in ((one, 0), (two, 0), (two, 1))]
+  assert val[0] == val[1] == val[2] and np.isfinite(val[0]["val_psnr"])
+  val2, val1 = (_rows(w, "val/val_psnr") for w in (two, one))
+  assert len(val1) == len(val2) == 1 and abs(val2[0] - val1[0]) < 1e-3
   # Both processes wrote one checkpoint set together.
   assert sorted(p.name for p in (two / "checkpoints").iterdir() if p.name.isdigit()) == ["2", "3"]

@@ -26,7 +26,6 @@ from typing import Any, Callable, Iterator, Sequence
 
 import jax
 from jax.experimental import multihost_utils
-import jax.numpy as jnp
 import numpy as np
 
 from memsr_jax.data import folders
@@ -138,7 +137,7 @@ class Evaluator:
         sr = predict(x)
       else:
         device = self.devices[j % n_dev]
-        sr = predict(on_device[j % n_dev], jax.device_put(jnp.asarray(x), device))
+        sr = predict(on_device[j % n_dev], jax.device_put(x, device))
       in_flight.append((name, lr, hr, sr))
       if len(in_flight) >= n_dev:
         yield self._read(*in_flight.popleft())

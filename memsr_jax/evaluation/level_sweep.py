@@ -39,7 +39,7 @@ def sweep(config, run: Callable) -> list[dict] | None:
     return {"results": run(c)}
 
   rows = levels.level_rows(level_map, evaluate_level)
-  print("MSSR levels of " + str(ckpt) + "\n" + format_rows(rows))
+  console.result("MSSR levels of " + str(ckpt) + "\n" + format_rows(rows))
   jsonio.write_json(out_dir / "levels.json", rows, indent=2)
   console.say(f"levels: {out_dir / 'levels.json'}")
   return rows

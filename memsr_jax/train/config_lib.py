@@ -10,6 +10,7 @@ import ml_collections
 
 from memsr_jax import cli
 from memsr_jax.models import registry
+from memsr_jax.train import optim
 
 LOSSES = ("l1", "charbonnier", "mse")
 SCHEDULES = ("constant", "one_cycle", "multistep", "cosine")
@@ -67,7 +68,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.ema_decay = 0.0  # 0 = off; else keep an EMA of the weights (used for eval/export)
   # The EMA decay ramps up as min(ema_decay, (1 + step) / (10 + step)) (train/optim.py), so
   # short runs do not evaluate weights that are still mostly the initialization.
-  c.optim.ema_warmup = True
+  c.optim.ema_warmup = optim.EMA_WARMUP
   c.optim.extra = ml_collections.ConfigDict()  # free-form options for registered optimizers
 
   # Learning-rate schedule.

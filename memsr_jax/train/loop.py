@@ -124,7 +124,7 @@ def make_step_fn(config, task: Task, tx, schedule, mesh, state, extras) -> tuple
   extras_sh = jax.tree.map(lambda _: repl, extras)
   train_step = state_lib.make_train_step(task, tx, schedule, float(config.optim.ema_decay),
                                          precision.compute_dtype(config.get("dtype", "float32")),
-                                         bool(config.optim.get("ema_warmup", True)))
+                                         bool(config.optim.ema_warmup))
   # The rng travels as raw key data: a host array that every process can place replicated.
   step_fn = jax.jit(lambda st, ex, b, kd: train_step(st, ex, b, jax.random.wrap_key_data(kd)),
                     in_shardings=(state_sh, extras_sh, sharding.batch_sharding(mesh), repl),

@@ -96,7 +96,12 @@ def apply_update_mask(mask: Any, params: Any, updates: Any, old_opt_state: Any,
   return updates, new_opt_state
 
 
-def ema_decay_at(decay: float, step, warmup: bool = True):
+# Whether the EMA decay ramps up with the step (`ema_decay_at`): the one default, which
+# config.optim.ema_warmup (config_lib.base_config) and `state.make_train_step` take.
+EMA_WARMUP = True
+
+
+def ema_decay_at(decay: float, step, warmup: bool = EMA_WARMUP):
   """The EMA decay used at `step` (updates done before this one). With `warmup` it is
   min(decay, (1 + step) / (10 + step)), as TensorFlow's ExponentialMovingAverage with
   num_updates: the average forgets the initial weights within the first hundreds of steps
