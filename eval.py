@@ -10,7 +10,6 @@ One level of a checkpoint that stores nested levels (MSSR) is a loader option
 (`config.model.level` / `sparsity`); `config.sweep_levels` evaluates every level
 (memsr_jax/evaluation/level_sweep.py).
 """
-import json
 import os
 import pathlib
 from typing import Any, Callable
@@ -22,14 +21,13 @@ from ml_collections import config_flags
 from memsr_jax import cli
 from memsr_jax import console
 from memsr_jax import evaluation
+from memsr_jax import jsonio
 from memsr_jax import precision
-from memsr_jax import safe_io
 from memsr_jax.data import folders
 from memsr_jax.evaluation import checks
 from memsr_jax.evaluation import level_sweep
-from memsr_jax.predictor import PredictFn
 from memsr_jax.predictor import bicubic_predictor
-from memsr_jax.predictor import model_predictor
+from memsr_jax.predictor import model_forward
 from memsr_jax.source import load_source
 
 # Guarded so that tests can import both train.py and eval.py (both define --config).
@@ -54,8 +52,10 @@ def _policy(config) -> str:
   return precision.check_policy(config.get("precision", "highest"))
 
 
-def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str]:
-  """(scales, scale → predict_fn, description) for the model the config names."""
+def build_predictors(config) -> tuple[list[int], Callable[[int], tuple[Callable, Any]], str]:
+  """(scales, scale → (predict_fn, params), description) for the model the config names: a model
+  is `predict_fn(params, lr)` (the evaluator spreads its images over the devices), bicubic is
+  `predict_fn(lr)` with params None."""
   m = config.model
   scales = cli.parse_scales(config.scales, "config.scales", allow_empty=True)
   level, sparsity = m.get("level", -1), m.get("sparsity", -1.0)
@@ -69,15 +69,15 @@ def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str
     if unsupported:
       raise ValueError(f"checkpoint {m.checkpoint} is a ×{src.scale} model ({src.name}); "
                        f"it cannot evaluate ×{unsupported}. Set --config.scales={src.scale}")
-    predictor = model_predictor(src.model, src.params, _policy(config))
-    return scales or [src.scale], lambda s: predictor, src.describe()
+    forward = model_forward(src.model, src.params, _policy(config))
+    return scales or [src.scale], lambda s: forward, src.describe()
 
   scales = scales or [2, 3, 4]
   if m.name == "bicubic":
     if m.torch_weights:
       raise ValueError("config.model.torch_weights is set but config.model.name is 'bicubic'; "
                        "name the preset the weights belong to (e.g. --config.model.name=imdn)")
-    return scales, bicubic_predictor, "bicubic"
+    return scales, lambda s: (bicubic_predictor(s), None), "bicubic"
 
   if not m.torch_weights:
     raise ValueError(
@@ -89,11 +89,11 @@ def build_predictors(config) -> tuple[list[int], Callable[[int], PredictFn], str
                      "config.model.torch_weights (e.g. IMDN_x{scale}.pth) or give one scale")
   overrides = dict(m.kwargs.to_dict()) if hasattr(m.kwargs, "to_dict") else dict(m.kwargs)
 
-  def predictor(scale: int) -> PredictFn:
+  def predictor(scale: int) -> tuple[Callable, Any]:
     src = load_source(preset=m.name, scale=scale, torch_weights=m.torch_weights,
                       torch_param_key=m.torch_param_key or None, overrides=overrides, level=level,
                       sparsity=sparsity)
-    return model_predictor(src.model, src.params, _policy(config))
+    return model_forward(src.model, src.params, _policy(config))
 
   return scales, predictor, f"{m.name} from {m.torch_weights}"
 
@@ -117,13 +117,13 @@ def run(config) -> dict:
   out_dir = pathlib.Path(config.output_dir)
   results: dict[str, dict[int, dict]] = {ds: {} for ds in datasets}
   for scale in scales:
-    predict_fn = make_predictor(scale)
+    predict_fn, params = make_predictor(scale)
     for ds in datasets:
       save_dir = (out_dir / "images" / pathlib.Path(ds).name / f"x{scale}"
                   if config.save_images else None)
       r = evaluation.evaluate_dataset(predict_fn, ds, scale, data_root, save_dir=save_dir,
                                       y_only=config.y_only, use_lr_files=config.use_lr_files,
-                                      show_progress=True)
+                                      show_progress=True, params=params)
       results[ds][scale] = r
       console.say(f"{ds} ×{scale}: {r['psnr']:.4f} dB / {r['ssim']:.4f} ({r['n_images']} images, "
                   f"{r['seconds']:.1f} s)")
@@ -136,13 +136,12 @@ def run(config) -> dict:
       entry["precision"] = policy
   table = evaluation.format_table(summary)
   print(f"{description} ({'Y' if config.y_only else 'RGB'} channel)\n{table}")
-  out_dir.mkdir(parents=True, exist_ok=True)
-  safe_io.atomic_write_text(out_dir / "results.json", json.dumps(summary, indent=2))
+  jsonio.write_json(out_dir / "results.json", summary, indent=2)
   details = {ds: {f"x{s}": {k: r[k] for k in ("per_image", "errors", "seconds")}
                   for s, r in by_scale.items()} for ds, by_scale in results.items()}
   details["model"] = description
   details["config"] = config.to_dict()
-  safe_io.atomic_write_text(out_dir / "details.json", json.dumps(details, indent=2, default=str))
+  jsonio.write_json(out_dir / "details.json", details, indent=2)
   n_errors = sum(len(r["errors"]) for by_scale in results.values() for r in by_scale.values())
   if n_errors:
     console.say(f"{n_errors} image(s) could not be evaluated; see {out_dir / 'details.json'}")

@@ -3,8 +3,10 @@
 Reruns of the same command resume from the newest checkpoint in the workdir. config.method picks
 what is trained: "supervised" (any registry model on LR/HR pairs) or a method's stages
 ("memsr", "mssr", "compress": memsr_jax.methods.<method>.stages.run(config, workdir)).
-A user's mistake (bad flag or key, unusable workdir, a workdir another run holds) is one line on
-stderr and exit status 2 (docs/SAFETY.md).
+A user's mistake (bad flag or key, unusable workdir, a workdir another run holds, missing data) is
+one line on stderr and exit status 2 (docs/SAFETY.md): config values are checked up front
+(`methods.validate`), the rest raise `cli.UserError`s where they are found; any other exception is
+a bug and keeps its traceback.
 """
 import os
 import sys
@@ -45,10 +47,7 @@ def main(argv):
   del argv
   config = cli.config_value(_CONFIG)
   workdir = _WORKDIR.value
-  try:  # flags and the workdir are checked before anything is computed
-    methods.validate(config)  # config.method is one of methods.METHODS from here on
-  except ValueError as e:
-    raise cli.UserError(e) from None
+  methods.validate(config)  # config values (cli.UsageError) before anything is computed
   _maybe_init_distributed()
   if jax.process_index() != 0:
     return _train(config, workdir)
@@ -66,8 +65,6 @@ def _train(config, workdir):
     sys.exit(128 + int(e.signum))
   except loop.NonFiniteLossError as e:
     raise cli.UserError(e) from None
-  except (ValueError, FileNotFoundError) as e:  # data/model settings the config got wrong
-    raise cli.UserError(f"{type(e).__name__}: {e}") from None
 
 
 if __name__ == "__main__":

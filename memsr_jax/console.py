@@ -4,7 +4,8 @@
   `say`) go to stderr as plain lines; INFO and WARNING records of third-party libraries (absl,
   Orbax, onnx_ir, JAX's backend probing, …) are dropped unless `verbose`; their errors still show.
   Results a command exists for (tables, JSON) stay on stdout, so they can be piped.
-- `say(message)`: one line on stderr that never lands inside an active progress bar.
+- `say(message)`: one line on stderr that never lands inside an active progress bar; `result(text)`:
+  a result on stdout.
 - `progress(total, …)`: a tqdm bar in a terminal; elsewhere (logs, CI) a plain line at most every
   `min_interval` seconds (with the time left when the total is known) and at the end (unless
   `final_line=False`: the caller prints its own summary, and the bar is cleared at the end).
@@ -38,6 +39,11 @@ def _write_line(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
   else:
     print(message, file=sys.stderr, flush=True)
+
+
+def result(text: str) -> None:
+  """Prints a result the command exists for (a table, JSON) on stdout."""
+  print(text, flush=True)
 
 
 def say(message: str) -> None:

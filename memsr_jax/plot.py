@@ -135,13 +135,9 @@ def _figure(series: list[Series], what: str):
 
 
 def _save(fig, path: pathlib.Path, fmt: str) -> None:
-  tmp = safe_io.partial_path(path)
-  try:
+  with safe_io.atomic_output(path, "writing the plot") as tmp:
     fig.savefig(tmp, format=fmt)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-  finally:
-    tmp.unlink(missing_ok=True)
+    os.chmod(tmp, 0o644)  # a shareable image, whatever the umask
 
 
 def plot(runs: list[str], out_dir, overwrite: bool = False) -> list[pathlib.Path]:

@@ -6,7 +6,7 @@ Every model predictor is jitted and traced under a precision policy (memsr_jax/p
 cache key, so it surrounds each call, not only the definition. The bicubic baseline is MATLAB's
 imresize in float64 NumPy.
 """
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +15,7 @@ import numpy as np
 from memsr_jax import precision
 from memsr_jax.image import bicubic
 
+PyTree = Any
 PredictFn = Callable[[np.ndarray], np.ndarray]  # float32 NHWC LR (0..255) -> SR (0..255)
 
 
@@ -29,13 +30,18 @@ def jit_under_policy(fn: Callable, policy: str = "highest") -> Callable:
   return call
 
 
-def model_predictor(model, params, policy: str = "highest") -> PredictFn:
-  """`lr -> sr` of `model` with `params`, jitted under `policy` ("bfloat16" also computes in
-  bf16; the output is float32 either way)."""
+def model_forward(model, params, policy: str = "highest") -> tuple[Callable, PyTree]:
+  """(`forward(params, lr) -> sr` jitted under `policy`, `params` cast for it): the form the
+  evaluator spreads over devices ("bfloat16" also computes in bf16; the output is float32)."""
   dtype = precision.compute_dtype(policy)
-  params = precision.cast_floating(params, dtype)
   forward = jit_under_policy(
       lambda p, x: model.apply({"params": p}, x.astype(dtype)).astype(jnp.float32), policy)
+  return forward, precision.cast_floating(params, dtype)
+
+
+def model_predictor(model, params, policy: str = "highest") -> PredictFn:
+  """`lr -> sr` of `model` with `params` bound (`model_forward`)."""
+  forward, params = model_forward(model, params, policy)
   return lambda lr: forward(params, lr)
 
 

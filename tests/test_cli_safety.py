@@ -172,6 +172,38 @@ def test_train_refuses_a_busy_workdir_and_bad_flags(tmp_path):
   assert (tmp_path / "file").read_text() == "notes"
 
 
+@pytest.mark.parametrize("flag,fragment", [
+    ("--config.data.dataset=nosuchset", "unknown dataset 'nosuchset'"),
+    ("--config.val.dataset=/nonexistent/val", "config.val.dataset='/nonexistent/val'"),
+    ("--config.method=memsr", "needs a config.memsr section"),
+    ("--config.model.name=nosuchmodel", "unknown model 'nosuchmodel'")])
+def test_train_config_mistakes_are_one_line(tmp_path, flag, fragment):
+  config = REPO / "configs" / "quickstart.py"
+  assert_user_error(run_cmd("train.py", f"--config={config}", f"--workdir={tmp_path / 'w'}",
+                            "--config.total_steps=1", flag), fragment)
+
+
+_SHAPE_BUG = """
+import runpy, sys
+from memsr_jax.train import supervised
+def loss_fn(*args, **kwargs):
+  raise ValueError("Incompatible shapes for broadcasting: (4, 8) and (4, 16)")
+supervised.SupervisedTask.loss_fn = loss_fn
+sys.argv = ["train.py", *sys.argv[1:]]
+runpy.run_path("train.py", run_name="__main__")
+"""
+
+
+def test_train_internal_error_keeps_its_traceback(tmp_path):
+  """A ValueError from inside training (here a shape bug) is a bug, not a config mistake."""
+  config = REPO / "configs" / "quickstart.py"
+  rc, _, err = run_cmd("-c", _SHAPE_BUG, f"--config={config}", f"--workdir={tmp_path / 'w'}",
+                       "--config.total_steps=1", "--config.val.dataset=")
+  assert rc == 1, err[-3000:]
+  assert "Traceback" in err and "ValueError: Incompatible shapes" in err, err[-3000:]
+  assert not any(l.startswith("error: ") for l in err.splitlines()), err[-3000:]
+
+
 @pytest.mark.parametrize("value,fragment", [("-3", "n_feats=-3 (expected an integer >= 1)"),
                                             ("0", "n_feats=0 (expected an integer >= 1)")])
 def test_train_checks_model_hyperparameter_values_first(tmp_path, value, fragment):

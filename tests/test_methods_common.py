@@ -1,7 +1,5 @@
-"""Scaffolding shared by the methods' stages: per-stage configs and process-0 JSON files."""
-import json
-
-import numpy as np
+"""Scaffolding shared by the methods' stages: per-stage configs, process-0 writes and status."""
+import jax
 import pytest
 
 from memsr_jax.methods import common
@@ -19,8 +17,11 @@ def test_stage_config_copies_and_overrides():
     common.stage_config(base, {"schedule.lrr": 1.0})
 
 
-def test_write_json_is_atomic_and_takes_numpy_scalars(tmp_path):
-  path = tmp_path / "sub" / "result.json"
-  common.write_json(path, {"n": np.int64(3), "x": np.float32(0.5), "t": (1, 2)})
-  assert json.loads(path.read_text()) == {"n": 3, "x": 0.5, "t": [1, 2]}
-  assert not path.with_suffix(".tmp").exists()
+def test_status_lines_and_writes_come_from_process_0_only(monkeypatch, capsys):
+  common.say("[stage] on process 0")
+  assert common.is_main()
+  monkeypatch.setattr(jax, "process_index", lambda: 1)
+  common.say("[stage] on process 1")
+  assert not common.is_main()
+  out, err = capsys.readouterr()
+  assert out == "" and err == "[stage] on process 0\n"

@@ -102,8 +102,7 @@ def test_mssr_levels_and_validation(lowered):
   sr.at_level(1)(jnp.asarray(_x(6, 5)))
   lr = _x(5, 7)[0].astype(np.uint8)
   hr = np.zeros((10, 14, 3), np.uint8)
-  evaluate.psnr_on_sets(lambda p, v: model.apply({"params": p}, v), params,
-                        {"s": [("a", lr, hr)]}, 2)
+  evaluate.sweep_levels(model, params, level_map, {"s": [("a", lr, hr)]}, 2)
   validation.Validator(lambda p, e, v: model.apply({"params": p}, v), [("a", lr, hr)], 2)(
       masks.params_at_level(params, level_map, 1), {})
   _assert_highest(lowered(), "MSSR level switching / sweeps / validation")

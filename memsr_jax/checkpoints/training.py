@@ -17,7 +17,6 @@ import logging
 import os
 import pathlib
 import shutil
-import sys
 import time
 from typing import Any
 
@@ -27,6 +26,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as ocm
 
+from memsr_jax import console
 from memsr_jax import jsonio
 from memsr_jax.checkpoints import layout
 from memsr_jax.checkpoints import orbax_io
@@ -191,8 +191,8 @@ class TrainCheckpointer:
     dst_root = self.workdir / layout.CORRUPT_DIR
     msg = (f"checkpoint at step {step} ({src}) is unreadable ({type(err).__name__}: "
            f"{str(err)[:300]}); moving it to {dst_root} and falling back to the previous one")
-    log.warning(msg)
-    print(f"WARNING: {msg}", file=sys.stderr, flush=True)
+    if jax.process_index() == 0:
+      console.say(f"warning: {msg}")
     self.close()
     if jax.process_index() == 0:
       dst_root.mkdir(parents=True, exist_ok=True)
@@ -216,8 +216,7 @@ class TrainCheckpointer:
         orbax_io.quiet_abandoned_reads()
         msg = (f"checkpoint at step {s} in {self.directory} is unreadable ({type(e).__name__}: "
                f"{orbax_io.first_line(e)}); trying the previous one")
-        log.warning(msg)
-        print(f"WARNING: {msg}", file=sys.stderr, flush=True)
+        console.say(f"warning: {msg}")
     raise CheckpointUnreadableError(
         f"no readable checkpoint in {self.directory}: all {len(steps)} step(s) are damaged; "
         "retrain, or point to another checkpoint")

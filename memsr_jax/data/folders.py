@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from memsr_jax import cli
 from memsr_jax.image.bicubic import bicubic_downscale
 from memsr_jax.image.io import IMAGE_EXTENSIONS
 from memsr_jax.image.io import ImageReadError
@@ -61,6 +62,14 @@ _SKIMAGE_SETS: dict[str, tuple[str, ...]] = {
 BENCHMARKS = ("set5", "set14", "b100", "urban100", "manga109", "div2k_val")
 TRAINING_SETS = ("div2k", "flickr2k", "df2k", "t91", "bsd200")
 KNOWN_NAMES = BENCHMARKS + TRAINING_SETS + tuple(_SKIMAGE_SETS)
+
+
+class DatasetNotFoundError(cli.UserError, FileNotFoundError):
+  """A dataset's folder or images are not where they were looked for."""
+
+
+class DatasetError(cli.UserError, ValueError):
+  """A dataset name nobody knows, or images that do not fit the protocol (size, names)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +128,7 @@ def _looks_like_path(name: str) -> bool:
 def _resolve_named(name: str, root: Optional[pathlib.Path],
                    root_flags: str = ROOT_FLAGS) -> pathlib.Path:
   if root is None:
-    raise FileNotFoundError(
+    raise DatasetNotFoundError(
         f"dataset {name!r} needs a data root: set {root_flags} to the folder that holds it, or "
         "pass the image folder's path instead of the name")
   tried, empty = [], []
@@ -138,9 +147,9 @@ def _resolve_named(name: str, root: Optional[pathlib.Path],
           return folder
         empty.append(str(folder))
   if empty:
-    raise FileNotFoundError(f"dataset {name!r}: found {empty[0]} but it holds no images "
-                            f"({', '.join(IMAGE_EXTENSIONS)}); put the HR images there")
-  raise FileNotFoundError(
+    raise DatasetNotFoundError(f"dataset {name!r}: found {empty[0]} but it holds no images "
+                               f"({', '.join(IMAGE_EXTENSIONS)}); put the HR images there")
+  raise DatasetNotFoundError(
       f"dataset {name!r} not found under data root {root} (looked for, ignoring case: "
       f"{', '.join(tried[:8])}{', …' if len(tried) > 8 else ''}). Put its HR images in "
       f"{root / _ALIASES[name][0]}, or set {root_flags} to the folder that holds it")
@@ -156,8 +165,9 @@ def resolve(name_or_path: str, data_root: Optional[str],
   without one, `list_pairs` combines div2k and flickr2k.
 
   Raises:
-    ValueError: an unknown name (the message lists the known ones).
-    FileNotFoundError: the dataset's folder is not where it was looked for.
+    DatasetError (a ValueError): an unknown name (the message lists the known ones).
+    DatasetNotFoundError (a FileNotFoundError): the dataset's folder is not where it was looked
+      for. Both are `cli.UserError`s.
   """
   key = name_or_path.strip()
   if key.lower() in _SKIMAGE_SETS:
@@ -169,18 +179,18 @@ def resolve(name_or_path: str, data_root: Optional[str],
     except FileNotFoundError:
       if key.lower() in _COMPOSITES:
         parts = " + ".join(_COMPOSITES[key.lower()])
-        raise FileNotFoundError(f"no merged {key} folder under {root}; {key} is {parts}: use "
-                                "list_pairs, which combines them") from None
+        raise DatasetNotFoundError(f"no merged {key} folder under {root}; {key} is {parts}: use "
+                                   "list_pairs, which combines them") from None
       raise
   path = pathlib.Path(key).expanduser()
   if path.is_dir():
     return path
   if _looks_like_path(key):
-    raise FileNotFoundError(f"dataset folder {path} does not exist")
+    raise DatasetNotFoundError(f"dataset folder {path} does not exist")
   if root is not None and (root / key).is_dir():
     return root / key
-  raise ValueError(f"unknown dataset {key!r}: use one of {', '.join(KNOWN_NAMES)} "
-                   "or the path of a folder of HR images")
+  raise DatasetError(f"unknown dataset {key!r}: use one of {', '.join(KNOWN_NAMES)} "
+                     "or the path of a folder of HR images")
 
 
 def _lr_folder(hr_folder: pathlib.Path, scale: int) -> Optional[pathlib.Path]:
@@ -233,8 +243,8 @@ def list_pairs(name_or_path: str, data_root: Optional[str], scale: int,
     files = [folder / f for f in _SKIMAGE_SETS[key]]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
-      raise FileNotFoundError(f"scikit-image sample images missing: {missing}; reinstall "
-                              "scikit-image")
+      raise DatasetNotFoundError(f"scikit-image sample images missing: {missing}; reinstall "
+                                 "scikit-image")
     pairs = _pairs_in(folder, files, scale, use_lr_files=False)
   elif key in _COMPOSITES and not _has_merged_folder(key, data_root):
     pairs = []
@@ -244,14 +254,14 @@ def list_pairs(name_or_path: str, data_root: Optional[str], scale: int,
     folder = resolve(name_or_path, data_root)
     files = _image_files(folder)
     if not files:
-      raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
+      raise DatasetNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
     pairs = _pairs_in(folder, files, scale, use_lr_files)
   pairs.sort(key=lambda p: p.name)
   names = [p.name for p in pairs]
   duplicates = sorted({n for n in names if names.count(n) > 1})
   if duplicates:
-    raise ValueError(f"dataset {name_or_path!r} has several images named {duplicates[:5]} "
-                     "(e.g. a.png and a.jpg); keep one file per name")
+    raise DatasetError(f"dataset {name_or_path!r} has several images named {duplicates[:5]} "
+                       "(e.g. a.png and a.jpg); keep one file per name")
   return pairs
 
 
@@ -268,25 +278,25 @@ def load_pair(pair: ImagePair, scale: int) -> tuple[np.ndarray, np.ndarray]:
 
   Raises:
     ImageReadError: a file cannot be read.
-    ValueError: the image is smaller than the scale, or the LR file's size is not HR / scale.
+    DatasetError: the image is smaller than the scale, or the LR file's size is not HR / scale.
   """
   hr = read_image(pair.hr_path)
   h, w = hr.shape[:2]
   if h < scale or w < scale:
-    raise ValueError(f"{pair.hr_path}: image of size {h}x{w} is smaller than the scale {scale}; "
-                     "remove it from the dataset")
+    raise DatasetError(f"{pair.hr_path}: image of size {h}x{w} is smaller than the scale {scale}; "
+                       "remove it from the dataset")
   hr = mod_crop(hr, scale)
   expected = (hr.shape[0] // scale, hr.shape[1] // scale)
   if pair.lr_path is None:
     return bicubic_downscale(hr, scale), hr
   lr = read_image(pair.lr_path)
   if lr.shape[:2] != expected:
-    raise ValueError(
+    raise DatasetError(
         f"LR file {pair.lr_path} is {lr.shape[0]}x{lr.shape[1]} but its HR {pair.hr_path} "
         f"({h}x{w}, mod-cropped to {hr.shape[0]}x{hr.shape[1]}) needs {expected[0]}x{expected[1]} "
         f"at ×{scale}; fix or delete the LR file (LR is then made from the HR)")
   return lr, hr
 
 
-__all__ = ["ImagePair", "ImageReadError", "KNOWN_NAMES", "BENCHMARKS", "TRAINING_SETS",
-           "resolve", "list_pairs", "load_pair"]
+__all__ = ["DatasetError", "DatasetNotFoundError", "ImagePair", "ImageReadError", "KNOWN_NAMES",
+           "BENCHMARKS", "TRAINING_SETS", "resolve", "list_pairs", "load_pair"]

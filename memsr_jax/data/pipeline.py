@@ -41,7 +41,8 @@ class FolderSource:
     self.scale = scale
     self.pairs = list(folders.list_pairs(dataset, data_root, scale))
     if not self.pairs:
-      raise ValueError(f"no training images found for {dataset!r} (data_root={data_root!r})")
+      raise folders.DatasetNotFoundError(f"no training images found for {dataset!r} "
+                                         f"(data_root={data_root!r})")
     self.names = [p.name for p in self.pairs]
     self._lr_sizes = None
 
@@ -298,13 +299,14 @@ def _check_sizes(source, lr_patch: int, scale: int, dataset: str, skip_small: bo
              f"{lr_patch}x{lr_patch} at x{scale} (HR images need at least "
              f"{lr_patch * scale}x{lr_patch * scale} pixels): {listing}")
   if not skip_small:
-    raise ValueError(message + ". Use a smaller lr_patch, remove these images, or set "
-                     "skip_small=True to leave them out.")
+    raise folders.DatasetError(message + ". Use a smaller lr_patch, remove these images, or set "
+                               "skip_small=True to leave them out.")
   warnings.warn(message + "; skipping them (skip_small=True).", stacklevel=2)
   small_set = set(small)
   keep = [i for i in range(len(sizes)) if i not in small_set]
   if not keep:
-    raise ValueError(f"no image of {dataset!r} is large enough for LR patch {lr_patch} at x{scale}")
+    raise folders.DatasetError(f"no image of {dataset!r} is large enough for LR patch {lr_patch} "
+                               f"at x{scale}")
   if isinstance(source, list):
     return [source[i] for i in keep], len(keep)
   return _Subset(source, keep), len(keep)

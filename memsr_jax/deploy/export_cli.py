@@ -22,6 +22,7 @@ import pathlib
 import sys
 
 from memsr_jax import cli
+from memsr_jax import console
 from memsr_jax import safe_io
 from memsr_jax.deploy import model_source
 from memsr_jax.deploy import onnx_export
@@ -117,13 +118,13 @@ def main(argv=None) -> int:
     return 1
   except (cli.UserError, ValueError, OSError) as e:
     return cli.fail(e)
-  print(f"wrote {report['output']} ({report['bytes'] / 1e6:.1f} MB, "
-        f"{report['memsr_jax.model']} ×{report['memsr_jax.scale']}, {args.layout}); ONNX Runtime "
-        f"vs JAX (HIGHEST) max |diff| {report['max_abs_diff']:.3g} on 0..255 "
-        f"(≤ {args.tolerance:g})", file=sys.stderr)
+  console.say(f"wrote {report['output']} ({report['bytes'] / 1e6:.1f} MB, "
+              f"{report['memsr_jax.model']} ×{report['memsr_jax.scale']}, {args.layout}); ONNX "
+              f"Runtime vs JAX (HIGHEST) max |diff| {report['max_abs_diff']:.3g} on 0..255 "
+              f"(≤ {args.tolerance:g})")
   if "int8" in report:
     v = report["int8"]["verification"]
-    print(f"int8: {v['psnr_y_vs_fp32']} dB Y-PSNR against the float model on "
-          f"{len(v['per_image'])} held-out images (≥ {args.min_psnr:g})", file=sys.stderr)
+    console.say(f"int8: {v['psnr_y_vs_fp32']} dB Y-PSNR against the float model on "
+                f"{len(v['per_image'])} held-out images (≥ {args.min_psnr:g})")
   print(json.dumps({k: v for k, v in report.items() if k != "memsr_jax.model_kwargs"}))
   return 0

@@ -3,15 +3,17 @@
 A checkpoint that stores a level map (memsr_jax/models/levels.py; MSSR writes one) holds several
 networks; `sweep` runs eval.py's evaluation of one network at each level, each into
 output_dir/level_NN/, prints PSNR/SSIM against sparsity and non-zero params, and writes
-levels.json. Choosing one level is an option of the model loader (`config.model.level` /
-`config.model.sparsity` → memsr_jax.source.load_source).
+levels.json (atomically, `jsonio.write_json`). Choosing one level is an option of the model
+loader (`config.model.level` / `config.model.sparsity` → memsr_jax.source.load_source).
 """
 import copy
-import json
 import pathlib
 from typing import Callable
 
 from memsr_jax import checkpoints
+from memsr_jax import cli
+from memsr_jax import console
+from memsr_jax import jsonio
 from memsr_jax.models import levels
 
 
@@ -23,7 +25,7 @@ def sweep(config, run: Callable) -> list[dict] | None:
   ckpt = config.model.checkpoint
   level_map = checkpoints.load_model_item(ckpt, levels.LEVEL_MAP_ITEM) if ckpt else None
   if level_map is None:
-    raise ValueError(f"config.sweep_levels needs an MSSR checkpoint with a level map; "
+    raise cli.UserError(f"config.sweep_levels needs an MSSR checkpoint with a level map; "
                      f"{ckpt or '(no config.model.checkpoint)'} has none")
   out_dir = pathlib.Path(config.output_dir)
 
@@ -37,10 +39,9 @@ def sweep(config, run: Callable) -> list[dict] | None:
     return {"results": run(c)}
 
   rows = levels.level_rows(level_map, evaluate_level)
-  print("MSSR levels of " + str(ckpt) + "\n" + format_rows(rows))
-  out_dir.mkdir(parents=True, exist_ok=True)
-  (out_dir / "levels.json").write_text(json.dumps(rows, indent=2))
-  print(f"levels: {out_dir / 'levels.json'}")
+  console.result("MSSR levels of " + str(ckpt) + "\n" + format_rows(rows))
+  jsonio.write_json(out_dir / "levels.json", rows, indent=2)
+  console.say(f"levels: {out_dir / 'levels.json'}")
   return rows
 
 

@@ -1,5 +1,5 @@
 """The SR benchmark protocol over a dataset (MATLAB-exact bicubic LR, Y channel, crop = scale),
-and paper-style tables.
+and paper-style tables. The scoring itself is the one evaluator (`evaluator.py`).
 
 Per image: HR → mod-crop → LR (shipped file or MATLAB bicubic) → SR = predict_fn(LR) → clip and
 round to uint8 → Y-PSNR / Y-SSIM with `scale` pixels cropped from each border. Reported: the mean
@@ -16,7 +16,6 @@ other jobs, so ±30 %), same jitted function evaluated twice per set:
   Set5 ×2:  1st pass 28.9 s (compile + run), 2nd 12.3 s (run only) → ~3.3 s per shape compile;
   Set14 ×2: 1st pass 73.4 s, 2nd 58.8 s → ~1.5 s per shape.
 """
-import math
 import pathlib
 import time
 from typing import Callable, Mapping, Optional
@@ -25,48 +24,21 @@ import numpy as np
 
 from memsr_jax import console
 from memsr_jax.data import folders
+from memsr_jax.evaluation import evaluator
 from memsr_jax.image import io as image_io
-from memsr_jax.image import metrics
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
 
 
-def _predict_image(predict_fn: PredictFn, lr: np.ndarray, scale: int) -> np.ndarray:
-  sr = predict_fn(lr[None].astype(np.float32))
-  sr = np.asarray(sr, np.float64)
-  expected = (1, lr.shape[0] * scale, lr.shape[1] * scale, 3)
-  if sr.shape != expected:
-    raise ValueError(f"predict_fn returned shape {sr.shape} for LR {lr.shape}; expected {expected} "
-                     f"(is the model built for ×{scale}?)")
-  return metrics.to_uint8(sr[0])
-
-
-def _evaluate_pair(pair, predict_fn: PredictFn, scale: int, y_only: bool,
-                   save_dir: Optional[str], per_image: dict, errors: dict) -> None:
-  """Scores one pair into `per_image`, or records why it could not be scored in `errors`."""
-  try:
-    lr, hr = folders.load_pair(pair, scale)
-  except (ValueError, OSError) as e:  # ImageReadError included; one bad file never ends a run
-    errors[pair.name] = str(e)
-    return
-  sr = _predict_image(predict_fn, lr, scale)
-  try:
-    per_image[pair.name] = {"psnr": metrics.psnr(sr, hr, crop=scale, y_only=y_only),
-                            "ssim": metrics.ssim(sr, hr, crop=scale, y_only=y_only)}
-  except ValueError as e:  # e.g. too small for the crop and the SSIM window
-    errors[pair.name] = f"{pair.hr_path}: {e}"
-    return
-  if save_dir is not None:
-    image_io.write_png(pathlib.Path(save_dir) / f"{pair.name}.png", sr)
-
-
 def evaluate_dataset(predict_fn: PredictFn, dataset: str, scale: int, data_root: Optional[str], *,
                      save_dir: Optional[str] = None, y_only: bool = True,
-                     use_lr_files: bool = True, show_progress: bool = False) -> dict:
-  """Runs the protocol on every image of `dataset` at ×`scale`.
+                     use_lr_files: bool = True, show_progress: bool = False,
+                     params=None) -> dict:
+  """Runs the protocol on every image of `dataset` at ×`scale` (through `evaluator.Evaluator`).
 
   Args:
-    predict_fn: float32 [1, h, w, 3] in 0..255 → float32 (or float64) [1, h·s, w·s, 3].
+    predict_fn: float32 [1, h, w, 3] in 0..255 → float32 (or float64) [1, h·s, w·s, 3]; with
+      `params`, a jitted `predict_fn(params, lr)` whose images are spread over the devices.
     dataset: a dataset name or folder (see memsr_jax.data.folders).
     scale: the SR scale; also the border crop of the metrics.
     data_root: where named datasets live.
@@ -74,26 +46,29 @@ def evaluate_dataset(predict_fn: PredictFn, dataset: str, scale: int, data_root:
     y_only: metrics on the Y channel (the protocol) or on RGB.
     use_lr_files: use LR images the dataset ships (else always bicubic from the HR).
     show_progress: per-image progress on stderr (memsr_jax.console; the caller prints the result).
+    params: the first argument of `predict_fn`, placed once on each device.
 
   Returns:
     {"psnr", "ssim": means over evaluated images (nan when none), "n_images",
      "per_image": {name: {"psnr", "ssim"}}, "errors": {name: message}, "seconds"}.
   """
   pairs = folders.list_pairs(dataset, data_root, scale, use_lr_files=use_lr_files)
-  per_image, errors = {}, {}
+  ev = evaluator.Evaluator(pairs, scale, y_only=y_only, ssim=True)
+
+  def save(name, sr):
+    image_io.write_png(pathlib.Path(save_dir) / f"{name}.png", sr)
+
   start = time.perf_counter()
   with console.progress(len(pairs), desc=f"{pathlib.Path(dataset).name} ×{scale}", unit="image",
                         enabled=show_progress, final_line=False) as bar:
-    for pair in pairs:
-      _evaluate_pair(pair, predict_fn, scale, y_only, save_dir, per_image, errors)
-      bar.update()
-  values = list(per_image.values())
+    scores = ev.scores(predict_fn, params, on_image=save if save_dir is not None else None,
+                       on_done=bar.update)
   return {
-      "psnr": float(np.mean([v["psnr"] for v in values])) if values else math.nan,
-      "ssim": float(np.mean([v["ssim"] for v in values])) if values else math.nan,
-      "n_images": len(values),
-      "per_image": per_image,
-      "errors": errors,
+      "psnr": scores.mean("psnr"),
+      "ssim": scores.mean("ssim"),
+      "n_images": len(scores.per_image),
+      "per_image": scores.per_image,
+      "errors": scores.errors,
       "seconds": time.perf_counter() - start,
   }
 

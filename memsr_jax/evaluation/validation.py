@@ -2,27 +2,27 @@
 
 LR images come from `memsr_jax.data.folders` (MATLAB-exact bicubic when no LR files are shipped);
 SR is clipped and rounded, the Y channel compared with a `scale`-pixel border crop
-(`memsr_jax.image.metrics.psnr`, float64). Every process computes the same numbers on its first
-local device, so multi-host runs need no gather.
+(`memsr_jax.image.metrics.psnr`, float64), all through the one evaluator
+(`memsr_jax.evaluation.evaluator`), which spreads the images over the devices and, on several
+processes, gathers the per-image values, so every process gets the same numbers.
 """
 from typing import Callable
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from memsr_jax import predictor
 from memsr_jax.data import folders
-from memsr_jax.image import metrics
+from memsr_jax.evaluation import evaluator
 
 
 def load_val_pairs(dataset: str, root: str, scale: int, max_images: int = 0
                    ) -> list[tuple[str, np.ndarray, np.ndarray]]:
-  """[(name, lr uint8, hr uint8)] of a benchmark set (a name or a folder)."""
+  """[(name, lr uint8, hr uint8)] of a benchmark set (a name or a folder); a missing set or an
+  unusable image is a `cli.UserError`."""
   try:
     pairs = folders.list_pairs(dataset, root or None, scale)
   except FileNotFoundError as e:
-    raise FileNotFoundError(f"validation set config.val.dataset={dataset!r} "
+    raise folders.DatasetNotFoundError(f"validation set config.val.dataset={dataset!r} "
                             f"(config.val.root={root!r}) not found: {e}. Set config.val.root to "
                             "its folder, or config.val.dataset='' to train without "
                             "validation") from e
@@ -31,41 +31,30 @@ def load_val_pairs(dataset: str, root: str, scale: int, max_images: int = 0
   out = []
   for p in pairs:
     lr, hr = folders.load_pair(p, scale)
+    if min(hr.shape[:2]) <= 2 * scale:  # nothing would be left after the protocol's border crop
+      raise folders.DatasetError(f"validation image {p.hr_path} ({hr.shape[0]}x{hr.shape[1]}) is "
+                                 f"too small for the ×{scale} protocol; remove it from "
+                                 f"config.val.dataset={dataset!r}")
     out.append((p.name, lr, hr))
   return out
 
 
 class Validator:
-  """Runs `predict(params, extras, lr)` over a fixed set and returns the mean Y-PSNR."""
+  """Mean Y-PSNR of `predict(params, extras, lr)` over a fixed set (`evaluator.Evaluator`): the
+  images are spread over `devices` (default: this process's), the numbers do not depend on how
+  many there are."""
 
-  def __init__(self, predict: Callable, pairs, scale: int):
-    self.pairs, self.scale = pairs, scale
-    self.device = jax.local_devices()[0]
-    self._predict = predictor.params_predictor(predict)  # HIGHEST: the protocol's numbers
+  def __init__(self, predict: Callable, pairs, scale: int, devices=None):
+    self.evaluator = evaluator.Evaluator(pairs, scale, devices=devices)
+    # HIGHEST: the protocol's numbers
+    self._predict = predictor.params_predictor(lambda pe, lr: predict(pe[0], pe[1], lr))
 
   def __call__(self, params, extras) -> dict[str, float]:
-    """params, extras: arrays (e.g. replicated over a multi-process mesh: this process's copy)."""
-    params, extras = jax.device_put(jax.tree.map(_local_copy, (params, extras)), self.device)
-    psnrs = []
-    for _, lr, hr in self.pairs:
-      x = jax.device_put(jnp.asarray(lr[None], jnp.float32), self.device)
-      sr = np.asarray(self._predict(params, extras, x))[0]
-      psnrs.append(metrics.psnr(metrics.to_uint8(sr), hr, crop=self.scale))
-    return {"val_psnr": float(np.mean(psnrs))}
-
-
-def _local_copy(x):
-  """A replicated array that spans other processes' devices → its copy on this process (no host
-  transfer); anything else as it is."""
-  if isinstance(x, jax.Array) and not x.is_fully_addressable:
-    return x.addressable_data(0)
-  return x
+    return dict(self.evaluator.run(self._predict, (params, extras), prefix="val_"))
 
 
 def bicubic_psnr(pairs, scale: int) -> float:
   """Mean Y-PSNR of MATLAB bicubic upscaling over the same pairs, by the same protocol: the
   baseline a trained model's validation PSNR is compared with."""
-  upscale = predictor.bicubic_predictor(scale)
-  psnrs = [metrics.psnr(metrics.to_uint8(np.asarray(upscale(lr[None]))[0]), hr, crop=scale)
-           for _, lr, hr in pairs]
-  return float(np.mean(psnrs))
+  [(_, value)] = evaluator.Evaluator(pairs, scale).run(predictor.bicubic_predictor(scale))
+  return value

@@ -21,6 +21,8 @@ from PIL import Image
 from PIL import ImageFile
 from PIL import UnidentifiedImageError
 
+from memsr_jax import cli
+
 PathLike = Union[str, os.PathLike]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -36,8 +38,8 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _ANIMATED_FORMATS = ("PNG", "GIF", "WEBP")
 
 
-class ImageReadError(ValueError):
-  """An image file is missing, unreadable or not an image."""
+class ImageReadError(cli.UserError, ValueError):
+  """An image file is missing, unreadable or not an image (the user's file: one line, exit 2)."""
 
 
 def _to_uint8_from_16bit(values: np.ndarray) -> np.ndarray:

@@ -11,13 +11,13 @@ skimage's astronaut (512×512). Weights: IMDN's official ones when given, else r
 smooth than trained ones, so their tiling errors are a pessimistic stand-in.
 """
 import argparse
-import sys
 
 import jax.numpy as jnp
 import numpy as np
 from skimage import data
 
 from memsr_jax import cli
+from memsr_jax import console
 from memsr_jax import jsonio
 from memsr_jax import precision
 from memsr_jax import safe_io
@@ -97,7 +97,7 @@ def main(argv=None) -> int:
     src = load_source(preset=name, scale=args.scale,
                       torch_weights=args.imdn_weights if official else None)
     weights = "official" if official else "random"
-    print(f"{name} ×{args.scale} ({weights} weights) …", file=sys.stderr, flush=True)
+    console.say(f"{name} ×{args.scale} ({weights} weights) …")
     results[name] = measure(src.model, src.params, image, args.tile, overlaps, weights)
     print(jsonio.dumps({name: results[name]}, indent=None), flush=True)
   if args.out:

@@ -18,16 +18,19 @@ METHOD_KEYS = {"supervised": (), "memsr": ("memsr", "teacher_checkpoint"), "mssr
 
 
 def validate(config) -> None:
-  """The engine's config checks plus: config.method is one of METHODS and no top-level key is
-  unknown to the engine and the method (ValueError otherwise)."""
+  """The engine's config checks, config.method is one of METHODS, no top-level key is unknown to
+  the engine and the method, and the method's own section (`stages.check`): a mistake is a
+  `cli.UsageError` (one line from train.py) before anything runs."""
   config_lib.validate(config)
   if config.method not in METHODS:
-    raise ValueError(f"config.method={config.method!r}; expected one of {METHODS}")
+    raise cli.UsageError(f"config.method={config.method!r}; expected one of {METHODS}")
   known = set(config_lib.base_config().keys()) | set(METHOD_KEYS[config.method])
   unknown = sorted(set(config.keys()) - known)
   if unknown:
     raise cli.UsageError(f"unknown config key(s) {unknown} for method {config.method!r}; valid "
                          f"top-level keys: {sorted(known)}")
+  if config.method != "supervised":
+    importlib.import_module(f"memsr_jax.methods.{config.method}.stages").check(config)
 
 
 def run(config, workdir):

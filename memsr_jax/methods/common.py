@@ -2,16 +2,16 @@
 
 A multi-stage method trains each stage with the engine on a copy of the run's config with a few
 keys changed (`stage_config`), and records what a stage decided in a JSON file that a rerun reads
-back instead of recomputing it (`write_json`).
+back instead of recomputing it (`jsonio.write_json` on process 0: `is_main`); `say` is a stage's
+status line.
 """
 import copy
-import pathlib
 from typing import Any, Mapping
 
 import jax
 import ml_collections
 
-from memsr_jax import jsonio
+from memsr_jax import console
 
 
 def stage_config(config, overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
@@ -36,12 +36,14 @@ def stage_config(config, overrides: Mapping[str, Any]) -> ml_collections.ConfigD
   return c
 
 
-def write_json(path: str | pathlib.Path, obj) -> None:
-  """Writes `obj` as JSON to `path` atomically (`jsonio.write_json`), on process 0 only.
+def is_main() -> bool:
+  """Whether this is process 0: every process computes the same result, one writes it
+  (`jsonio.write_json`, atomic) and speaks (`say`). The Orbax saves of a stage are collective,
+  these are not."""
+  return jax.process_index() == 0
 
-  Every process computes the same result; one writes it (the Orbax saves of a stage are collective,
-  this is not). An interrupted write never leaves a truncated file that a rerun would take for a
-  finished stage.
-  """
-  if jax.process_index() == 0:
-    jsonio.write_json(path, obj)
+
+def say(message: str) -> None:
+  """A stage's status line on stderr (`console.say`), from process 0 only."""
+  if is_main():
+    console.say(message)

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from memsr_jax import cli
+
 # Counts that may be zero (a net with no residual blocks still runs); other integers are >= 1.
 MAY_BE_ZERO = frozenset({"n_resblocks", "n_blocks"})
 # String hyperparameters with a fixed set of values.
@@ -93,4 +95,4 @@ def check_values(model: str, overrides: dict, defaults: dict) -> None:
     if want:
       bad.append(f"{key}={value!r} (expected {want})")
   if bad:
-    raise ValueError(f"model {model!r}: bad hyperparameter value(s): {'; '.join(bad)}")
+    raise cli.UsageError(f"model {model!r}: bad hyperparameter value(s): {'; '.join(bad)}")

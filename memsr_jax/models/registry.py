@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import cli
 from memsr_jax.models import hparams
 from memsr_jax.models.edsr import EDSR
 from memsr_jax.models.imdn import IMDN
@@ -61,13 +62,14 @@ register("swinir_mini", SwinIR, embed_dim=24, depths=(4, 4, 4), num_heads=(6, 6,
 def model_kwargs(name: str, **overrides) -> dict[str, Any]:
   """The full constructor kwargs of a preset with overrides applied (what checkpoints record)."""
   if name not in MODEL_PRESETS:
-    raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODEL_PRESETS))}")
+    raise cli.UsageError(f"unknown model {name!r}; known models: "
+                         f"{', '.join(sorted(MODEL_PRESETS))}")
   cls, defaults = MODEL_PRESETS[name]
   fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"}
   unknown = sorted(set(overrides) - fields)
   if unknown:
-    raise ValueError(f"model {name!r} has no hyperparameter(s) {unknown}; "
-                     f"valid: {sorted(fields)}")
+    raise cli.UsageError(f"model {name!r} has no hyperparameter(s) {unknown}; "
+                         f"valid: {sorted(fields)}")
   field_defaults = {f.name: f.default for f in dataclasses.fields(cls)
                     if f.default is not dataclasses.MISSING}
   hparams.check_values(name, overrides, {**field_defaults, **defaults})

@@ -10,6 +10,7 @@ import ml_collections
 
 from memsr_jax import cli
 from memsr_jax.models import registry
+from memsr_jax.train import optim
 
 LOSSES = ("l1", "charbonnier", "mse")
 SCHEDULES = ("constant", "one_cycle", "multistep", "cosine")
@@ -67,7 +68,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.ema_decay = 0.0  # 0 = off; else keep an EMA of the weights (used for eval/export)
   # The EMA decay ramps up as min(ema_decay, (1 + step) / (10 + step)) (train/optim.py), so
   # short runs do not evaluate weights that are still mostly the initialization.
-  c.optim.ema_warmup = True
+  c.optim.ema_warmup = optim.EMA_WARMUP
   c.optim.extra = ml_collections.ConfigDict()  # free-form options for registered optimizers
 
   # Learning-rate schedule.
@@ -98,52 +99,53 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Checks the values the engine reads; raises ValueError saying what is wrong. (Which methods
+  """Checks the values the engine reads; raises `cli.UsageError` (a ValueError) saying what is
+  wrong. (Which methods
   exist is for memsr_jax.methods.validate to say.)"""
   missing = [k for k in ("method", "seed", "scale", "total_steps", "model", "data", "optim",
                          "schedule", "loss", "mesh", "val") if k not in config]
   if missing:
-    raise ValueError(f"config is missing key(s) {missing}; start configs from "
-                     "memsr_jax.train.config_lib.base_config()")
+    raise cli.UsageError(f"config is missing key(s) {missing}; start configs from "
+                         "memsr_jax.train.config_lib.base_config()")
   ref = base_config()
   for group in ("data", "val", "loss", "optim", "schedule", "mesh", "model"):
     unknown = sorted(set(config[group].keys()) - set(ref[group].keys()))
     if unknown and group != "model":
-      raise ValueError(f"unknown config key(s) config.{group}.{unknown}; valid keys: "
-                       f"{sorted(ref[group].keys())}")
+      raise cli.UsageError(f"unknown config key(s) config.{group}.{unknown}; valid keys: "
+                           f"{sorted(ref[group].keys())}")
   if config.loss.name not in LOSSES:
-    raise ValueError(f"config.loss.name={config.loss.name!r}; expected one of {LOSSES}")
+    raise cli.UsageError(f"config.loss.name={config.loss.name!r}; expected one of {LOSSES}")
   if config.schedule.name not in SCHEDULES:
-    raise ValueError(f"config.schedule.name={config.schedule.name!r}; expected one of "
-                     f"{SCHEDULES}")
+    raise cli.UsageError(f"config.schedule.name={config.schedule.name!r}; expected one of "
+                         f"{SCHEDULES}")
   if config.total_steps <= 0:
-    raise ValueError(f"config.total_steps must be positive, got {config.total_steps}")
+    raise cli.UsageError(f"config.total_steps must be positive, got {config.total_steps}")
   if config.data.batch_size <= 0:
-    raise ValueError(f"config.data.batch_size must be positive, got {config.data.batch_size}")
+    raise cli.UsageError(f"config.data.batch_size must be positive, got {config.data.batch_size}")
   if not 0.0 <= config.optim.ema_decay < 1.0:
-    raise ValueError(f"config.optim.ema_decay must be in [0, 1), got {config.optim.ema_decay}")
+    raise cli.UsageError(f"config.optim.ema_decay must be in [0, 1), got {config.optim.ema_decay}")
   if config.get("dtype", "float32") not in ("float32", "bfloat16"):
-    raise ValueError(f"config.dtype={config.dtype!r}; expected 'float32' or 'bfloat16'")
+    raise cli.UsageError(f"config.dtype={config.dtype!r}; expected 'float32' or 'bfloat16'")
   if config.mesh.model != 1:
     raise cli.UsageError(
         f"config.mesh.model={config.mesh.model}: model parallelism is not implemented (params "
         "are replicated, so devices on the model axis would only repeat the same work); set "
         "config.mesh.model=1 and config.mesh.data=-1 to split the batch over every device")
   if config.scale not in (2, 3, 4, 8):
-    raise ValueError(f"config.scale must be 2, 3, 4 or 8, got {config.scale}")
+    raise cli.UsageError(f"config.scale must be 2, 3, 4 or 8, got {config.scale}")
   for key in ("log_every", "ckpt_every", "keep_ckpts"):  # periods: 0 would divide by zero
     if key in config and config[key] < 1:
-      raise ValueError(f"config.{key} must be at least 1, got {config[key]}")
+      raise cli.UsageError(f"config.{key} must be at least 1, got {config[key]}")
   if config.get("nan_check_every") is not None and config.nan_check_every < 0:
-    raise ValueError(f"config.nan_check_every must be >= 0 (0: every log step), got "
-                     f"{config.nan_check_every}")
+    raise cli.UsageError(f"config.nan_check_every must be >= 0 (0: every log step), got "
+                         f"{config.nan_check_every}")
   if config.model.get("name") in registry.MODEL_PRESETS:  # the kwargs' names and values
     kwargs = dict(as_dict(config.model.get("kwargs")))
     kwargs.setdefault("scale", config.scale)
     try:
       registry.model_kwargs(config.model.name, **kwargs)
     except ValueError as e:
-      raise ValueError(f"config.model.kwargs: {e}") from None
+      raise cli.UsageError(f"config.model.kwargs: {e}") from None
 
 
 def as_dict(section) -> dict:

@@ -9,6 +9,7 @@ import pathlib
 
 import numpy as np
 
+from memsr_jax.data import folders
 from memsr_jax.data import pipeline
 
 
@@ -57,7 +58,7 @@ def make_source(config, *, local_batch_size: int, process_index: int, process_co
     return SyntheticSource(config.scale, d.lr_patch, local_batch_size, config.seed,
                            process_index, process_count)
   if d.root and not pathlib.Path(d.root).expanduser().is_dir():
-    raise FileNotFoundError(
+    raise folders.DatasetNotFoundError(
         f"config.data.root={d.root!r} is not a folder; point it at the folder of HR training "
         f"images for dataset {d.dataset!r}")
   try:
@@ -66,6 +67,6 @@ def make_source(config, *, local_batch_size: int, process_index: int, process_co
         process_index=process_index, process_count=process_count, num_workers=d.num_workers,
         cache=d.cache, skip_small=bool(d.get("skip_small", False)))
   except FileNotFoundError as e:
-    raise FileNotFoundError(
+    raise folders.DatasetNotFoundError(
         f"training data for config.data.dataset={d.dataset!r} (config.data.root={d.root!r}) not "
         f"found: {e}") from e

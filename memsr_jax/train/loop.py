@@ -23,6 +23,7 @@ import ml_collections
 import numpy as np
 
 from memsr_jax import checkpoints as ckpt_lib
+from memsr_jax import cli
 from memsr_jax import console
 from memsr_jax import jsonio
 from memsr_jax import precision
@@ -127,7 +128,7 @@ def make_step_fn(config, task: Task, tx, schedule, mesh, state, step_extras
   extras_sh = jax.tree.map(lambda _: repl, step_extras)
   train_step = state_lib.make_train_step(task, tx, schedule, float(config.optim.ema_decay),
                                          precision.compute_dtype(config.get("dtype", "float32")),
-                                         bool(config.optim.get("ema_warmup", True)))
+                                         bool(config.optim.ema_warmup))
   # The rng travels as raw key data: a host array that every process can place replicated.
   step_fn = jax.jit(lambda st, ex, b, kd: train_step(st, ex, b, jax.random.wrap_key_data(kd)),
                     in_shardings=(state_sh, extras_sh, sharding.batch_sharding(mesh), repl),
@@ -256,9 +257,12 @@ def train(config: ml_collections.ConfigDict, workdir, task: Task, *, stage_name:
   workdir = pathlib.Path(workdir) / (stage_name or "")
   if jax.process_index() == 0:
     workdir.mkdir(parents=True, exist_ok=True)
-  if mesh is None:
-    mesh = sharding.make_mesh(config.mesh.data, config.mesh.model)
-  sharding.check_batch_size(config.data.batch_size, mesh)
+  try:  # config.mesh and config.data.batch_size against the devices there are
+    if mesh is None:
+      mesh = sharding.make_mesh(config.mesh.data, config.mesh.model)
+    sharding.check_batch_size(config.data.batch_size, mesh)
+  except ValueError as e:
+    raise cli.UsageError(str(e)) from None
   tx, schedule = optim.make_optimizer(config, task.optimizers())
   tag = f"[{stage_name}] " if stage_name else ""
   state, extras, ckpt, data_state = restore_or_init(config, task, workdir, tx, mesh, tag)
@@ -281,7 +285,9 @@ def train(config: ml_collections.ConfigDict, workdir, task: Task, *, stage_name:
   if config.val.dataset:
     pairs = validation.load_val_pairs(config.val.dataset, config.val.root, config.scale,
                                       config.val.max_images)
-    run.validator = validation.Validator(task.predict, pairs, config.scale)
+    run.validator = validation.Validator(task.predict, pairs, config.scale,
+                                         devices=[d for d in mesh.devices.flat
+                                                  if d.process_index == jax.process_index()])
     run.bicubic_psnr = validation.bicubic_psnr(pairs, config.scale) if run.is_main else None
   step_fn, train_rng = make_step_fn(config, task, tx, schedule, mesh, state,
                                     task.step_extras(extras))

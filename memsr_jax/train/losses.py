@@ -3,6 +3,8 @@ from typing import Callable
 
 import jax.numpy as jnp
 
+from memsr_jax import cli
+
 
 def l1(pred, target):
   return jnp.mean(jnp.abs(pred - target))
@@ -25,4 +27,4 @@ def get_pixel_loss(name: str, charbonnier_eps: float = 1e-3) -> Callable:
     return mse
   if name == "charbonnier":
     return lambda p, t: charbonnier(p, t, charbonnier_eps)
-  raise ValueError(f"unknown loss {name!r}; expected 'l1', 'charbonnier' or 'mse'")
+  raise cli.UsageError(f"unknown loss {name!r}; expected 'l1', 'charbonnier' or 'mse'")

@@ -13,6 +13,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from memsr_jax import cli
+
 OptimizerFactory = Callable[[ml_collections.ConfigDict, optax.Schedule],
                             optax.GradientTransformation]
 _OPTIMIZERS: dict[str, OptimizerFactory] = {}
@@ -44,8 +46,8 @@ def make_schedule(sc: ml_collections.ConfigDict, total_steps: int) -> optax.Sche
     return optax.piecewise_constant_schedule(sc.lr, bounds)
   if sc.name == "cosine":
     return optax.cosine_decay_schedule(sc.lr, total_steps)
-  raise ValueError(f"unknown schedule {sc.name!r}; expected constant, one_cycle, multistep or "
-                   "cosine")
+  raise cli.UsageError(f"unknown schedule {sc.name!r}; expected constant, one_cycle, multistep or "
+                       "cosine")
 
 
 def make_optimizer(config: ml_collections.ConfigDict,
@@ -59,9 +61,9 @@ def make_optimizer(config: ml_collections.ConfigDict,
   name = config.optim.name
   table = {**_OPTIMIZERS, **(factories or {})}
   if name not in table:
-    raise ValueError(f"unknown optimizer {name!r}; known: {sorted(table)} (a task brings its own "
-                     "with Task.optimizers(), or add one with "
-                     "memsr_jax.train.optim.register_optimizer)")
+    raise cli.UsageError(f"unknown optimizer {name!r}; known: {sorted(table)} (a task brings its "
+                         "own with Task.optimizers(), or add one with "
+                         "memsr_jax.train.optim.register_optimizer)")
   tx = table[name](config.optim, schedule)
   if config.optim.grad_clip_norm and config.optim.grad_clip_norm > 0:
     tx = optax.chain(optax.clip_by_global_norm(config.optim.grad_clip_norm), tx)
@@ -94,7 +96,12 @@ def apply_update_mask(mask: Any, params: Any, updates: Any, old_opt_state: Any,
   return updates, new_opt_state
 
 
-def ema_decay_at(decay: float, step, warmup: bool = True):
+# Whether the EMA decay ramps up with the step (`ema_decay_at`): the one default, which
+# config.optim.ema_warmup (config_lib.base_config) and `state.make_train_step` take.
+EMA_WARMUP = True
+
+
+def ema_decay_at(decay: float, step, warmup: bool = EMA_WARMUP):
   """The EMA decay used at `step` (updates done before this one). With `warmup` it is
   min(decay, (1 + step) / (10 + step)), as TensorFlow's ExponentialMovingAverage with
   num_updates: the average forgets the initial weights within the first hundreds of steps

@@ -8,6 +8,8 @@ import jax
 from jax.experimental import multihost_utils
 import numpy as np
 
+from memsr_jax import console
+
 
 class TrainingInterrupted(RuntimeError):
   """SIGTERM/SIGINT arrived; a checkpoint was saved. Rerun the same command to resume."""
@@ -36,8 +38,7 @@ class SignalCatcher:
     if self.signum is not None and signum == signal.SIGINT:  # second Ctrl-C: stop right away
       raise KeyboardInterrupt
     self.signum = signum
-    print(f"\n{signal.Signals(signum).name} received: saving a checkpoint and stopping…",
-          flush=True)
+    console.say(f"{signal.Signals(signum).name} received: saving a checkpoint and stopping…")
 
   def __exit__(self, *exc):
     for s, h in self._old.items():

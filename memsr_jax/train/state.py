@@ -43,7 +43,7 @@ def batch_to_float(batch: dict) -> dict:
 
 def make_train_step(task: Task, tx: optax.GradientTransformation, schedule: optax.Schedule,
                     ema_decay: float = 0.0, compute_dtype=None,
-                    ema_warmup: bool = True) -> Callable:
+                    ema_warmup: bool = optim.EMA_WARMUP) -> Callable:
   """Returns train_step(state, extras, batch, rng) -> (state, metrics); pure, ready for jit.
 
   The step's rng is `fold_in(rng, step)`, so a resumed run draws the same randomness as an

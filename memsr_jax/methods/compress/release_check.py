@@ -16,13 +16,13 @@ import dataclasses
 import importlib.util
 import os
 import pathlib
-import sys
 from typing import Any, Callable
 
 import yaml
 
 from memsr_jax import cli
 from memsr_jax import config_paths
+from memsr_jax import console
 from memsr_jax.interop import option_files
 from memsr_jax.methods.compress.release_deviations import CODE
 from memsr_jax.methods.compress.release_deviations import DEVIATIONS
@@ -365,12 +365,12 @@ def main(argv=None) -> int:
   bad = []
   for path, rows in results.items():
     model = next(m for m, rel in PAPER_CONFIGS.items() if path.endswith(rel))
-    print(f"\n{path} vs the release ({', '.join(RELEASE_FILES[model].values())}):")
-    print(format_markdown(rows) if args.markdown else format_text(rows))
+    console.result(f"\n{path} vs the release ({', '.join(RELEASE_FILES[model].values())}):")
+    console.result(format_markdown(rows) if args.markdown else format_text(rows))
     bad += [f"{path}: {x}" for x in failures(rows)]
   if bad:
-    print(f"\n{len(bad)} undocumented difference(s) from the release:", file=sys.stderr)
+    console.say(f"\n{len(bad)} undocumented difference(s) from the release:")
     for line in bad:
-      print(f"  {line}", file=sys.stderr)
+      console.say(f"  {line}")
     return 1
   return 0

@@ -28,6 +28,8 @@ import ml_collections
 import numpy as np
 
 from memsr_jax import checkpoints as ckpt_lib
+from memsr_jax import cli
+from memsr_jax import jsonio
 from memsr_jax import pytrees
 from memsr_jax.methods import common
 from memsr_jax.methods.compress import prox
@@ -55,10 +57,11 @@ def parse_stages(stages) -> list[str]:
   names = [s for s in names if s]
   bad = [s for s in names if s not in STAGES]
   if bad or not names:
-    raise ValueError(f"config.compress.stages={stages!r}: unknown or no stage(s) {bad}; use an "
-                     f"ordered subset of {STAGES}, e.g. 'prune,compress,distill'")
+    raise cli.UsageError(f"config.compress.stages={stages!r}: unknown or no stage(s) {bad}; use an "
+                         f"ordered subset of {STAGES}, e.g. 'prune,compress,distill'")
   if names != sorted(names, key=STAGES.index):
-    raise ValueError(f"config.compress.stages={stages!r} is out of order; the order is {STAGES}")
+    raise cli.UsageError(f"config.compress.stages={stages!r} is out of order; the order is "
+                         f"{STAGES}")
   return names
 
 
@@ -140,8 +143,9 @@ def run_prune(config, workdir: pathlib.Path, init_params) -> dict:
          "include": include, "exclude": exclude, "density": dens, "kernel_stats": stats,
          "n_params": pytrees.count_params(raw),
          "n_nonzero": int(sum(np.count_nonzero(x) for x in jax.tree.leaves(raw)))}
-  common.write_json(workdir / "prune" / "densities.json", out)
-  print(f"[prune] total density of pruned kernels: {dens['total']:.4f}", flush=True)
+  if common.is_main():
+    jsonio.write_json(workdir / "prune" / "densities.json", out)
+  common.say(f"[prune] total density of pruned kernels: {dens['total']:.4f}")
   return out
 
 
@@ -149,7 +153,7 @@ def run_compress(config, workdir: pathlib.Path, pruned: dict | None) -> dict:
   """Picks the student configuration; writes compress/result.json (reused when present)."""
   path = workdir / "compress" / "result.json"
   if path.is_file():
-    print(f"[compress] reusing {path}", flush=True)
+    common.say(f"[compress] reusing {path}")
     return json.loads(path.read_text())
   sc = config.compress.shrink
   name, kw = model_spec(config)
@@ -190,8 +194,9 @@ def run_compress(config, workdir: pathlib.Path, pruned: dict | None) -> dict:
   n = pytrees.count_params(jax.eval_shape(lambda: registry.init_params(sm, jax.random.key(0))))
   out = {"student": student, "student_kwargs": student_kwargs, "student_params": n,
          "mode": sc.mode, "rule": rule.to_json() if rule is not None else None}
-  common.write_json(path, out)
-  print(f"[compress] student {student} {student_kwargs}: {n:,} params", flush=True)
+  if common.is_main():
+    jsonio.write_json(path, out)
+  common.say(f"[compress] student {student} {student_kwargs}: {n:,} params")
   return out
 
 
@@ -236,11 +241,17 @@ def run_distill(config, workdir: pathlib.Path, student: dict, original_params) -
   return params
 
 
+def check(config) -> None:
+  """config.compress is there and names its stages in order (`cli.UsageError`)."""
+  if "compress" not in config:
+    raise cli.UsageError("config.method='compress' needs a config.compress section; start from "
+                         "configs/compress/edsr_x2.py")
+  parse_stages(config.compress.stages)
+
+
 def run(config: ml_collections.ConfigDict, workdir) -> dict:
   """Runs the configured stages; returns a summary (also written to workdir/summary.json)."""
-  if "compress" not in config:
-    raise ValueError("config.method='compress' needs a config.compress section; start from "
-                     "configs/compress/edsr_x2.py")
+  check(config)
   workdir = pathlib.Path(workdir)
   stages = parse_stages(config.compress.stages)
   name, kw = model_spec(config)
@@ -269,5 +280,6 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
   if student is not None:
     summary.update(student=student["student"], student_kwargs=student["student_kwargs"],
                    student_params=student["student_params"])
-  common.write_json(workdir / "summary.json", summary)
+  if common.is_main():
+    jsonio.write_json(workdir / "summary.json", summary)
   return summary

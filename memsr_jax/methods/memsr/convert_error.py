@@ -11,7 +11,6 @@ precision, so the figures are the same on any backend up to summation order.
 """
 import argparse
 import json
-import pathlib
 import sys
 
 import jax
@@ -19,6 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from memsr_jax import cli
+from memsr_jax import console
+from memsr_jax import jsonio
 from memsr_jax import precision
 from memsr_jax.methods.memsr import convert
 from memsr_jax.models import registry
@@ -87,15 +88,14 @@ def main(argv=None) -> None:
       for body_bias in args.body_bias.split(","):
         row = measure(name, scale, body_bias=body_bias)
         rows.append(row)
-        print(json.dumps(row), flush=True)
+        console.say(json.dumps(row))
   summary = {k: max(r[k] for r in rows) for k in ("max_abs_diff_fp32_literal",
                                                    "max_abs_diff_fp32_folded",
                                                    "max_abs_diff_fp64_literal")}
   out = {"command": "python -m memsr_jax.methods.memsr.convert_error " + " ".join(sys.argv[1:]),
          "device": str(jax.devices()[0].platform), "rows": rows, "max": summary}
-  pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-  pathlib.Path(args.out).write_text(json.dumps(out, indent=1))
-  print(json.dumps({"max": summary, "out": args.out}))
+  jsonio.write_json(args.out, out)
+  console.result(json.dumps({"max": summary, "out": args.out}))
 
 
 if __name__ == "__main__":

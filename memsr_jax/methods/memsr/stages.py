@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from memsr_jax import checkpoints as ckpt_lib
+from memsr_jax import cli
 from memsr_jax import jsonio
 from memsr_jax import precision
 from memsr_jax.methods import common
@@ -45,7 +46,7 @@ def stage_teacher(config, workdir: pathlib.Path):
   """(teacher model, params): from config.teacher_checkpoint or trained in workdir/teacher."""
   if config.teacher_checkpoint:
     src = load_source(config.teacher_checkpoint, scale=int(config.scale))
-    print(f"[teacher] loaded {src.name} from {config.teacher_checkpoint}", flush=True)
+    common.say(f"[teacher] loaded {src.name} from {config.teacher_checkpoint}")
     convert.teacher_spec(src.model)  # fail early on unsupported teachers
     return src.model, src.params
   t = config.memsr.teacher
@@ -77,9 +78,10 @@ def stage_convert(config, workdir: pathlib.Path, model, params) -> dict:
   ckpt_lib.save_model_checkpoint(out_dir / "model", "plain",
                                  convert.plain_model_kwargs(spec), plain_params,
                                  {"method": {"memsr_stage": "convert", **info}})
-  common.write_json(info_path, info)
-  print(f"[convert] plain teacher: {len(info['widths']) - 1} 3×3 convs + 1×1 tail, "
-        f"max |plain − residual| = {info['max_abs_diff_fp32_random_input']:.2e}", flush=True)
+  if common.is_main():
+    jsonio.write_json(info_path, info)
+  common.say(f"[convert] plain teacher: {len(info['widths']) - 1} 3×3 convs + 1×1 tail, "
+             f"max |plain − residual| = {info['max_abs_diff_fp32_random_input']:.2e}")
   return info
 
 
@@ -131,8 +133,9 @@ def stage_init(config, workdir: pathlib.Path, model, params):
   if jax.process_index() == 0:  # every process computed the same init; one writes it
     np.savez(out_dir / "bridges.npz", **{f"k{i}": b["kernel"] for i, b in enumerate(bridges)},
              **{f"b{i}": b["bias"] for i, b in enumerate(bridges)})
-  common.write_json(info_path, info)
-  print(f"[init] student widths {list(skw['widths'])}", flush=True)
+  if common.is_main():
+    jsonio.write_json(info_path, info)
+  common.say(f"[init] student widths {list(skw['widths'])}")
   return skw, sparams, bridges, info
 
 
@@ -148,15 +151,24 @@ def random_student(config, widths, seed: int):
   return kwargs, jax.tree_util.tree_map(np.asarray, params)
 
 
-def run(config, workdir) -> dict:
-  """Runs (or resumes) every stage; returns the final student's {kwargs, params}."""
-  workdir = pathlib.Path(workdir)
+def check(config) -> None:
+  """config.memsr's values (`cli.UsageError`)."""
+  if "memsr" not in config:
+    raise cli.UsageError("config.method='memsr' needs a config.memsr section; start from "
+                         "memsr_jax.methods.memsr.config")
   m = config.memsr
   if m.init not in INITS:
-    raise ValueError(f"config.memsr.init must be one of {INITS}, got {m.init!r}")
+    raise cli.UsageError(f"config.memsr.init must be one of {INITS}, got {m.init!r}")
   if m.shift_stat not in wi.SHIFT_STATS:
-    raise ValueError(f"config.memsr.shift_stat must be one of {wi.SHIFT_STATS}, "
-                     f"got {m.shift_stat!r}")
+    raise cli.UsageError(f"config.memsr.shift_stat must be one of {wi.SHIFT_STATS}, "
+                         f"got {m.shift_stat!r}")
+
+
+def run(config, workdir) -> dict:
+  """Runs (or resumes) every stage; returns the final student's {kwargs, params}."""
+  check(config)
+  workdir = pathlib.Path(workdir)
+  m = config.memsr
   model, tparams = stage_teacher(config, workdir)
   spec = convert.teacher_spec(model)
   stage_convert(config, workdir, model, tparams)

@@ -5,51 +5,37 @@ eval.py evaluates one level through the loader (`load_source(..., level=)`) and 
 per-round reports. A row per level holds its stats (level, sparsity, non-zero params) and the PSNR
 per set.
 """
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import jax.numpy as jnp
-import numpy as np
 
-from memsr_jax import precision
 from memsr_jax import predictor
+from memsr_jax.evaluation import evaluator
 from memsr_jax.evaluation import validation
-from memsr_jax.image import metrics
 from memsr_jax.models import levels
 
 PyTree = Any
 
 
-# --- during training: Y-PSNR per level on validation sets (one compiled program per shape) ---
-
 def load_sets(names: Sequence[str], root: str, scale: int) -> dict[str, list]:
   return {n: validation.load_val_pairs(n, root, scale) for n in names}
 
 
-def psnr_on_sets(apply_fn: Callable, params: PyTree, sets: dict[str, list], scale: int
-                 ) -> dict[str, float]:
-  """Mean Y-PSNR (protocol: clip, round, Y, crop `scale`) per set of `apply_fn(params, lr)`."""
-  out = {}
-  for name, pairs in sets.items():
-    vals = []
-    for _, lr, hr in pairs:
-      with precision.exact():  # the protocol's numbers (a jitted apply_fn traces under it)
-        sr = np.asarray(apply_fn(params, jnp.asarray(lr[None], jnp.float32)))[0]
-      vals.append(metrics.psnr(metrics.to_uint8(sr), hr, crop=scale))
-    out[name] = float(np.mean(vals))
-  return out
-
-
 def sweep_levels(model, params: PyTree, level_map: PyTree, sets: dict[str, list], scale: int,
                  which: Sequence[int] | None = None) -> list[dict]:
-  """One row per level: level, sparsity, non-zero params and PSNR per set. The level is a traced
-  argument, so every level runs the same compiled program."""
+  """One row per level: level, sparsity, non-zero params and the Y-PSNR per set (the evaluator's
+  `psnr_<set>` rows). The level is a traced argument, so every level runs the same compiled
+  program."""
   forward = predictor.params_predictor(
-      lambda p, k, x: model.apply({"params": levels.params_at_level(p, level_map, k)}, x))
+      lambda pk, x: model.apply({"params": levels.params_at_level(pk[0], level_map, pk[1])}, x))
+  evaluators = {n: evaluator.Evaluator(pairs, scale) for n, pairs in sets.items()}
 
   def evaluate_level(k):
-    level = jnp.int32(k)
-    apply = lambda p, x: forward(p, level, x)  # noqa: E731
-    return {f"psnr_{n}": v for n, v in psnr_on_sets(apply, params, sets, scale).items()}
+    row = {}
+    for n, ev in evaluators.items():
+      [(_, value)] = ev.run(forward, (params, jnp.int32(k)))
+      row[f"psnr_{n}"] = value
+    return row
   return levels.level_rows(level_map, evaluate_level, which)
 
 

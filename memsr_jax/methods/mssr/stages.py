@@ -17,6 +17,8 @@ import jax
 import ml_collections
 import numpy as np
 
+from memsr_jax import cli
+from memsr_jax import jsonio
 from memsr_jax.methods import common
 from memsr_jax.methods.mssr import config as mssr_config
 from memsr_jax.methods.mssr import evaluate
@@ -37,27 +39,29 @@ REWIND_CHOICES = ("rewind", "init")
 EXPAND_INITS = ("zero", "forward")
 
 
-def _check(config) -> ml_collections.ConfigDict:
+def check(config) -> ml_collections.ConfigDict:
+  """config.mssr's keys and values (`cli.UsageError`); returns the section."""
   if "mssr" not in config:
-    raise ValueError("config.method='mssr' needs a config.mssr block; start from "
-                     "memsr_jax.methods.mssr.config.default_mssr_config()")
+    raise cli.UsageError("config.method='mssr' needs a config.mssr block; start from "
+                         "memsr_jax.methods.mssr.config.default_mssr_config()")
   m = config.mssr
   valid = sorted(mssr_config.default_mssr_config().keys())
   unknown = sorted(set(m.keys()) - set(valid))
   if unknown:
-    raise ValueError(f"unknown config.mssr key(s) {unknown}; valid: {valid}")
+    raise cli.UsageError(f"unknown config.mssr key(s) {unknown}; valid: {valid}")
   if m.rewind_to not in REWIND_CHOICES:
-    raise ValueError(f"config.mssr.rewind_to must be one of {REWIND_CHOICES}, got {m.rewind_to!r}")
+    raise cli.UsageError(f"config.mssr.rewind_to must be one of {REWIND_CHOICES}, got "
+                         f"{m.rewind_to!r}")
   if not 0 <= m.rewind_step < m.dense_steps:
-    raise ValueError(f"config.mssr.rewind_step ({m.rewind_step}) must be in [0, dense_steps="
-                     f"{m.dense_steps})")
+    raise cli.UsageError(f"config.mssr.rewind_step ({m.rewind_step}) must be in [0, dense_steps="
+                         f"{m.dense_steps})")
   if m.round_steps <= 0 or (m.expand and m.expand_steps <= 0):
-    raise ValueError("config.mssr.round_steps and expand_steps must be positive")
+    raise cli.UsageError("config.mssr.round_steps and expand_steps must be positive")
   if m.expand_init not in EXPAND_INITS:
-    raise ValueError(f"config.mssr.expand_init must be one of {EXPAND_INITS}, got "
-                     f"{m.expand_init!r}")
+    raise cli.UsageError(f"config.mssr.expand_init must be one of {EXPAND_INITS}, got "
+                         f"{m.expand_init!r}")
   if m.ssd_target not in ("hr", "teacher"):
-    raise ValueError(f"config.mssr.ssd_target must be 'hr' or 'teacher', got {m.ssd_target!r}")
+    raise cli.UsageError(f"config.mssr.ssd_target must be 'hr' or 'teacher', got {m.ssd_target!r}")
   return m
 
 
@@ -77,7 +81,7 @@ class _RestartingSource:
 
 def run(config: ml_collections.ConfigDict, workdir) -> dict:
   """Runs every MSSR stage; returns {"levels": [...], "forward_levels": [...]} (also as JSON)."""
-  m = _check(config)
+  m = check(config)
   workdir = pathlib.Path(workdir)
   model_kwargs = config_lib.as_dict(config.model.kwargs)
   model_kwargs["scale"] = config.scale
@@ -132,9 +136,10 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
     for k, p in enumerate(per_level):
       rows.extend(evaluate.sweep_levels(model, p, lm, sets, config.scale, which=[k]))
     results["forward_levels"] = rows
-    common.write_json(workdir / "forward_levels.json", rows)
-    print("MSSR forward stage (each round's own network):\n" + evaluate.format_level_table(rows),
-          flush=True)
+    if common.is_main():
+      jsonio.write_json(workdir / "forward_levels.json", rows)
+    common.say("MSSR forward stage (each round's own network):\n"
+               + evaluate.format_level_table(rows))
   if not m.expand:
     return results
 
@@ -142,13 +147,14 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
   meta = {"method": "mssr", "config": config_lib.to_json_dict(config)}
   path = scalable.save_scalable(workdir / "model", config.model.name, model_kwargs, merged, lm,
                                 meta)
-  print(f"MSSR scalable model ({n_levels + 1} levels) saved to {path}", flush=True)
+  common.say(f"MSSR scalable model ({n_levels + 1} levels) saved to {path}")
   if sets:
     rows = evaluate.sweep_levels(model, merged, lm, sets, config.scale)
     results["levels"] = rows
-    common.write_json(workdir / "levels.json", rows)
-    print("MSSR scalable model (one checkpoint, every level):\n"
-          + evaluate.format_level_table(rows), flush=True)
+    if common.is_main():
+      jsonio.write_json(workdir / "levels.json", rows)
+    common.say("MSSR scalable model (one checkpoint, every level):\n"
+               + evaluate.format_level_table(rows))
   return results
 
 
