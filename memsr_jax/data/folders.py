@@ -139,10 +139,9 @@ def _resolve_named(name: str, root: pathlib.Path) -> pathlib.Path:
     raise FileNotFoundError(f"dataset {name!r}: found {empty[0]} but it holds no images "
                             f"({', '.join(IMAGE_EXTENSIONS)}); put the HR images there")
   raise FileNotFoundError(
-      f"dataset {name!r} not found under data root {root} (looked for, ignoring case: "
-      f"{', '.join(tried[:8])}{', …' if len(tried) > 8 else ''}). Put its HR images in "
-      f"{root / _ALIASES[name][0]}, or set config.data_dir to the folder that holds it"
-      f"{_fetch_hint(name)}")
+      f"dataset {name!r} not found under data root {root}{_fetch_hint(name)}; or put its HR "
+      f"images in {root / _ALIASES[name][0]}, or set config.data_dir to the folder that holds it "
+      f"(looked for, ignoring case: {', '.join(tried[:4])}{', …' if len(tried) > 4 else ''})")
 
 
 def resolve(name_or_path: str, data_root: Optional[str]) -> pathlib.Path:
