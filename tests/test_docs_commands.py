@@ -175,7 +175,7 @@ def _needs(command: str) -> str:
   if ("torch_weights" in command or "import_weights" in command) and \
       importlib.util.find_spec("torch") is None:
     return "torch is not installed"
-  if ("memsr_jax.export" in command or "onnxruntime" in command) and any(
+  if any(m in command for m in ("memsr_jax.export", "onnxruntime", "ort_backend")) and any(
       importlib.util.find_spec(m) is None for m in ("onnxruntime", "jax2onnx")):
     return "the export extra is not installed"
   if "imdn/IMDN_x" in command and not (SHARED / "weights").is_dir():
