@@ -1,15 +1,14 @@
 """Evaluation by the benchmark protocol (memsr_jax/evaluation/protocol.py): Y-PSNR / SSIM per
 dataset and scale.
 
-  # Bicubic baseline
-  python eval.py --config configs/eval.py --config.data_dir=../shared/datasets
-  # Official IMDN weights (one .pth per scale; needs torch)
-  python eval.py --config configs/eval.py --config.model.name=imdn \
-      --config.model.torch_weights=../shared/weights/imdn/IMDN_x{scale}.pth \
-      --config.scales=2,3,4 --config.datasets=set5,set14 --config.data_dir=../shared/datasets
-  # A model trained with train.py (its scale is read from the checkpoint)
-  python eval.py --config configs/eval.py --config.model.checkpoint=runs/quickstart \
-      --config.output_dir=eval_out/quickstart
+  # Bicubic baseline (the sets from `memsr-fetch set5 set14`, in the data home)
+  memsr-eval
+  # Official IMDN weights (one .pth per scale, `memsr-fetch imdn`; needs torch)
+  memsr-eval --config.model.name=imdn --config.model.torch_weights=imdn/IMDN_x{scale}.pth \
+      --config.scales=2,3,4 --config.datasets=set5,set14
+  # A model trained with memsr-train (its scale is read from the checkpoint)
+  memsr-eval --config.model.checkpoint=runs/quickstart --config.output_dir=eval_out/quickstart
+(`python eval.py --config configs/eval.py …` in a checkout.)
 """
 import ml_collections
 
@@ -32,8 +31,8 @@ def get_config():
 
   c.datasets = "set5,set14"  # comma-separated names (memsr_jax.data.folders) or folder paths
   c.scales = ""  # comma-separated; "" = the checkpoint's scale, or 2,3,4 otherwise
-  # Where named datasets live; "" = $MEMSR_DATA_DIR, else ../shared/datasets beside the checkout
-  # (when it exists). `python -m memsr_jax.data.fetch set5 set14` downloads them.
+  # Where named datasets live; "" = the data home ($MEMSR_DATA_DIR, else ~/.cache/memsr_jax),
+  # where `memsr-fetch set5 set14` puts them.
   c.data_dir = ""
   c.y_only = True  # metrics on Y (the protocol); False = on RGB
   c.use_lr_files = True  # use LR images a dataset ships (DIV2K / EDSR benchmark layouts)

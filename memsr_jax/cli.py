@@ -127,8 +127,14 @@ def _missing_key(e: Exception) -> tuple[str, str]:
   return first.strip().strip("'\""), hint
 
 
-def run_absl(main) -> None:
-  """`app.run(main)` with one-line user errors (flag parsing included); exits like app.run."""
+def run_absl(main, tool=None) -> None:
+  """`app.run(main)` with one-line user errors (flag parsing included); exits like app.run.
+
+  `tool`: the module that declares the command's flags and whose docstring is its usage, when
+  that is not the script being run (a console script, or a thin train.py): its flags are listed
+  by the short --help as the main module's."""
+  if tool is not None:
+    _adopt_as_main(tool)
 
   def wrapped(argv):
     console.setup(flags.FLAGS.verbose)
@@ -142,6 +148,14 @@ def run_absl(main) -> None:
     flags.DEFINE_bool("verbose", False, console.VERBOSE_HELP, module_name=sys.argv[0])
   console.setup(console.verbose_in_argv(sys.argv))  # quiet while flags and configs load
   app.run(wrapped, flags_parser=_parse_absl_flags)
+
+
+def _adopt_as_main(tool) -> None:
+  main_module = sys.modules["__main__"]
+  if main_module is not tool:
+    main_module.__doc__ = tool.__doc__
+  for flag in flags.FLAGS.get_flags_for_module(tool.__name__):
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
 
 def config_value(config_flag, flag_name: str = "config"):

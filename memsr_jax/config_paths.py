@@ -63,3 +63,35 @@ def load_config(name: str, *args) -> ml_collections.ConfigDict:
   mod = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(mod)
   return mod.get_config(*args)
+
+
+def _config_value_index(argv: list[str]) -> int | None:
+  """Where the value of --config sits in argv (None: no --config)."""
+  for i, arg in enumerate(argv):
+    if arg == "--":
+      return None
+    if arg in ("--config", "-config") and i + 1 < len(argv):
+      return i + 1
+    if arg.startswith(("--config=", "-config=")):
+      return i
+  return None
+
+
+def resolve_config_flag(argv: list[str]) -> list[str]:
+  """argv with a `--config NAME[:ARGS]` that is no file replaced by the packaged config of that
+  name (`quickstart`, `memsr/plain.py:m,x4`), so that an installed package trains by config name.
+  A path that exists is kept as given. FileNotFoundError when it is neither a file nor a name."""
+  i = _config_value_index(argv)
+  if i is None:
+    return argv
+  prefix, value = ("", argv[i]) if not argv[i].startswith("-") else argv[i].split("=", 1)
+  prefix = prefix + "=" if prefix else ""
+  path, sep, args = value.partition(":")
+  if not path or pathlib.Path(path).expanduser().is_file():
+    return argv
+  try:
+    found = find_config(path)
+  except FileNotFoundError:
+    raise FileNotFoundError(f"--config {value}: no such file, and no packaged config of that "
+                            f"name; packaged configs: {', '.join(available())}") from None
+  return [*argv[:i], f"{prefix}{found}{sep}{args}", *argv[i + 1:]]

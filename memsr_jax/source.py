@@ -18,6 +18,7 @@ from typing import Any, Mapping
 import flax.linen as nn
 
 from memsr_jax import cli
+from memsr_jax.data import home
 from memsr_jax.interop import torch_import
 from memsr_jax.models import levels
 from memsr_jax.models import registry
@@ -101,9 +102,11 @@ def _from_preset(preset: str, scale: int | None, torch_weights: str | None,
   model = registry.build_model(preset, **overrides)
   scale = int(kwargs.get("scale", model.scale))  # a preset may leave the class default
   if torch_weights:
-    path = pathlib.Path(str(torch_weights).replace("{scale}", str(scale))).expanduser()
-    if not path.is_file():
-      raise SourceError(f"weights file {path} (×{scale}) does not exist")
+    given = str(torch_weights).replace("{scale}", str(scale))
+    try:  # as given, else under the data home's weights/ (memsr_jax/data/home.py)
+      path = home.find_weights(given, home.weights_fetch_name(given))
+    except FileNotFoundError as e:
+      raise SourceError(f"{e} (×{scale})") from None
     kw = {k: v for k, v in overrides.items() if k != "scale"}
     params = torch_import.load_torch_weights(str(path), preset, scale, param_key=param_key or None,
                                              **kw)

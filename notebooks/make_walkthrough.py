@@ -35,52 +35,70 @@ This notebook runs MemSR (Wu, Lee & Ma, ICML 2022) end to end with `memsr_jax`:
 6. **upscale** a photo tile by tile under a memory budget and look at the result;
 7. **ship** it: export to ONNX (verified) and upscale with ONNX Runtime.
 
-It runs from the repository root (locally or in Colab after uploading/cloning the repo). On a CPU it
-picks tiny settings and finishes in a few minutes; on a GPU/TPU it trains longer. Set
+It runs in a checkout (from the repository root or below it) or anywhere memsr_jax is installed.
+In a fresh Colab runtime the first cell installs the package from `REPO_URL` (set it there to the
+repository's address, or to a fork). On a CPU it picks tiny settings and finishes in a few
+minutes; on a GPU/TPU it trains longer. Set
 `MEMSR_NB_TINY=1` (or `0`) to force the tiny (or the big) settings, and
 `MEMSR_NB_WORKDIR=/some/dir` to choose where checkpoints and images go (default: a fresh temporary
-folder). Numbers from the tiny settings only show that the machinery works; they are not the
-paper's results (see `docs/MEMSR.md`). Rerunning with the same `MEMSR_NB_WORKDIR` resumes:
-finished training stages are loaded, not retrained.
+folder, removed at the end). Numbers from the tiny settings only show that the machinery works;
+they are not the paper's results (see `docs/MEMSR.md`). Rerunning with the same
+`MEMSR_NB_WORKDIR` resumes: finished training stages are loaded, not retrained.
 """)
 
 code(r'''
-# Setup: find the repository root, install the requirements if they are missing, import.
+# Setup: use the checkout this runs in, else the installed package, else install it from REPO_URL.
 import importlib.util
 import os
 import pathlib
 import subprocess
 import sys
 
+# Where a runtime without memsr_jax (a fresh Colab) installs it from: set this to the repository's
+# address (README, "Colab"), or set $MEMSR_REPO_URL.
+REPO_URL = os.environ.get("MEMSR_REPO_URL", "https://github.com/OWNER/memsr_jax")
 
-def find_repo_root(start: pathlib.Path) -> pathlib.Path:
+
+def find_repo_root(start: pathlib.Path):
+  """The checkout at or above `start` (None outside one)."""
   for p in [start, *start.parents]:
     if (p / "memsr_jax").is_dir() and (p / "requirements.txt").is_file():
       return p
-  raise FileNotFoundError(f"no memsr_jax checkout at or above {start}: run the notebook from the "
-                          "repository (in Colab: upload or clone it, then `%cd` into it)")
+  return None
 
 
 REPO = find_repo_root(pathlib.Path.cwd().resolve())
-os.chdir(REPO)
-if str(REPO) not in sys.path:
-  sys.path.insert(0, str(REPO))
+if REPO is None:  # no checkout: the installed package
+  if importlib.util.find_spec("memsr_jax") is None:
+    if "/OWNER/" in REPO_URL:
+      raise RuntimeError("memsr_jax is not installed here: set REPO_URL in this cell to the "
+                         "repository's address (or open the notebook inside a checkout)")
+    print(f"installing memsr_jax from {REPO_URL} ...")
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
+                           f"memsr_jax @ git+{REPO_URL}"])
+  import memsr_jax
+  print("memsr_jax installed at", pathlib.Path(memsr_jax.__file__).parent)
+else:
+  os.chdir(REPO)
+  if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+  print("repo root:", REPO)
 
 NEEDED = ("jax", "flax", "optax", "orbax", "grain", "ml_collections", "skimage", "matplotlib",
           "psutil", "tensorflow_datasets")
 missing = [m for m in NEEDED if importlib.util.find_spec(m) is None]
-if missing:  # e.g. a fresh Colab runtime
+if missing and REPO is not None:  # e.g. a checkout uploaded to a fresh Colab runtime
   reqs = [r.split("#")[0].strip() for r in (REPO / "requirements.txt").read_text().splitlines()]
   reqs = [r for r in reqs if r]
   if "jax" not in missing:  # keep the runtime's own jax (Colab's has its GPU/TPU support)
     reqs = [r for r in reqs if not r.startswith(("jax==", "jaxlib=="))]
   print("installing requirements (missing: " + ", ".join(missing) + ") ...")
   subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", *reqs])
-print("repo root:", REPO)
 ''')
 
 code(r'''
 import json
+import shutil
 import tempfile
 import time
 import warnings
@@ -129,6 +147,7 @@ S = dict(
 # On a CPU small enough that the 225×150 LR photo of step 6 needs several tiles (about 40 MB
 # untiled); accelerators add per-kernel workspace to XLA's estimate, so they get more room.
 UPSCALE_BUDGET = "24MB" if BACKEND == "cpu" else "128MB"
+OWN_WORKDIR = not os.environ.get("MEMSR_NB_WORKDIR")  # a temporary folder, removed at the end
 WORKDIR = pathlib.Path(os.environ.get("MEMSR_NB_WORKDIR") or
                        tempfile.mkdtemp(prefix="memsr_walkthrough_"))
 WORKDIR.mkdir(parents=True, exist_ok=True)
@@ -209,7 +228,7 @@ SUMMARY["convert_folded_max_abs_diff"] = diff_folded
 md("""
 ## 3. Winning initialization and distillation of a slim plain student
 
-`memsr_stages.run` is what `train.py --config configs/memsr/quick.py` runs. Given our trained
+`memsr_stages.run` is what `memsr-train --config memsr/quick` runs. Given our trained
 teacher (`teacher_checkpoint`), it (a) converts it, (b) builds the student layer by layer from the
 SVD of the teacher's features on a few training patches (the *winning initialization*: each
 student layer plus a 1×1 *bridge* reproduces the teacher's layer as closely as the width allows),
@@ -218,10 +237,9 @@ and (c) trains the student with L1 plus the bridged feature-distillation loss. S
 """)
 
 code(r'''
-spec_q = importlib.util.spec_from_file_location("memsr_quick", REPO / "configs/memsr/quick.py")
-quick = importlib.util.module_from_spec(spec_q)
-spec_q.loader.exec_module(quick)
-mc = quick.get_config("")
+from memsr_jax import config_paths  # the packaged configs, found by name
+
+mc = config_paths.load_config("memsr/quick", "")
 mc.scale = S["scale"]
 mc.teacher_checkpoint = str(WORKDIR / "teacher")
 mc.data.lr_patch = S["lr_patch"]
@@ -411,19 +429,21 @@ md(r"""
 
 The same steps from the command line (`WORKDIR` is the folder printed above):
 
+```bash
+memsr-train --config memsr/quick --workdir runs/memsr_quick         # a few CPU minutes
+memsr-train --config memsr/plain.py:m,x4 --workdir runs/memsr_m_x4 \
+    --config.data.root=/data --config.val.root=/data                 # the paper's recipe
+memsr-fetch set5 set14 sample                      # sets into the data home; photo.png here
+memsr-eval --config.model.checkpoint=runs/memsr_quick --config.datasets=set5,set14
+memsr-profile --models plain_m,edsr_baseline,imdn --scales 2,4
+memsr-upscale --checkpoint runs/memsr_quick --input photo.png --output out/ --max_memory 256MB
+memsr-export --checkpoint runs/memsr_quick --format onnx --output student.onnx
+memsr-upscale --onnx student.onnx --input photo.png --output out/ --max_memory 256MB
 ```
-python train.py --config configs/memsr/quick.py --workdir runs/memsr_quick   # a few CPU minutes
-python train.py --config configs/memsr/plain.py:m,x4 --workdir runs/memsr_m_x4 \
-    --config.data.root=/data --config.val.root=/data                        # the paper's recipe
-python eval.py --config configs/eval.py --config.model.checkpoint=WORKDIR/memsr \
-    --config.datasets=set5,set14 --config.data_dir=/data
-python -m memsr_jax.profile --models plain_m,edsr_baseline,imdn --scales 2,4
-python -m memsr_jax.upscale --checkpoint WORKDIR/memsr --input photo.png --output out/ \
-    --max_memory 256MB
-python -m memsr_jax.export --checkpoint WORKDIR/memsr --format onnx --output student.onnx
-python -m memsr_jax.upscale --onnx student.onnx --input photo.png \
-    --output out/ --max_memory 256MB
-```
+
+In a checkout, `python train.py` / `python eval.py` are the same as `memsr-train` / `memsr-eval`.
+This notebook's `WORKDIR` is a temporary folder removed by the last cell unless `MEMSR_NB_WORKDIR`
+names one to keep.
 
 Details: `docs/MEMSR.md` (method), `docs/DATA.md` (datasets), `docs/TRAINING.md` (engine),
 `docs/DEPLOY.md` (tiling and memory budgets).
@@ -431,9 +451,15 @@ Details: `docs/MEMSR.md` (method), `docs/DATA.md` (datasets), `docs/TRAINING.md`
 
 code(r'''
 SUMMARY["seconds"] = time.perf_counter() - T_START
-(WORKDIR / "walkthrough_summary.json").write_text(json.dumps(SUMMARY, indent=1, default=float))
-print(f"walkthrough finished in {SUMMARY['seconds']:.0f} s; summary in "
-      f"{WORKDIR / 'walkthrough_summary.json'}")
+SUMMARY["files"] = {"student_model": (WORKDIR / "memsr" / "model").is_dir(),
+                    "upscaled_png": (WORKDIR / "chelsea_sr.png").is_file()}
+print("SUMMARY " + json.dumps(SUMMARY, default=float))
+if OWN_WORKDIR:  # the temporary folder goes; a folder named by MEMSR_NB_WORKDIR stays
+  shutil.rmtree(WORKDIR, ignore_errors=True)
+  print(f"walkthrough finished in {SUMMARY['seconds']:.0f} s; removed {WORKDIR}")
+else:
+  (WORKDIR / "walkthrough_summary.json").write_text(json.dumps(SUMMARY, indent=1, default=float))
+  print(f"walkthrough finished in {SUMMARY['seconds']:.0f} s; results and summary in {WORKDIR}")
 ''')
 
 

@@ -11,6 +11,10 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED = pathlib.Path(os.environ.get("MEMSR_SHARED", REPO.parent / "shared"))
+# The data home of every command the tests run (memsr_jax/data/home.py): the shared folder, whose
+# datasets/ and weights/ the loaders find there. Set explicitly: the package itself never looks
+# beside the checkout.
+os.environ.setdefault("MEMSR_DATA_DIR", str(SHARED))
 
 
 @pytest.fixture(scope="session")

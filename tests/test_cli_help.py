@@ -1,7 +1,9 @@
 """Every command follows one parser convention (memsr_jax/cli.py): `--help` prints the usage and
 exits 0, and a flag argparse or absl rejects is one `error:` line on stderr with exit status 2."""
+import importlib
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -24,6 +26,8 @@ TOOLS = {  # command → a flag its --help must list
     "-m memsr_jax.experiments": "--budget",
     "-m memsr_jax.release_check": "--markdown",
     "-m memsr_jax.methods.memsr.convert_error": "--teachers",
+    "-m memsr_jax.eval": "--config",
+    "-m memsr_jax.tools.train": "--workdir",
 }
 
 
@@ -50,6 +54,37 @@ def test_flag_errors_are_one_line_exit_2(command, args, fragment):
   rc, out, err = _run(command, *args)
   assert rc == 2 and "Traceback" not in err, (rc, err[-2000:])
   assert len(err.strip().splitlines()) == 1 and err.startswith("error: ") and fragment in err, err
+
+
+def _scripts() -> dict[str, str]:
+  text = (REPO / "pyproject.toml").read_text()
+  block = text.split("[project.scripts]", 1)[1].split("\n[", 1)[0]
+  return dict(re.findall(r'^(memsr-[\w-]+) = "([\w.]+:\w+)"', block, re.M))
+
+
+def test_every_console_script_is_a_tool_main():
+  scripts = _scripts()
+  assert {"memsr-train", "memsr-eval", "memsr-fetch", "memsr-upscale", "memsr-export",
+          "memsr-plot", "memsr-profile", "memsr-experiments", "memsr-import-weights",
+          "memsr-release-check", "memsr-tiling-error"} <= set(scripts)
+  for name, target in scripts.items():
+    module, func = target.split(":")
+    assert module.startswith("memsr_jax.tools.") and func == "main", (name, target)
+    assert callable(getattr(importlib.import_module(module), func)), name
+
+
+def test_train_config_by_name_and_a_missing_one():
+  rc, out, err = _run("-m memsr_jax.tools.train", "--config", "nope", "--workdir", "w")
+  assert rc == 2 and err.startswith("error: --config nope: no such file") and \
+      err.count("\n") == 1, err
+  rc, out, err = _run("-m memsr_jax.tools.train", "--config", "quickstart", "--help")
+  assert rc == 0 and "config.total_steps" in out, (out[-2000:], err[-2000:])
+
+
+def test_python_m_train_points_at_the_command():
+  rc, out, err = _run("-m memsr_jax.train")
+  assert rc == 2 and err.startswith("error: ") and "memsr-train" in err and \
+      err.count("\n") == 1, err
 
 
 @pytest.mark.parametrize("main", [upscale_cli.main, export_cli.main])

@@ -27,3 +27,18 @@ def test_env_var_overrides_the_folder(tmp_path, monkeypatch):
   monkeypatch.setenv(config_paths.ENV_VAR, str(tmp_path))
   assert config_paths.config_root() == tmp_path
   assert config_paths.load_config("mine").a == 7
+
+
+def test_config_flag_takes_a_packaged_name(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)  # no configs/ here: names resolve to the packaged files
+  plain = str(REPO / "configs" / "memsr" / "plain.py")
+  resolve = config_paths.resolve_config_flag
+  assert resolve(["t", "--config", "quickstart", "--workdir", "w"]) == [
+      "t", "--config", str(REPO / "configs" / "quickstart.py"), "--workdir", "w"]
+  assert resolve(["t", "--config=memsr/plain.py:m,x4"]) == ["t", f"--config={plain}:m,x4"]
+  assert resolve(["t", "--config", "memsr/plain:m,x4"]) == ["t", "--config", f"{plain}:m,x4"]
+  (tmp_path / "mine.py").write_text("")  # an existing file is kept as given
+  assert resolve(["t", "--config", "mine.py"]) == ["t", "--config", "mine.py"]
+  assert resolve(["t", "--workdir", "w"]) == ["t", "--workdir", "w"]
+  with pytest.raises(FileNotFoundError, match="no packaged config.*quickstart"):
+    resolve(["t", "--config=nope"])

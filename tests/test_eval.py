@@ -22,9 +22,9 @@ def _eval_module():
   sys.path.insert(0, str(REPO))
   try:
     from configs import eval as eval_config
-    import eval as eval_module
   finally:
     sys.path.remove(str(REPO))
+  from memsr_jax.tools import eval as eval_module
   return eval_module, eval_config
 
 

@@ -105,11 +105,16 @@ def tiny_checkpoint(tmp_path_factory):
 
 def test_cli_checkpoint_export(tiny_checkpoint, tmp_path, capsys):
   out = tmp_path / "m.onnx"
-  assert export.main(["--checkpoint", str(tiny_checkpoint), "--output", str(out)]) == 0
-  rep = json.loads(capsys.readouterr().out)
+  assert export.main(["--checkpoint", str(tiny_checkpoint), "--output", str(out), "--json",
+                      str(tmp_path / "m.json")]) == 0
+  printed = capsys.readouterr().out.splitlines()  # a short summary; the report is in --json
+  assert len(printed) == 2 and printed[0].startswith(f"wrote {out} (") and "{" not in printed[0]
+  assert printed[1] == f"report: {tmp_path / 'm.json'}"
+  rep = json.loads((tmp_path / "m.json").read_text())
   assert rep["memsr_jax.step"] == "77" and rep["memsr_jax.scale"] == "2"
   assert rep["max_abs_diff"] <= TOL
-  assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # no temp file left
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.onnx"]  # no temp file left
+  (tmp_path / "m.json").unlink()
   # Existing output: one line, exit 2, file untouched; --overwrite replaces it.
   before = out.read_bytes()
   assert export.main(["--checkpoint", str(tiny_checkpoint), "--output", str(out)]) == 2

@@ -34,10 +34,16 @@ def test_resolve_a_path_and_errors(tmp_path, monkeypatch):
   assert folders.resolve("mine", str(tmp_path)) == tmp_path / "mine"
   with pytest.raises(ValueError, match="unknown dataset 'sett5'.*set5, set14"):
     folders.resolve("sett5", str(tmp_path))
-  with pytest.raises(FileNotFoundError, match="'set5' not found under data root.*data_dir"):
+  with pytest.raises(FileNotFoundError, match="'set5' not found under data root.*memsr-fetch set5"
+                     ".*data_dir"):
     folders.resolve("set5", str(tmp_path))
-  with pytest.raises(FileNotFoundError, match="needs a data root"):
+  monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no data root given: the per-user cache
+  monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+  cache = tmp_path / "home" / ".cache" / "memsr_jax"
+  with pytest.raises(FileNotFoundError, match=f"not found under data root {cache}"):
     folders.resolve("set5", None)
+  _write(cache / "benchmark" / "Set5" / "HR" / "a.png")  # where `memsr-fetch set5` puts it
+  assert folders.resolve("set5", None) == cache / "benchmark" / "Set5" / "HR"
   with pytest.raises(FileNotFoundError, match="does not exist"):
     folders.resolve(str(tmp_path / "missing"), None)
 

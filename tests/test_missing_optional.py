@@ -50,7 +50,7 @@ def test_missing_optional_package_is_one_line_exit_2(tmp_path, photo, case):
     rc, err = _run(["jax2onnx"], "memsr_jax.export",
                    ["--model", "plain_s", "--scale", "2", "--torch_weights", fake, "--output",
                     tmp_path / "m2.onnx"])
-    want = "--no-deps jax2onnx==0.17.1"
+    want = 'pip install "memsr_jax[export]"'
   else:
     rc, err = _run(["onnxruntime"], "memsr_jax.upscale",
                    ["--onnx", onnx_file, "--input", photo, "--output", tmp_path / "up"])

@@ -81,7 +81,7 @@ def test_sweep_levels_prints_every_level(tmp_path, mssr_ckpt, sample_image, caps
   data.mkdir()
   for i in range(2):
     Image.fromarray(sample_image[40 * i:40 * i + 32, 100:132]).save(data / f"img{i}.png")
-  ev = load_module("eval")
+  from memsr_jax.tools import eval as ev
   cfg = eval_config(checkpoint=str(path))
   cfg.datasets = str(data)
   cfg.sweep_levels = True

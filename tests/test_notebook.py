@@ -1,9 +1,16 @@
-"""Executes notebooks/walkthrough.ipynb end to end (tiny CPU settings) and checks what it shows."""
+"""Executes notebooks/walkthrough.ipynb end to end (tiny CPU settings) and checks what it shows.
+
+It runs as in a fresh runtime: outside any checkout, with memsr_jax installed (pip install --target
+of a copy of the sources, the dependencies from this environment), and without a workdir of its
+own, so the temporary folder it makes must be gone when it ends.
+"""
 import importlib.util
 import json
 import math
 import os
 import pathlib
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -31,6 +38,20 @@ def _repo_files() -> set:
   """Where the notebook could leave files: notebooks/, and runs/ or workdirs at the top level."""
   files = {p for p in (REPO / "notebooks").rglob("*") if "__pycache__" not in p.parts}
   return files | {p for p in REPO.iterdir() if p.name.startswith(("runs", "memsr_walkthrough"))}
+
+
+def _install(tmp_path: pathlib.Path) -> pathlib.Path:
+  """memsr_jax installed from a copy of the sources into a folder of its own (no dependencies)."""
+  src = tmp_path / "src"
+  for name in ("memsr_jax", "configs"):
+    shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+  for name in ("setup.py", "pyproject.toml", "README.md", "LICENSE"):
+    shutil.copy(REPO / name, src / name)
+  site = tmp_path / "site"
+  subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                  "--no-build-isolation", "--target", str(site), str(src)],
+                 check=True, capture_output=True, timeout=600)
+  return site
 
 
 def _text_outputs(nb) -> str:
@@ -66,9 +87,15 @@ def test_walkthrough_runs(tmp_path, monkeypatch):
   pytest.importorskip("ipykernel")
   nbformat = pytest.importorskip("nbformat")
   nbclient = pytest.importorskip("nbclient")
-  workdir = tmp_path / "work"
+  site = _install(tmp_path)
+  outside = tmp_path / "outside"  # no checkout at or above it
+  outside.mkdir()
+  temp = tmp_path / "temp"  # where the notebook's own temporary workdir goes
+  temp.mkdir()
+  monkeypatch.setenv("PYTHONPATH", str(site))
+  monkeypatch.setenv("TMPDIR", str(temp))
+  monkeypatch.delenv("MEMSR_NB_WORKDIR", raising=False)
   monkeypatch.setenv("MEMSR_NB_TINY", "1")
-  monkeypatch.setenv("MEMSR_NB_WORKDIR", str(workdir))
   monkeypatch.setenv("JAX_PLATFORMS", os.environ.get("JAX_PLATFORMS", "cpu"))
   # Kernel connection files and IPython's profile/history in tmp, not in the user's home.
   monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "jupyter_runtime"))
@@ -77,19 +104,24 @@ def test_walkthrough_runs(tmp_path, monkeypatch):
 
   nb = nbformat.read(str(NOTEBOOK), as_version=4)
   client = nbclient.NotebookClient(nb, timeout=TIMEOUT_S, km=_kernel_manager(tmp_path / "kernels"),
-                                   resources={"metadata": {"path": str(REPO)}})
+                                   resources={"metadata": {"path": str(outside)}})
   try:
     client.execute()  # raises CellExecutionError (with the cell's traceback) on any error
   finally:
     nbformat.write(nb, str(tmp_path / "executed.ipynb"))  # for a look after a failure
 
   text = _text_outputs(nb)
+  assert f"memsr_jax installed at {site / 'memsr_jax'}" in text  # not a checkout
   assert "settings: TINY" in text
   assert "max |plain - residual|" in text and "Y-PSNR" in text
   assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {})
              for c in nb.cells for o in c.get("outputs", [])), "no figure was shown"
 
-  summary = json.loads((workdir / "walkthrough_summary.json").read_text())
+  line = next(x for x in text.splitlines() if x.startswith("SUMMARY "))
+  summary = json.loads(line[len("SUMMARY "):])
+  assert f"removed {temp}/memsr_walkthrough_" in text  # its workdir was a temporary folder …
+  left = [p.name for p in temp.iterdir() if p.name.startswith("memsr_walkthrough_")]
+  assert left == [], f"the notebook left its temporary folder behind: {left}"  # … and is gone
   # The converted plain teacher computes the residual teacher's function (fp32 rounding only).
   # (literal form: the +C copies cost float32 bits, docs/MEMSR.md measures up to 1.3e-3; the
   # offset-folded form stays at the fp32 rounding level of the residual teacher itself.)
@@ -111,7 +143,7 @@ def test_walkthrough_runs(tmp_path, monkeypatch):
   # Masked tiling is exact for plain nets: the tiled PNG equals the whole-image forward (±1 level
   # where float summation order flips a rounding).
   assert summary["upscale"]["n_tiles"] > 1 and summary["upscale"]["tiled_vs_whole_max_diff"] <= 1
-  assert (workdir / "memsr" / "model").is_dir() and (workdir / "chelsea_sr.png").is_file()
+  assert summary["files"] == {"student_model": True, "upscaled_png": True}
   if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("jax2onnx"):
     # Section 7: verified ONNX export, and ORT's tiled upscale = JAX's whole image (±1 level).
     assert summary["onnx"]["max_abs_diff"] <= 1e-3

@@ -15,7 +15,7 @@ def test_require_returns_the_module():
 
 @pytest.mark.parametrize("module,extra", [("torch", "memsr_jax[torch]"),
                                           ("onnxruntime", "memsr_jax[export]"),
-                                          ("jax2onnx", "--no-deps jax2onnx==0.17.1")])
+                                          ("jax2onnx", "memsr_jax[export]")])
 def test_missing_optional_package_is_one_line_with_the_install_command(monkeypatch, capsys,
                                                                        module, extra):
   monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError

@@ -201,8 +201,10 @@ def test_cli_int8_export_and_upscale(tiny_checkpoint, calib_dir, sample_image, t
   from memsr_jax import upscale
   out = tmp_path / "q.onnx"
   assert _export_int8(tiny_checkpoint, out, calib_dir, "--calibration_images", "4",
-                      "--min_psnr", "20") == 0
-  rep = json.loads(capsys.readouterr().out)
+                      "--min_psnr", "20", "--json", str(tmp_path / "q.json")) == 0
+  printed = capsys.readouterr().out
+  assert printed.splitlines()[1].startswith("int8: ") and len(printed) < 600, printed
+  rep = json.loads((tmp_path / "q.json").read_text())
   assert rep["int8"]["calibration"]["crops"] == 4
   props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
   assert json.loads(props["memsr_jax.int8_verification"]) == rep["int8"]["verification"]

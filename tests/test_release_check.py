@@ -146,6 +146,15 @@ def test_default_release_dir_is_relative_to_the_current_directory(monkeypatch, t
   assert release_check.default_release_dir() == pathlib.Path(
       "../shared/release/SRModelCompression")
   monkeypatch.setenv("MEMSR_SHARED", "/x")
+
+
+def test_default_release_dir_is_in_the_data_home(monkeypatch, tmp_path):
+  monkeypatch.delenv("MEMSR_DATA_DIR", raising=False)
+  monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+  monkeypatch.setenv("HOME", str(tmp_path))
+  assert release_check.default_release_dir() == (
+      tmp_path / ".cache" / "memsr_jax" / "release" / "SRModelCompression")
+  monkeypatch.setenv("MEMSR_DATA_DIR", "/x")
   assert release_check.default_release_dir() == pathlib.Path("/x/release/SRModelCompression")
 
 

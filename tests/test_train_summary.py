@@ -27,10 +27,10 @@ def test_summary_reports_final_best_bicubic_workdir_and_next_commands(tmp_path):
                       "(step 2); bicubic 32.93 dB (final +0.32 dB)")
   assert lines[2] == "  workdir: checkpoints/ (steps 2, 4), metrics.jsonl, tb/"
   assert lines[3] == "  next:"
-  assert lines[4].startswith(f"    python eval.py --config configs/eval.py "
-                             f"--config.model.checkpoint={w} ")
+  assert lines[4].startswith(f"    memsr-eval --config.model.checkpoint={w} ")
+  assert lines[5].startswith("    memsr-fetch sample && memsr-upscale ")  # photo.png exists then
   assert f"--output {w}/upscaled --scale 2" in lines[5]
-  assert lines[6] == f"    python -m memsr_jax.plot {w} --out {w}/plots"
+  assert lines[6] == f"    memsr-plot {w} --out {w}/plots"
 
 
 def test_summary_without_validation_and_with_stages(tmp_path):

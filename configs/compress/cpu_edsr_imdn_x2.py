@@ -2,8 +2,8 @@
 
 Distill stage only (the student is the paper's fixed EDSRmini); T91 + BSD200, Set5 validation.
 
-  MEMSR_DATA_DIR=../shared/datasets python train.py \
-      --config configs/compress/cpu_edsr_imdn_x2.py --workdir runs/cpu_edsrmini_kd
+  memsr-fetch t91 bsd200 set5 imdn
+  memsr-train --config compress/cpu_edsr_imdn_x2 --workdir runs/cpu_edsrmini_kd
 The no-teacher baseline (plain L1, same student, steps, data and seed):
   ... --config.compress.distill.teacher.source=none --workdir runs/cpu_edsrmini_scratch
 The paper's level weights 2^i (the recipe configs' default) instead of equal ones:

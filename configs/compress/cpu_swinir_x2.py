@@ -5,8 +5,8 @@ SwinIR-S (pass --config.model.init.kind=torch --config.model.init.path=... to us
 release); the distill stage uses the imported IMDN ×2 as the teacher. It shows the stages run,
 resume and give a SwinIRmini that beats bicubic; it does not reproduce the paper's numbers.
 
-  MEMSR_DATA_DIR=../shared/datasets python train.py \
-      --config configs/compress/cpu_swinir_x2.py --workdir runs/cpu_swinir_compress
+  memsr-fetch t91 bsd200 set5 imdn
+  memsr-train --config compress/cpu_swinir_x2 --workdir runs/cpu_swinir_compress
 The no-teacher baseline (same fixed student, steps, data and seed; no prune stage needed):
   ... --config.compress.stages=distill --config.compress.distill.teacher.source=none \
       --workdir runs/cpu_swinir_scratch

@@ -1,7 +1,6 @@
 """MSSR at CPU scale: EDSR 16 ch × 8 blocks ×2 on T91 (+ BSD200 when given a merged folder).
 
-  python train.py --config configs/mssr/cpu.py --workdir runs/mssr_cpu \
-      --config.data.root=../shared/datasets --config.val.root=../shared/datasets
+  memsr-fetch t91 set5 && memsr-train --config mssr/cpu --workdir runs/mssr_cpu
 Ablations: --config.mssr.rewind_to=init (reset to init), --config.mssr.ssd_weight=0 (no SSD),
 --config.mssr.expand=False (forward stage only).
 """

@@ -32,11 +32,12 @@ from memsr_jax.data import archive as archives
 from memsr_jax.data import download as dl
 from memsr_jax.data import filelock
 from memsr_jax.data import folders
+from memsr_jax.data import home
+from memsr_jax.data import sample
 from memsr_jax.data.sources import SOURCES
 from memsr_jax.data.sources import Remote
 from memsr_jax.data.sources import Source
 
-DEFAULT_DATA_DIR = "datasets"
 # Extracted images may take at most this many times the archive's size (at least the floor), and
 # number at most FILES_PER_IMAGE per expected image (HR + LR x2-x4 are 4): more is a bomb.
 BOMB_RATIO = 16
@@ -47,8 +48,8 @@ MAX_URL_NAME = 244
 
 
 def _data_dir(value: Optional[str]) -> pathlib.Path:
-  root = value or os.environ.get(folders.DATA_DIR_ENV) or DEFAULT_DATA_DIR
-  return pathlib.Path(root).expanduser().absolute()
+  root = pathlib.Path(value) if value else home.data_home()
+  return root.expanduser().absolute()
 
 
 def _recorded_path(archive: pathlib.Path) -> pathlib.Path:
@@ -319,13 +320,14 @@ def _parser() -> cli.ArgumentParser:
       prog="python -m memsr_jax.data.fetch",
       description="Download SR datasets and weights from their public sources into the data "
                   "dir, verified, resumable, in the layout the loaders read.",
-      epilog="example:\n  python -m memsr_jax.data.fetch set5 set14 imdn --data_dir datasets",
+      epilog="examples:\n  python -m memsr_jax.data.fetch set5 set14 imdn\n"
+             "  python -m memsr_jax.data.fetch sample  # photo.png here, to try the upscaler on",
       formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("names", nargs="*", metavar="NAME",
-                 help=f"what to fetch: {', '.join(SOURCES)}")
+                 help=f"what to fetch: {', '.join(SOURCES)}, or {sample.NAME} ({sample.WHAT})")
   p.add_argument("--data_dir", default=None,
-                 help=f"where sets go (default ${folders.DATA_DIR_ENV}, else ./"
-                      f"{DEFAULT_DATA_DIR}); weights go to <data_dir>/weights")
+                 help=f"where sets go (default: the data home, ${home.ENV}, else "
+                      "~/.cache/memsr_jax); weights go to <data_dir>/weights")
   p.add_argument("--url", default=None,
                  help="download from this URL instead (a mirror, or your own Manga109 copy); "
                       "one NAME only")
@@ -341,15 +343,22 @@ def main(argv=None) -> int:
   console.setup(args.verbose)
   if args.list:
     _list()
+    print(f"{sample.NAME:10s} {sample.WHAT}")
     return 0
   if not args.names:
     raise cli.UserError("give at least one NAME (see --list)")
   if args.url is not None and len(args.names) != 1:
     raise cli.UserError("--url goes with exactly one NAME")
-  unknown = [n for n in args.names if n.lower() not in SOURCES]
+  unknown = [n for n in args.names if n.lower() not in SOURCES and n.lower() != sample.NAME]
   if unknown:
-    raise cli.UserError(f"unknown name {unknown[0]!r}: use one of {', '.join(SOURCES)}")
+    raise cli.UserError(f"unknown name {unknown[0]!r}: use one of {', '.join(SOURCES)}, "
+                        f"{sample.NAME}")
+  if sample.NAME in (n.lower() for n in args.names):
+    sample.write(sample.DEFAULT_OUT, overwrite=args.overwrite)
+    args.names = [n for n in args.names if n.lower() != sample.NAME]
   data_dir = _data_dir(args.data_dir)
+  if args.names:
+    console.say(f"data home: {data_dir}")
   for name in args.names:
     fetch(name, data_dir, url=args.url, overwrite=args.overwrite)
   return 0

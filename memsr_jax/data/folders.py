@@ -20,13 +20,15 @@ from typing import Optional, Sequence
 import numpy as np
 
 from memsr_jax import cli
+from memsr_jax.data import home
+from memsr_jax.data.sources import SOURCES
 from memsr_jax.image.bicubic import bicubic_downscale
 from memsr_jax.image.io import IMAGE_EXTENSIONS
 from memsr_jax.image.io import ImageReadError
 from memsr_jax.image.io import mod_crop
 from memsr_jax.image.io import read_image
 
-DATA_DIR_ENV = "MEMSR_DATA_DIR"
+DATA_DIR_ENV = home.ENV
 # Where each command takes the data root from (named in the errors of `resolve`).
 ROOT_FLAGS = (f"train.py's --config.data.root (--config.val.root for validation), eval.py's "
               f"--config.data_dir, or ${DATA_DIR_ENV}")
@@ -116,21 +118,21 @@ def _skimage_dir() -> pathlib.Path:
   return pathlib.Path(skimage.data.__file__).parent
 
 
-def _data_root(data_root: Optional[str]) -> Optional[pathlib.Path]:
-  root = data_root or os.environ.get(DATA_DIR_ENV)
-  return pathlib.Path(root).expanduser() if root else None
+def _data_root(data_root: Optional[str]) -> pathlib.Path:
+  """data_root when given, else the data home ($MEMSR_DATA_DIR or the per-user cache)."""
+  return pathlib.Path(data_root).expanduser() if data_root else home.data_home()
+
+
+def _fetch_hint(name: str) -> str:
+  return f"; {home.fetch_hint(name)}" if name in SOURCES and SOURCES[name].remotes else ""
 
 
 def _looks_like_path(name: str) -> bool:
   return os.sep in name or "/" in name or name.startswith((".", "~"))
 
 
-def _resolve_named(name: str, root: Optional[pathlib.Path],
+def _resolve_named(name: str, root: pathlib.Path,
                    root_flags: str = ROOT_FLAGS) -> pathlib.Path:
-  if root is None:
-    raise DatasetNotFoundError(
-        f"dataset {name!r} needs a data root: set {root_flags} to the folder that holds it, or "
-        "pass the image folder's path instead of the name")
   tried, empty = [], []
   for prefix in _SEARCH_PREFIXES:
     base_root = _find_ci(root, prefix) if prefix else root
@@ -150,9 +152,9 @@ def _resolve_named(name: str, root: Optional[pathlib.Path],
     raise DatasetNotFoundError(f"dataset {name!r}: found {empty[0]} but it holds no images "
                                f"({', '.join(IMAGE_EXTENSIONS)}); put the HR images there")
   raise DatasetNotFoundError(
-      f"dataset {name!r} not found under data root {root} (looked for, ignoring case: "
-      f"{', '.join(tried[:8])}{', …' if len(tried) > 8 else ''}). Put its HR images in "
-      f"{root / _ALIASES[name][0]}, or set {root_flags} to the folder that holds it")
+      f"dataset {name!r} not found under data root {root}{_fetch_hint(name)}; or put its HR "
+      f"images in {root / _ALIASES[name][0]}, or set {root_flags} to the folder that holds it "
+      f"(looked for, ignoring case: {', '.join(tried[:4])}{', …' if len(tried) > 4 else ''})")
 
 
 def resolve(name_or_path: str, data_root: Optional[str],
@@ -187,7 +189,7 @@ def resolve(name_or_path: str, data_root: Optional[str],
     return path
   if _looks_like_path(key):
     raise DatasetNotFoundError(f"dataset folder {path} does not exist")
-  if root is not None and (root / key).is_dir():
+  if (root / key).is_dir():
     return root / key
   raise DatasetError(f"unknown dataset {key!r}: use one of {', '.join(KNOWN_NAMES)} "
                      "or the path of a folder of HR images")
@@ -233,7 +235,7 @@ def list_pairs(name_or_path: str, data_root: Optional[str], scale: int,
 
   Args:
     name_or_path: a dataset name (see KNOWN_NAMES) or a folder of HR images.
-    data_root: where named datasets live (None: ${MEMSR_DATA_DIR}).
+    data_root: where named datasets live (None: the data home, memsr_jax/data/home.py).
     scale: picks the shipped LR folder (X{scale}) when the dataset has one.
     use_lr_files: False ignores shipped LR images (LR is then always bicubic of the HR).
   """

@@ -12,6 +12,8 @@ HIGHEST) on a real photo and refuses to write the file when max |diff| > --toler
 With --quantize int8 the verified float model is quantized by ONNX Runtime (deploy/quantize.py),
 calibrated on crops of --calibration's images, and written only when its Y-PSNR against the float
 model on held-out images of that folder reaches --min_psnr (docs/DEPLOY.md, int8).
+Prints a short summary on stdout (the file, its size, the checks it passed); the whole report
+(metadata, checksums, per-image int8 figures) goes to --json FILE when asked.
 Exit status: 0 written, 1 verification failed, 2 usage error (one line on stderr).
 """
 import argparse
@@ -22,7 +24,6 @@ import pathlib
 import sys
 
 from memsr_jax import cli
-from memsr_jax import console
 from memsr_jax import safe_io
 from memsr_jax.deploy import model_source
 from memsr_jax.deploy import onnx_export
@@ -37,7 +38,10 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument("--format", default="onnx", help="output format: onnx (the only one; see "
                  "docs/DEPLOY.md on LiteRT)")
   p.add_argument("--output", required=True, help="the .onnx file to write")
-  p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+  p.add_argument("--overwrite", action="store_true", help="replace an existing --output (and "
+                 "--json)")
+  p.add_argument("--json", metavar="FILE", help="also write the export's full report (metadata, "
+                 "checksums, verification figures) as JSON to FILE")
   p.add_argument("--layout", default="NHWC", choices=onnx_export.LAYOUTS,
                  help="input/output tensor layout")
   p.add_argument("--verify_image", help="LR image for the ONNX Runtime check (default: a crop "
@@ -109,22 +113,40 @@ def _export(args) -> dict:
                                  quantize_fn=_int8(args, int(model.scale)))
 
 
+def _check_json(args) -> pathlib.Path | None:
+  if not args.json:
+    return None
+  if safe_io.same_file(args.json, args.output) or args.json == args.output:
+    raise cli.UsageError("--json and --output must be different files")
+  return safe_io.check_output_file(args.json, "--json", overwrite=args.overwrite)
+
+
+def summary(report: dict, args) -> list[str]:
+  """The lines export prints: what was written and the checks it passed (no absolute paths)."""
+  lines = [f"wrote {args.output} ({report['bytes'] / 1e6:.1f} MB, {report['memsr_jax.model']} "
+           f"×{report['memsr_jax.scale']}, {args.layout}); ONNX Runtime vs JAX (HIGHEST) "
+           f"max |diff| {report['max_abs_diff']:.3g} on 0..255 (≤ {args.tolerance:g})"]
+  if "int8" in report:
+    v = report["int8"]["verification"]
+    lines.append(f"int8: {v['psnr_y_vs_fp32']} dB Y-PSNR against the float model on "
+                 f"{len(v['per_image'])} held-out images (≥ {args.min_psnr:g})")
+  if args.json:
+    lines.append(f"report: {args.json}")
+  return lines
+
+
 def main(argv=None) -> int:
   args = parse_args(argv)
   try:
+    json_path = _check_json(args)
     report = _export(args)
   except (onnx_export.VerificationError, quantize.Int8VerificationError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
   except (cli.UserError, ValueError, OSError) as e:
     return cli.fail(e)
-  console.say(f"wrote {report['output']} ({report['bytes'] / 1e6:.1f} MB, "
-              f"{report['memsr_jax.model']} ×{report['memsr_jax.scale']}, {args.layout}); ONNX "
-              f"Runtime vs JAX (HIGHEST) max |diff| {report['max_abs_diff']:.3g} on 0..255 "
-              f"(≤ {args.tolerance:g})")
-  if "int8" in report:
-    v = report["int8"]["verification"]
-    console.say(f"int8: {v['psnr_y_vs_fp32']} dB Y-PSNR against the float model on "
-                f"{len(v['per_image'])} held-out images (≥ {args.min_psnr:g})")
-  print(json.dumps({k: v for k, v in report.items() if k != "memsr_jax.model_kwargs"}))
+  if json_path is not None:
+    safe_io.atomic_write_text(json_path, json.dumps(
+        {k: v for k, v in report.items() if k != "memsr_jax.model_kwargs"}, indent=1))
+  print("\n".join(summary(report, args)))
   return 0

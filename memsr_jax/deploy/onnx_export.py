@@ -7,9 +7,11 @@ layout, training step, receptive radius and versions go into the model's metadat
 real photo and refuses to write the file when max |diff| > `tolerance`. The command is
 `python -m memsr_jax.export` (deploy/export_cli.py).
 """
+import contextlib
 import dataclasses
 import hashlib
 from importlib import metadata as pkg_metadata
+import io
 import json
 import pathlib
 
@@ -115,10 +117,11 @@ def to_onnx_proto(model, params, layout: str = "NHWC"):
     return model.apply({"params": params}, x)
 
   nchw = [0] if layout == "NCHW" else None
-  try:
-    return j2o.to_onnx(forward, [("N", "H", "W", 3)], model_name=type(model).__name__,
-                       input_names=["lr"], output_names=["sr"], inputs_as_nchw=nchw,
-                       outputs_as_nchw=nchw, return_mode="proto")
+  try:  # jax2onnx 0.12.5 prints debug lines on stdout, where our commands print results
+    with contextlib.redirect_stdout(io.StringIO()):
+      return j2o.to_onnx(forward, [("N", "H", "W", 3)], model_name=type(model).__name__,
+                         input_names=["lr"], output_names=["sr"], inputs_as_nchw=nchw,
+                         outputs_as_nchw=nchw, return_mode="proto")
   except Exception as e:  # the exporter's own message names the op it cannot express
     first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     raise ExportError(f"jax2onnx cannot export {type(model).__name__} with dynamic height and "

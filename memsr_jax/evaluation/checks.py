@@ -11,6 +11,7 @@ from memsr_jax import cli
 from memsr_jax import safe_io
 from memsr_jax.checkpoints import layout
 from memsr_jax.data import folders
+from memsr_jax.data import home
 from memsr_jax.models import levels
 from memsr_jax.models import registry
 
@@ -37,9 +38,11 @@ def check(config) -> None:
       raise cli.UserError(f"config.model: {e}") from None
     if m.torch_weights:
       for s in scales or [2, 3, 4]:
-        w = pathlib.Path(m.torch_weights.replace("{scale}", str(s))).expanduser()
-        if not w.is_file():
-          raise cli.UserError(f"config.model.torch_weights: {w} (×{s}) is not a file")
+        w = m.torch_weights.replace("{scale}", str(s))
+        try:
+          home.find_weights(w, home.weights_fetch_name(w))
+        except FileNotFoundError as e:
+          raise cli.UserError(f"config.model.torch_weights (×{s}): {e}") from None
   check_levels(config)
   scales = scales or [2, 3, 4]
   datasets = [d for d in str(config.datasets).replace(" ", "").split(",") if d] if isinstance(

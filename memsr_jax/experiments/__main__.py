@@ -17,15 +17,11 @@ import sys
 
 from memsr_jax import cli
 from memsr_jax import console
+from memsr_jax.data import home
 from memsr_jax.experiments import budgets
 from memsr_jax.experiments import runner
 from memsr_jax.experiments import specs
 from memsr_jax.train import loop
-
-
-def _shared(sub: str, env: str) -> str:
-  """$env, else ../shared/<sub> from the current directory (the repository root)."""
-  return os.environ.get(env) or os.path.join("..", "shared", sub)
 
 
 def parse_args(argv=None):
@@ -36,12 +32,13 @@ def parse_args(argv=None):
                  help="steps, batch and evaluation sets (memsr_jax/experiments/budgets.py)")
   p.add_argument("--workdir", required=True,
                  help="where every run, row cache and results.json/.md go (resumable)")
-  p.add_argument("--data_dir", default=_shared("datasets", "MEMSR_DATA_DIR"),
-                 help="folder holding T91, BSD200, Set5, Set14, … (default: $MEMSR_DATA_DIR, "
-                      "else ../shared/datasets)")
-  p.add_argument("--weights_dir", default=_shared("weights", "MEMSR_WEIGHTS_DIR"),
+  p.add_argument("--data_dir", default=str(home.data_home()),
+                 help="folder holding T91, BSD200, Set5, Set14, … (default: the data home, "
+                      "$MEMSR_DATA_DIR, else ~/.cache/memsr_jax)")
+  p.add_argument("--weights_dir", default=os.environ.get("MEMSR_WEIGHTS_DIR")
+                 or str(home.weights_dir()),
                  help="folder holding imdn/IMDN_x{2,4}.pth (reference rows; default: "
-                      "$MEMSR_WEIGHTS_DIR, else ../shared/weights)")
+                      "$MEMSR_WEIGHTS_DIR, else <data home>/weights)")
   p.add_argument("--sets", default="", help="comma-separated evaluation sets instead of the "
                  "budget's (Set5, Set14 and the benchmarks present), e.g. set5,set14: Urban100 and "
                  "Manga109 have ~100 image sizes, one compilation each per row")

@@ -20,6 +20,7 @@ import jax
 from memsr_jax import console
 from memsr_jax import methods
 from memsr_jax.data import folders
+from memsr_jax.data import home
 from memsr_jax.experiments import budgets
 from memsr_jax.experiments import claims
 from memsr_jax.experiments import exp_compress
@@ -47,7 +48,8 @@ def check_data(data_dir: str) -> None:
       folders.resolve(name, data_dir, root_flags=f"--data_dir (or ${folders.DATA_DIR_ENV})")
     except (FileNotFoundError, ValueError) as e:
       raise UsageError(f"{name} not found under --data_dir={data_dir} ({e}); point --data_dir "
-                       "(or $MEMSR_DATA_DIR) at the folder holding T91, BSD200 and Set5") from None
+                       "(or $MEMSR_DATA_DIR) at the folder holding T91, BSD200 and Set5, or "
+                       f"fetch them: {home.FETCH} {' '.join(REQUIRED_SETS)}") from None
 
 
 def prepare_workdir(workdir: pathlib.Path, experiment: str, budget: str) -> None:

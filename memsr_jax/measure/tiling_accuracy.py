@@ -1,7 +1,7 @@
 """How far tiled inference is from whole-image inference, on a real photo.
 
   python -m memsr_jax.tiling_error [--models edsr_baseline,swinir_s,imdn] [--imdn_weights
-      ../shared/weights/imdn/IMDN_x2.pth] [--tile 96] [--overlaps 8,16,32] [--out err.json]
+      imdn/IMDN_x2.pth] [--tile 96] [--overlaps 8,16,32] [--out err.json]
 
 For each model: max / mean |tiled − whole| (0..255 float output) and PSNR(tiled, whole) on the
 rounded uint8 outputs, for the feather mode at several overlaps and, where the model has a finite

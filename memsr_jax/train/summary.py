@@ -8,9 +8,11 @@ describes resumed and multi-stage runs as well as single ones:
       bicubic 32.93 dB (final +1.01 dB)
     workdir: checkpoints/ (steps 500, 1000), metrics.jsonl, tb/
     next:
-      python eval.py --config configs/eval.py --config.model.checkpoint=runs/quickstart …
-      python -m memsr_jax.upscale --checkpoint runs/quickstart --input photo.png …
-      python -m memsr_jax.plot runs/quickstart --out runs/quickstart/plots
+      memsr-eval --config.model.checkpoint=runs/quickstart …
+      memsr-fetch sample && memsr-upscale --checkpoint runs/quickstart --input photo.png …
+      memsr-plot runs/quickstart --out runs/quickstart/plots
+The commands are the console scripts (memsr_jax/tools/); in a clone `python eval.py`,
+`python -m memsr_jax.upscale` and `python -m memsr_jax.plot` are the same.
 """
 import json
 import pathlib
@@ -71,14 +73,14 @@ def workdir_line(workdir: pathlib.Path) -> str:
   return ", ".join(parts)
 
 
-def next_commands(workdir: str, scale: int, config_path: str = "configs/eval.py") -> list[str]:
+def next_commands(workdir: str, scale: int) -> list[str]:
   w = shlex.quote(str(workdir))
   return [
-      f"python eval.py --config {config_path} --config.model.checkpoint={w} "
-      f"--config.datasets=set5,set14 --config.output_dir={w}/eval",
-      f"python -m memsr_jax.upscale --checkpoint {w} --input photo.png --output {w}/upscaled "
-      f"--scale {scale}",
-      f"python -m memsr_jax.plot {w} --out {w}/plots",
+      f"memsr-eval --config.model.checkpoint={w} --config.datasets=set5,set14 "
+      f"--config.output_dir={w}/eval",
+      f"memsr-fetch sample && memsr-upscale --checkpoint {w} --input photo.png "
+      f"--output {w}/upscaled --scale {scale}",
+      f"memsr-plot {w} --out {w}/plots",
   ]
 
 

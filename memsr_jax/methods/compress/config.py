@@ -64,7 +64,7 @@ def compress_config(model: str = "edsr_baseline", student: str = "edsr_mini", sc
 
 
 def cpu_imdn_distill(c: ml_collections.ConfigDict,
-                     weights: str = "../shared/weights/imdn/IMDN_x2.pth"
+                     weights: str = "imdn/IMDN_x2.pth"
                      ) -> ml_collections.ConfigDict:
   """The CPU-scale distill stage: the official IMDN ×2 (PyTorch release) as teacher, Adam 1e-3
   with cosine decay, and equal pyramid level weights.

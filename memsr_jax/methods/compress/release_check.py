@@ -14,7 +14,6 @@ from CODE. The tables live in release_deviations.py (docs/COMPRESS.md prints the
 """
 import dataclasses
 import importlib.util
-import os
 import pathlib
 from typing import Any, Callable
 
@@ -23,6 +22,7 @@ import yaml
 from memsr_jax import cli
 from memsr_jax import config_paths
 from memsr_jax import console
+from memsr_jax.data import home
 from memsr_jax.interop import option_files
 from memsr_jax.methods.compress.release_deviations import CODE
 from memsr_jax.methods.compress.release_deviations import DEVIATIONS
@@ -312,12 +312,12 @@ def failures(rows: list[dict]) -> list[str]:
           for r in rows if r["status"] in FAILING]
 
 
+RELEASE_REPO = "https://github.com/Pikapi22/SRModelCompression"
+
+
 def default_release_dir() -> pathlib.Path:
-  """$MEMSR_SHARED/release/SRModelCompression, else ../shared/release/SRModelCompression from the
-  current directory (the repository root, where the shared data sits beside the checkout)."""
-  shared = os.environ.get("MEMSR_SHARED")
-  base = pathlib.Path(shared) if shared else pathlib.Path("..") / "shared"
-  return base / "release" / "SRModelCompression"
+  """<data home>/release/SRModelCompression (memsr_jax/data/home.py)."""
+  return home.data_home() / "release" / "SRModelCompression"
 
 
 def load_config(path: pathlib.Path):
@@ -333,8 +333,8 @@ def check(release_dir, configs_dir=None) -> dict[str, list[dict]]:
   the shared config finder, memsr_jax.config_paths)."""
   release_dir = pathlib.Path(release_dir)
   if not release_dir.is_dir():
-    raise ReleaseError(f"release folder {release_dir} not found; give --release_dir (or set "
-                       "$MEMSR_SHARED to the folder holding release/SRModelCompression)")
+    raise ReleaseError(f"release folder {release_dir} not found: copy the folder BasicSR/options "
+                       f"of {RELEASE_REPO} to {release_dir}/options, or give --release_dir")
   out = {}
   for model, rel in PAPER_CONFIGS.items():
     try:
@@ -351,8 +351,9 @@ def main(argv=None) -> int:
   ap = cli.ArgumentParser(prog="python -m memsr_jax.release_check",
                           description=__doc__.splitlines()[0])
   ap.add_argument("--release_dir", default=None,
-                  help="the release's folder holding options/ (default: $MEMSR_SHARED/release/"
-                       "SRModelCompression, else ../shared/release/SRModelCompression)")
+                  help="the release's folder holding options/ (default: <data home>/release/"
+                       "SRModelCompression; the data home is $MEMSR_DATA_DIR, else "
+                       "~/.cache/memsr_jax)")
   ap.add_argument("--configs_dir", default=None,
                   help="the configs folder holding compress/{edsr,swinir}_x2.py (default: the "
                        "project's, found by memsr_jax.config_paths)")

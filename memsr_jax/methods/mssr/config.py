@@ -80,7 +80,7 @@ def edsr_cpu(scale: int = 2) -> ml_collections.ConfigDict:
   c.model.kwargs.n_resblocks = 8
   c.model.kwargs.res_scale = 1.0  # docs/MSSR.md figures were measured with 1 (the preset has 2)
   c.data.dataset = "t91"
-  c.data.root = ""  # folder holding T91 (e.g. ../shared/datasets) or a folder of HR images
+  c.data.root = ""  # folder holding T91 ("" = the data home) or a folder of HR images
   c.data.lr_patch = 24
   c.data.batch_size = 16
   c.val.dataset = "set5"

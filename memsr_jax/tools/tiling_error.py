@@ -1,0 +1,17 @@
+"""Tiled against whole-image inference: `memsr-tiling-error`.
+
+Also `python -m memsr_jax.tools.tiling_error` and `python -m memsr_jax.tiling_error`; the command is
+in memsr_jax/measure/tiling_accuracy.py (--help).
+"""
+import sys
+
+from memsr_jax import cli
+from memsr_jax.measure.tiling_accuracy import main as _main
+
+
+def main() -> int:
+  return cli.run(_main)
+
+
+if __name__ == "__main__":
+  sys.exit(main())
