@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import numerics
 from memsr_jax import precision
 from memsr_jax.image import bicubic
 
@@ -29,14 +30,25 @@ def jit_under_policy(fn: Callable, policy: str = "highest") -> Callable:
   return call
 
 
-def model_predictor(model, params, policy: str = "highest") -> PredictFn:
+def model_predictor(model, params, policy: str = "highest",
+                    what: str = "the model") -> PredictFn:
   """`lr -> sr` of `model` with `params`, jitted under `policy` ("bfloat16" also computes in
-  bf16; the output is float32 either way)."""
+  bf16; the output is float32 either way). An output holding NaN or Inf raises
+  `numerics.NonFiniteOutputError` naming `what`."""
   dtype = precision.compute_dtype(policy)
   params = precision.cast_floating(params, dtype)
-  forward = jit_under_policy(
-      lambda p, x: model.apply({"params": p}, x.astype(dtype)).astype(jnp.float32), policy)
-  return lambda lr: forward(params, lr)
+
+  def apply(p, x):
+    sr = model.apply({"params": p}, x.astype(dtype)).astype(jnp.float32)
+    return sr, jnp.all(jnp.isfinite(sr))
+  forward = jit_under_policy(apply, policy)
+
+  def predict(lr):
+    sr, finite = forward(params, lr)
+    if not bool(finite):
+      numerics.check_finite_output(sr, what)
+    return sr
+  return predict
 
 
 def params_predictor(apply_fn: Callable, policy: str = "highest") -> Callable:

@@ -144,6 +144,20 @@ def _write_error(e: OSError, what: str, path: pathlib.Path) -> Exception:
   return e
 
 
+@contextlib.contextmanager
+def removed_if_left_empty(folder):
+  """`with removed_if_left_empty(out):` a folder the block creates is removed at its end when it
+  is still empty (a failed command leaves no empty folder behind); one that existed is kept."""
+  folder = pathlib.Path(folder).expanduser().absolute()
+  existed = folder.exists()
+  try:
+    yield folder
+  finally:
+    if not existed:
+      with contextlib.suppress(OSError):  # not empty, or gone: nothing to do
+        folder.rmdir()
+
+
 def atomic_write_bytes(path, data: bytes, what: str = "writing") -> None:
   with atomic_output(path, what) as tmp:
     tmp.write_bytes(data)
@@ -273,10 +287,12 @@ def checkpoint_tree_of(path) -> pathlib.Path | None:
   return None
 
 
-def check_not_in_checkpoint_tree(path, flag: str) -> None:
+def check_not_in_checkpoint_tree(path, flag: str, *, folder: bool = False) -> None:
   """Refuses an output inside a checkpoint tree: the next save of a resumed run, or its garbage
-  collection of old steps, would replace or delete it."""
-  tree = checkpoint_tree_of(path)
+  collection of old steps, would replace or delete it. `folder`: `path` is an output folder whose
+  files would be written into it (so it may not be a checkpoint folder or a workdir's top
+  either)."""
+  tree = checkpoint_tree_of(pathlib.Path(path) / "_" if folder else path)
   if tree is not None:
     raise UserError(f"{flag} {path} lies inside the checkpoint tree {tree}: a training run's "
                     "next save or clean-up would replace or delete it; write it elsewhere")
