@@ -88,3 +88,17 @@ def test_bad_runs_are_one_line_errors(tmp_path, capsys, bad):
   err = capsys.readouterr().err
   assert rc == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
   assert not (tmp_path / "o").exists()
+
+
+def test_plots_never_go_inside_a_checkpoint_tree(tmp_path, capsys):
+  run = tmp_path / "run"
+  _write_run(run, range(10, 101, 10))
+  step = run / "checkpoints" / "20"
+  step.mkdir(parents=True)
+  (step / "_CHECKPOINT_METADATA").write_text("{}")
+  for out in (step, step / "plots", run / "checkpoints", run):
+    rc = cli.run(plot.main, [str(run), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "checkpoint tree" in err and len(err.strip().splitlines()) == 1
+  assert sorted(p.name for p in step.iterdir()) == ["_CHECKPOINT_METADATA"]
+  assert cli.run(plot.main, [str(run), "--out", str(run / "plots")]) == 0

@@ -163,3 +163,14 @@ def test_a_lying_radius_is_refused_before_exact_tiling_only(photo, tmp_path, cap
   whole = _whole(sess, img)
   tiled = tiling.tile_array(ort_backend.OrtTileFn(sess), img, tile=2 * 3 + 9)
   np.testing.assert_array_equal(tiled, whole)
+
+
+def test_a_nan_onnx_model_is_refused_and_writes_no_png(photo, tmp_path, capsys):
+  import nan_models
+  _, path = photo
+  model = nan_models.nan_onnx(tmp_path / "nan.onnx")
+  out = tmp_path / "out"
+  assert upscale.main(["--onnx", str(model), "--input", str(path), "--output", str(out)]) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err[-1].startswith("error: ") and "outputs NaN" in err[-1], err
+  assert not out.exists()

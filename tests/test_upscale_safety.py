@@ -150,3 +150,33 @@ def test_fifo_and_empty_paths_are_refused(tmp_path, rng, capsys):
   _one_line_error(capsys, "--input is empty")
   assert _upscale(tmp_path / "a.png", "") == 2
   _one_line_error(capsys, "--output is empty")
+
+
+def _png(path, rgb):
+  path.parent.mkdir(parents=True, exist_ok=True)
+  Image.fromarray(rgb).save(path)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_non_finite_model_is_refused_and_writes_nothing(tmp_path, rng, capsys, bad):
+  import nan_models
+  ckpt = nan_models.nan_checkpoint(tmp_path / "model", bad)
+  for name in ("a.png", "b.png"):
+    _png(tmp_path / "in" / name, rng.integers(0, 256, (10, 12, 3)).astype(np.uint8))
+  out = tmp_path / "out"
+  assert upscale.main(["--checkpoint", str(ckpt), "--input", str(tmp_path / "in"),
+                       "--output", str(out)]) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err[-1].startswith("error: the model outputs ") and "weights are broken" in err[-1]
+  assert not out.exists()  # no PNG, no partial file, no empty folder
+
+
+def test_outputs_inside_a_checkpoint_step_are_refused(tmp_path, rng, capsys):
+  import nan_models
+  ckpt = nan_models.nan_checkpoint(tmp_path / "run" / "checkpoints" / "6")
+  _png(tmp_path / "a.png", rng.integers(0, 256, (10, 12, 3)).astype(np.uint8))
+  before = sorted(p.relative_to(ckpt) for p in ckpt.rglob("*"))
+  for out in (ckpt, ckpt / "sr", tmp_path / "run"):
+    assert _upscale(tmp_path / "a.png", out) == 2
+    assert "checkpoint tree" in capsys.readouterr().err
+  assert sorted(p.relative_to(ckpt) for p in ckpt.rglob("*")) == before
