@@ -11,14 +11,18 @@
   name beside the target (`.<name>.<pid>.tmp`) and is renamed over it when complete, so a kill
   mid-write never leaves a half file under the final name; leftovers of killed runs are deleted by
   the next write of the same file (`remove_stale_temps`);
-- `same_file`: whether two paths are one file (an input must never be opened for writing).
+- `same_file`: whether two paths are one file (an input must never be opened for writing);
+- `removed_if_left_empty`: a folder a failed command created is not left behind empty;
+  `exit_on_signal`: SIGTERM runs the clean-ups of temporary files and folders.
 """
 import contextlib
 import errno
 import os
 import pathlib
+import signal
 import stat
 import tempfile
+import threading
 import time
 
 from memsr_jax.cli import UserError
@@ -156,6 +160,25 @@ def removed_if_left_empty(folder):
     if not existed:
       with contextlib.suppress(OSError):  # not empty, or gone: nothing to do
         folder.rmdir()
+
+
+@contextlib.contextmanager
+def exit_on_signal():
+  """Inside the block SIGTERM raises SystemExit(128 + 15), so the `with` / `finally` clean-ups of
+  temporary files and folders run (the default action would end the process without them); Ctrl-C
+  raises KeyboardInterrupt anyway. The previous handler is restored after. Main thread only."""
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+
+  def handle(signum, frame):
+    del frame
+    raise SystemExit(128 + signum)
+  old = signal.signal(signal.SIGTERM, handle)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL if old is None else old)
 
 
 def atomic_write_bytes(path, data: bytes, what: str = "writing") -> None:
