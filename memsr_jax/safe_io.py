@@ -166,19 +166,25 @@ def removed_if_left_empty(folder):
 def exit_on_signal():
   """Inside the block SIGTERM raises SystemExit(128 + 15), so the `with` / `finally` clean-ups of
   temporary files and folders run (the default action would end the process without them); Ctrl-C
-  raises KeyboardInterrupt anyway. The previous handler is restored after. Main thread only."""
+  raises KeyboardInterrupt anyway. When code inside swallows that SystemExit, it is raised again
+  at the end of the block. The previous handler is restored after. Main thread only."""
   if threading.current_thread() is not threading.main_thread():
     yield
     return
 
+  received = []
+
   def handle(signum, frame):
     del frame
+    received.append(signum)
     raise SystemExit(128 + signum)
   old = signal.signal(signal.SIGTERM, handle)
   try:
     yield
   finally:
     signal.signal(signal.SIGTERM, signal.SIG_DFL if old is None else old)
+  if received:  # a library's bare `except:` swallowed the SystemExit: exit now
+    raise SystemExit(128 + received[0])
 
 
 def atomic_write_bytes(path, data: bytes, what: str = "writing") -> None:

@@ -180,3 +180,16 @@ def test_outputs_inside_a_checkpoint_step_are_refused(tmp_path, rng, capsys):
     assert _upscale(tmp_path / "a.png", out) == 2
     assert "checkpoint tree" in capsys.readouterr().err
   assert sorted(p.relative_to(ckpt) for p in ckpt.rglob("*")) == before
+
+
+def test_a_failed_upscale_leaves_no_empty_output_folder(tmp_path, rng, capsys):
+  _png(tmp_path / "a.png", rng.integers(0, 256, (10, 12, 3)).astype(np.uint8))
+  out = tmp_path / "new" / "out"
+  assert upscale.main(["--checkpoint", str(tmp_path / "missing"), "--input",
+                       str(tmp_path / "a.png"), "--output", str(out)]) == 2
+  assert "does not exist" in capsys.readouterr().err
+  assert not out.exists()
+  (tmp_path / "kept").mkdir()  # a folder the user made stays
+  assert upscale.main(["--checkpoint", str(tmp_path / "missing"), "--input",
+                       str(tmp_path / "a.png"), "--output", str(tmp_path / "kept")]) == 2
+  assert (tmp_path / "kept").is_dir()
