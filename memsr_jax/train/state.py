@@ -95,7 +95,7 @@ def make_train_step(task: Task, tx: optax.GradientTransformation, schedule: opta
     metrics["loss"] = loss
     metrics["grad_norm"] = optax.global_norm(grads)
     metrics["lr"] = jnp.asarray(schedule(state.step), jnp.float32)
-    metrics[STATE_FINITE] = all_finite(new_state)
+    metrics[STATE_FINITE] = all_finite(new_state).astype(jnp.float32)
     return new_state, metrics
 
   return train_step
