@@ -67,7 +67,6 @@ class Run:
   last_saved: int | None = None
   last_val: dict | None = None
   val_step: int = -1  # the step `last_val` was measured at
-  finite_probe: Callable | None = None  # jitted (eval params, extras) -> output all finite
   t_last: float = 0.0
   s_last: int = 0
 
@@ -174,14 +173,12 @@ def check_finite(run: Run, t: Tick) -> None:
 
 
 def _output_finite(run: Run) -> bool:
-  """Whether the evaluation weights give a finite output on a fixed random LR patch."""
-  if run.finite_probe is None:
-    side = int(run.config.data.lr_patch)
-    x = np.random.default_rng(0).uniform(0, 255, (1, side, side, 3)).astype(np.float32)
-    fn = jax.jit(lambda p, ex: jnp.all(jnp.isfinite(run.task.predict(p, ex, x))))
-    run.finite_probe = fn
-  return bool(run.finite_probe(sharding.to_host(run.state.eval_params()),
-                               sharding.to_host(run.extras)))
+  """Whether the evaluation weights give a finite output on a fixed random LR patch (run op by
+  op: each op's compiled kernel is cached across runs, a jitted probe would compile per run)."""
+  side = int(run.config.data.lr_patch)
+  x = np.random.default_rng(0).uniform(0, 255, (1, side, side, 3)).astype(np.float32)
+  out = run.task.predict(sharding.to_host(run.state.eval_params()), sharding.to_host(run.extras), x)
+  return bool(jnp.all(jnp.isfinite(out)))
 
 
 def _stop_non_finite(run: Run, what: str) -> None:
