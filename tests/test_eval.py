@@ -189,3 +189,19 @@ def test_eval_results_never_go_inside_a_checkpoint_tree(tmp_path):
       eval_module.check_not_in_checkpoint(c)
   c.output_dir = str(run / "eval")  # a folder beside the checkpoints is fine
   eval_module.check_not_in_checkpoint(c)
+
+
+def test_an_experiment_row_of_a_nan_model_is_refused(tmp_path, sample_image):
+  import types
+
+  import nan_models
+
+  from memsr_jax import cli
+  from memsr_jax.experiments import base
+  from memsr_jax.experiments import rows
+  nan_models.nan_checkpoint(tmp_path / "run" / "model")
+  row = base.Row(label="diverged", run="run", source=("checkpoint", "model"), measure=False)
+  predict, _ = rows.row_model(row, types.SimpleNamespace(scale=2, columns=()), tmp_path)
+  image_io.write_png(tmp_path / "set" / "a.png", sample_image[:32, :32])
+  with pytest.raises(cli.UserError, match="outputs NaN"):
+    evaluation.evaluate_dataset(predict, str(tmp_path / "set"), 2, None)
