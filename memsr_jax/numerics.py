@@ -13,12 +13,34 @@ F is monotone and dominates every intermediate |activation|, so an error made at
 carried through the later (linear, |·|-bounded) layers stays under u·(that layer's n)·F. The bound
 is worst-case, so it holds for every backend's summation order; it is still orders of magnitude
 below the errors of a real mistake (a halo one pixel short, a dropped bias), which tests check.
+
+`check_finite_output` is the one rule every command applies to a model's output: NaN or Inf is an
+error (`NonFiniteOutputError`, a user error: the weights are broken), never a number or a picture.
 """
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax.cli import UserError
+
 UNIT_ROUNDOFF_F32 = 2.0 ** -24
+
+
+class NonFiniteOutputError(UserError):
+  """A model's output holds NaN or Inf: its weights are broken (e.g. a diverged training run)."""
+
+
+def check_finite_output(out, what: str = "the model") -> None:
+  """Raises NonFiniteOutputError when `out` (a model's output) holds NaN or Inf."""
+  out = np.asarray(out)
+  finite = np.isfinite(out)
+  if finite.all():
+    return
+  kind = "NaN" if np.isnan(out).any() else "Inf"
+  raise NonFiniteOutputError(
+      f"{what} outputs {kind} ({out.size - int(finite.sum())} of {out.size} values): its weights "
+      "are broken (a diverged training run?); use an earlier checkpoint or retrain with a lower "
+      "learning rate")
 
 
 def unit_roundoff(dtype) -> float:

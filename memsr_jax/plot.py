@@ -148,6 +148,7 @@ def plot(runs: list[str], out_dir, overwrite: bool = False) -> list[pathlib.Path
   if not names:
     raise cli.UserError(f"no {LOSS_KEY} or {PSNR_KEY} values in the {METRICS_FILE} of "
                         f"{', '.join(runs)}")
+  safe_io.check_not_in_checkpoint_tree(out_dir, "--out", folder=True)
   out_dir = safe_io.check_output_dir(out_dir, "--out", create=False)
   targets = _outputs(out_dir, names)
   existing = [str(t) for t in targets if t.exists()]

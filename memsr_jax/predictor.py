@@ -6,12 +6,13 @@ Every model predictor is jitted and traced under a precision policy (memsr_jax/p
 cache key, so it surrounds each call, not only the definition. The bicubic baseline is MATLAB's
 imresize in float64 NumPy.
 """
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import numerics
 from memsr_jax import precision
 from memsr_jax.image import bicubic
 
@@ -30,18 +31,30 @@ def jit_under_policy(fn: Callable, policy: str = "highest") -> Callable:
   return call
 
 
-def model_forward(model, params, policy: str = "highest") -> tuple[Callable, PyTree]:
+def model_forward(model, params, policy: str = "highest",
+                  what: Optional[str] = None) -> tuple[Callable, PyTree]:
   """(`forward(params, lr) -> sr` jitted under `policy`, `params` cast for it): the form the
-  evaluator spreads over devices ("bfloat16" also computes in bf16; the output is float32)."""
+  evaluator spreads over devices ("bfloat16" also computes in bf16; the output is float32).
+  With `what`, an output holding NaN or Inf raises `numerics.NonFiniteOutputError` naming it
+  (each call then waits for its result)."""
   dtype = precision.compute_dtype(policy)
   forward = jit_under_policy(
       lambda p, x: model.apply({"params": p}, x.astype(dtype)).astype(jnp.float32), policy)
+  if what is not None:
+    jitted = forward
+
+    def forward(p, x):
+      sr = jitted(p, x)
+      numerics.check_finite_output(sr, what)
+      return sr
   return forward, precision.cast_floating(params, dtype)
 
 
-def model_predictor(model, params, policy: str = "highest") -> PredictFn:
-  """`lr -> sr` of `model` with `params` bound (`model_forward`)."""
-  forward, params = model_forward(model, params, policy)
+def model_predictor(model, params, policy: str = "highest",
+                    what: str = "the model") -> PredictFn:
+  """`lr -> sr` of `model` with `params` bound (`model_forward`); an output holding NaN or Inf
+  raises `numerics.NonFiniteOutputError` naming `what`."""
+  forward, params = model_forward(model, params, policy, what)
   return lambda lr: forward(params, lr)
 
 

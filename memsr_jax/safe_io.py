@@ -11,14 +11,18 @@
   name beside the target (`.<name>.<pid>.tmp`) and is renamed over it when complete, so a kill
   mid-write never leaves a half file under the final name; leftovers of killed runs are deleted by
   the next write of the same file (`remove_stale_temps`);
-- `same_file`: whether two paths are one file (an input must never be opened for writing).
+- `same_file`: whether two paths are one file (an input must never be opened for writing);
+- `removed_if_left_empty`: a folder a failed command created is not left behind empty;
+  `exit_on_signal`: SIGTERM runs the clean-ups of temporary files and folders.
 """
 import contextlib
 import errno
 import os
 import pathlib
+import signal
 import stat
 import tempfile
+import threading
 import time
 
 from memsr_jax.cli import UserError
@@ -142,6 +146,45 @@ def _write_error(e: OSError, what: str, path: pathlib.Path) -> Exception:
     return UserError(f"{what} {path} failed: {path.parent} is not writable "
                      f"({e.strerror}); choose another location")
   return e
+
+
+@contextlib.contextmanager
+def removed_if_left_empty(folder):
+  """`with removed_if_left_empty(out):` a folder the block creates is removed at its end when it
+  is still empty (a failed command leaves no empty folder behind); one that existed is kept."""
+  folder = pathlib.Path(folder).expanduser().absolute()
+  existed = folder.exists()
+  try:
+    yield folder
+  finally:
+    if not existed:
+      with contextlib.suppress(OSError):  # not empty, or gone: nothing to do
+        folder.rmdir()
+
+
+@contextlib.contextmanager
+def exit_on_signal():
+  """Inside the block SIGTERM raises SystemExit(128 + 15), so the `with` / `finally` clean-ups of
+  temporary files and folders run (the default action would end the process without them); Ctrl-C
+  raises KeyboardInterrupt anyway. When code inside swallows that SystemExit, it is raised again
+  at the end of the block. The previous handler is restored after. Main thread only."""
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+
+  received = []
+
+  def handle(signum, frame):
+    del frame
+    received.append(signum)
+    raise SystemExit(128 + signum)
+  old = signal.signal(signal.SIGTERM, handle)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL if old is None else old)
+  if received:  # a library's bare `except:` swallowed the SystemExit: exit now
+    raise SystemExit(128 + received[0])
 
 
 def atomic_write_bytes(path, data: bytes, what: str = "writing") -> None:
@@ -273,10 +316,12 @@ def checkpoint_tree_of(path) -> pathlib.Path | None:
   return None
 
 
-def check_not_in_checkpoint_tree(path, flag: str) -> None:
+def check_not_in_checkpoint_tree(path, flag: str, *, folder: bool = False) -> None:
   """Refuses an output inside a checkpoint tree: the next save of a resumed run, or its garbage
-  collection of old steps, would replace or delete it."""
-  tree = checkpoint_tree_of(path)
+  collection of old steps, would replace or delete it. `folder`: `path` is an output folder whose
+  files would be written into it (so it may not be a checkpoint folder or a workdir's top
+  either)."""
+  tree = checkpoint_tree_of(pathlib.Path(path) / "_" if folder else path)
   if tree is not None:
     raise UserError(f"{flag} {path} lies inside the checkpoint tree {tree}: a training run's "
                     "next save or clean-up would replace or delete it; write it elsewhere")

@@ -204,6 +204,47 @@ def test_train_internal_error_keeps_its_traceback(tmp_path):
   assert not any(l.startswith("error: ") for l in err.splitlines()), err[-3000:]
 
 
+@pytest.mark.slow
+def test_train_refuses_a_workdir_in_a_checkpoint_tree_and_a_failed_run_leaves_nothing(tmp_path):
+  config = REPO / "configs" / "quickstart.py"
+  run = tmp_path / "run"
+  (run / "checkpoints" / "6").mkdir(parents=True)
+  (run / "checkpoints" / "6" / "_CHECKPOINT_METADATA").write_text("{}")
+  assert_user_error(run_cmd("train.py", f"--config={config}",
+                            f"--workdir={run / 'checkpoints' / '6' / 'mine'}"), "checkpoint tree")
+  assert sorted(p.name for p in run.rglob("*")) == ["6", "_CHECKPOINT_METADATA", "checkpoints"]
+  fresh = tmp_path / "fresh"
+  assert_user_error(run_cmd("train.py", f"--config={config}", f"--workdir={fresh}",
+                            f"--config.data.root={tmp_path / 'no_data'}"), "is not a folder")
+  assert not fresh.exists()  # neither the folder nor its .lock
+
+
+def test_a_workdir_inside_a_checkpoint_tree_is_refused(tmp_path):
+  from memsr_jax import safe_io
+  run = tmp_path / "run"
+  (run / "checkpoints" / "6").mkdir(parents=True)
+  for work in (run / "checkpoints", run / "checkpoints" / "6" / "mine", run / "checkpoints" / "7"):
+    with pytest.raises(cli.UserError, match="checkpoint tree"):
+      safe_io.check_not_in_checkpoint_tree(work, "--workdir")
+  safe_io.check_not_in_checkpoint_tree(run, "--workdir")  # the run itself: a resume
+
+
+def test_the_workdir_lock_file_is_removed_with_the_lock(tmp_path):
+  with workdir_lock.hold(tmp_path / "w"):
+    assert (tmp_path / "w" / ".lock").read_text().startswith(f"pid {os.getpid()}")
+  assert list((tmp_path / "w").iterdir()) == []
+  from memsr_jax import safe_io
+  with pytest.raises(cli.UserError):
+    with safe_io.removed_if_left_empty(tmp_path / "new") as new:
+      with workdir_lock.hold(new):
+        raise cli.UserError("failed at once")
+  assert not (tmp_path / "new").exists()
+  with safe_io.removed_if_left_empty(tmp_path / "kept") as kept:
+    kept.mkdir()
+    (kept / "results.json").write_text("{}")
+  assert (kept / "results.json").exists()
+
+
 @pytest.mark.parametrize("value,fragment", [("-3", "n_feats=-3 (expected an integer >= 1)"),
                                             ("0", "n_feats=0 (expected an integer >= 1)")])
 def test_train_checks_model_hyperparameter_values_first(tmp_path, value, fragment):

@@ -159,3 +159,49 @@ def test_eval_cli_official_imdn_x4_set5_parity(shared_dir, tmp_path):
   assert r["n_images"] == 5
   assert r["psnr"] == pytest.approx(32.21, abs=0.01)
   assert r["ssim"] == pytest.approx(0.8948, abs=5e-4)
+
+
+def test_eval_of_a_nan_model_is_an_error_not_a_number(tmp_path):
+  import nan_models
+
+  from memsr_jax import cli
+  eval_module, eval_config = _eval_module()
+  c = eval_config.get_config()
+  c.model.checkpoint = str(nan_models.nan_checkpoint(tmp_path / "model"))
+  c.datasets = "skimage_val"
+  c.scales = "2"
+  c.output_dir = str(tmp_path / "out")
+  with pytest.raises(cli.UserError, match=r"edsr_mini from .*model outputs NaN .*weights are "):
+    eval_module.run(c)
+  assert not (tmp_path / "out").exists()
+
+
+def test_eval_results_never_go_inside_a_checkpoint_tree(tmp_path):
+  from memsr_jax import cli
+  eval_module, eval_config = _eval_module()
+  c = eval_config.get_config()
+  run = tmp_path / "run"
+  (run / "checkpoints" / "6").mkdir(parents=True)
+  (run / "checkpoints" / "6" / "_CHECKPOINT_METADATA").write_text("{}")
+  for out in (run / "checkpoints" / "6", run / "checkpoints" / "6" / "eval", run):
+    c.output_dir = str(out)
+    with pytest.raises(cli.UserError, match="checkpoint tree"):
+      eval_module.check_not_in_checkpoint(c)
+  c.output_dir = str(run / "eval")  # a folder beside the checkpoints is fine
+  eval_module.check_not_in_checkpoint(c)
+
+
+def test_an_experiment_row_of_a_nan_model_is_refused(tmp_path, sample_image):
+  import types
+
+  import nan_models
+
+  from memsr_jax import cli
+  from memsr_jax.experiments import base
+  from memsr_jax.experiments import rows
+  nan_models.nan_checkpoint(tmp_path / "run" / "model")
+  row = base.Row(label="diverged", run="run", source=("checkpoint", "model"), measure=False)
+  predict, _ = rows.row_model(row, types.SimpleNamespace(scale=2, columns=()), tmp_path)
+  image_io.write_png(tmp_path / "set" / "a.png", sample_image[:32, :32])
+  with pytest.raises(cli.UserError, match="outputs NaN"):
+    evaluation.evaluate_dataset(predict, str(tmp_path / "set"), 2, None)

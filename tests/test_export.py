@@ -131,6 +131,8 @@ def test_cli_checkpoint_export(tiny_checkpoint, tmp_path, capsys):
     (["--checkpoint", "CKPT", "--scale", "4"], "×2 model"),
     (["--model", "imdn", "--scale", "2", "--torch_weights", "/nonexistent.pth"], "does not exist"),
     (["--model", "imdn", "--scale", "2"], "--torch_weights"),
+    (["--checkpoint", "CKPT", "--set", "n_feats=16"], "--set goes with --model"),
+    (["--checkpoint", "CKPT", "--torch_weights", "w.pth"], "--torch_weights goes with --model"),
 ])
 def test_cli_usage_errors(tiny_checkpoint, tmp_path, capsys, argv, msg):
   argv = [a.replace("CKPT", str(tiny_checkpoint)) for a in argv]
@@ -261,3 +263,13 @@ def test_export_cleans_temp_files_of_a_killed_export(tiny_checkpoint, tmp_path, 
   assert export.main(["--checkpoint", str(tiny_checkpoint), "--output",
                       str(tmp_path / "m.onnx")]) == 0
   assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+
+
+def test_a_nan_model_is_refused_before_the_export(tmp_path, capsys):
+  import nan_models
+  ckpt = nan_models.nan_checkpoint(tmp_path / "model")
+  out = tmp_path / "m.onnx"
+  assert export.main(["--checkpoint", str(ckpt), "--output", str(out)]) == 2
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "outputs NaN" in err and "differs" not in err, err
+  assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["model"]

@@ -106,3 +106,17 @@ def test_bad_lines_and_values_are_skipped_with_a_note(tmp_path, capsys):
   assert "5 line(s) skipped" in err and "4 value(s)" in err, err
   (series,) = plot.find_runs([str(folder)])
   assert series.loss == [(5, 3.0), (10, 2.0)] and series.psnr == [(10, 30.0)]
+
+
+def test_plots_never_go_inside_a_checkpoint_tree(tmp_path, capsys):
+  run = tmp_path / "run"
+  _write_run(run, range(10, 101, 10))
+  step = run / "checkpoints" / "20"
+  step.mkdir(parents=True)
+  (step / "_CHECKPOINT_METADATA").write_text("{}")
+  for out in (step, step / "plots", run / "checkpoints", run):
+    rc = cli.run(plot.main, [str(run), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "checkpoint tree" in err and len(err.strip().splitlines()) == 1
+  assert sorted(p.name for p in step.iterdir()) == ["_CHECKPOINT_METADATA"]
+  assert cli.run(plot.main, [str(run), "--out", str(run / "plots")]) == 0

@@ -317,3 +317,41 @@ def test_kept_convs_store_int8_weights(fp32_files, calib_dir):
   assert 10 * np.log10(255 ** 2 / mse) > 45
   with pytest.raises(quantize.CalibrationError, match="kept_weights"):
     quantize.Int8Options(kept_weights="int4").check()
+
+
+def test_an_int8_export_never_writes_into_its_calibration_folder(tiny_checkpoint, calib_dir,
+                                                                  tmp_path, capsys):
+  import shutil
+  calib = tmp_path / "calib"
+  shutil.copytree(calib_dir, calib)
+  image = sorted(calib.iterdir())[0]
+  before = image.read_bytes()
+  for out in (image, calib / "q.onnx"):
+    assert _export_int8(tiny_checkpoint, out, calib, "--overwrite") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "lies inside the input --calibration" in err, err
+  assert image.read_bytes() == before
+  assert sorted(p.name for p in calib.iterdir()) == sorted(p.name for p in calib_dir.iterdir())
+
+
+def test_sigterm_during_int8_quantization_removes_its_temporary_folder(tmp_path):
+  # The temporary folder holds copies of the model: SIGTERM while it exists must remove it.
+  import os
+  import pathlib
+  import subprocess
+  import sys
+  repo = pathlib.Path(__file__).resolve().parents[1]
+  code = (
+      "import os, pathlib, signal\n"
+      "from memsr_jax.deploy import quantize\n"
+      "def preprocess(model, workdir):\n"
+      "  (workdir / 'fp32.onnx').write_bytes(model)\n"
+      "  os.kill(os.getpid(), signal.SIGTERM)\n"
+      "  raise AssertionError('still running after SIGTERM')\n"
+      "quantize.preprocess = preprocess\n"
+      "quantize.quantize(b'the model', None, quantize.Int8Options())\n")
+  p = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True,
+                     timeout=120, env=dict(os.environ, TMPDIR=str(tmp_path),
+                                           PYTHONPATH=str(repo)))
+  assert p.returncode == 128 + 15, (p.returncode, p.stderr[-2000:])
+  assert not list(tmp_path.glob("memsr_int8_*"))

@@ -173,3 +173,25 @@ def test_json_files_have_no_infinity_or_nan(tmp_path):
   assert "Infinity" not in text and "NaN" not in text
   assert json.loads(text) == {"psnr": None, "l": [1.5, None, None], "np": None, "ok": 2.0, "n": 3,
                               "a": [1.0, None]}
+
+
+def test_exit_on_signal_runs_clean_ups_also_when_a_library_swallows_the_exit(tmp_path):
+  import signal
+  import time
+  before = signal.getsignal(signal.SIGTERM)
+  for swallow in (False, True):
+    tmp = tmp_path / f"t{swallow}"
+    with pytest.raises(SystemExit) as e:
+      with safe_io.exit_on_signal():
+        try:
+          tmp.mkdir()
+          try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises before this ends
+          except BaseException:  # noqa: BLE001 - a library's bare except
+            if not swallow:
+              raise
+        finally:
+          tmp.rmdir()
+    assert e.value.code == 128 + signal.SIGTERM and not tmp.exists()
+  assert signal.getsignal(signal.SIGTERM) == before

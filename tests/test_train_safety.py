@@ -6,6 +6,7 @@ import pathlib
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
@@ -188,3 +189,58 @@ def test_a_failed_background_save_is_reported_with_its_own_step(tmp_path, monkey
     ck.save(4, st, {}, {}, params)
   monkeypatch.undo()
   ck.close()
+
+
+@jax.custom_vjp
+def _nan_grads_from(x, step):
+  """x itself; its gradient is NaN from step 3 on (a finite loss, an update that breaks the
+  weights)."""
+  del step
+  return x
+
+
+def _nan_fwd(x, step):
+  return x, step
+
+
+def _nan_bwd(step, ct):
+  return ct * jnp.where(step >= 3, jnp.nan, 1.0), None
+
+
+_nan_grads_from.defvjp(_nan_fwd, _nan_bwd)
+
+
+class FiniteLossNaNUpdate(SupervisedTask):
+  def loss_fn(self, params, extras, batch, rng, step):
+    loss, m = super().loss_fn(params, extras, batch, rng, step)
+    return _nan_grads_from(loss, step.astype(jnp.float32)), m
+
+
+class HugeWeights(SupervisedTask):
+  """Finite weights (~1e29) whose output overflows to Inf/NaN."""
+
+  def post_update(self, params, extras):
+    return jax.tree.map(lambda p: p * 1e30, params)
+
+
+def test_weights_broken_by_the_update_of_a_save_step_are_not_saved(tmp_path):
+  # Step 4's loss is finite (computed before the update), its update gives NaN weights: the
+  # checkpoint of step 4 would hold them.
+  cfg = tiny_configs.tiny_config()
+  with pytest.raises(loop.NonFiniteLossError, match=r"weights .*NaN/Inf after step 4.*step 2\)"):
+    loop.train(cfg, tmp_path, FiniteLossNaNUpdate(cfg))
+  assert _steps(tmp_path) == [2]
+  model, params, meta = ckpt_lib.load_model_checkpoint(tmp_path)
+  lr = np.random.default_rng(0).uniform(0, 255, (1, 8, 8, 3)).astype(np.float32)
+  assert meta["step"] == 2 and np.isfinite(np.asarray(model.apply({"params": params}, lr))).all()
+  rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in rows] == [1, 2, 3] and "train/state_finite" not in rows[0]
+
+
+def test_finite_weights_with_a_non_finite_output_are_not_saved(tmp_path):
+  cfg = tiny_configs.tiny_config()
+  cfg.ckpt_every = 1
+  with pytest.raises(loop.NonFiniteLossError,
+                     match=r"outputs NaN/Inf after step 1.*no checkpoint was written"):
+    loop.train(cfg, tmp_path, HugeWeights(cfg))
+  assert _steps(tmp_path) == []

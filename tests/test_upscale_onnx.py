@@ -194,3 +194,14 @@ def test_a_fixed_shape_model_tiles_images_that_hold_its_tiles(photo, tmp_path, c
       assert rc == 1 and "small.png: SKIPPED" in err and "images must be at least 32×32" in err
     else:
       assert rc == 0, err
+
+
+def test_a_nan_onnx_model_is_refused_and_writes_no_png(photo, tmp_path, capsys):
+  import nan_models
+  _, path = photo
+  model = nan_models.nan_onnx(tmp_path / "nan.onnx")
+  out = tmp_path / "out"
+  assert upscale.main(["--onnx", str(model), "--input", str(path), "--output", str(out)]) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err[-1].startswith("error: ") and "outputs NaN" in err[-1], err
+  assert not out.exists()

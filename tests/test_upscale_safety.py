@@ -188,3 +188,46 @@ def test_a_max_memory_without_a_unit_is_refused_in_one_line(tmp_path, rng, capsy
   assert _upscale(tmp_path / "a.png", tmp_path / "o", "--max_memory", "256") == 2
   _one_line_error(capsys, "'256' has no unit, so it would be 256 bytes: write the unit, e.g. 256MB")
   assert not (tmp_path / "o").exists()
+
+
+def _png(path, rgb):
+  path.parent.mkdir(parents=True, exist_ok=True)
+  Image.fromarray(rgb).save(path)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_non_finite_model_is_refused_and_writes_nothing(tmp_path, rng, capsys, bad):
+  import nan_models
+  ckpt = nan_models.nan_checkpoint(tmp_path / "model", bad)
+  for name in ("a.png", "b.png"):
+    _png(tmp_path / "in" / name, rng.integers(0, 256, (10, 12, 3)).astype(np.uint8))
+  out = tmp_path / "out"
+  assert upscale.main(["--checkpoint", str(ckpt), "--input", str(tmp_path / "in"),
+                       "--output", str(out)]) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err[-1].startswith("error: the model outputs ") and "weights are broken" in err[-1]
+  assert not out.exists()  # no PNG, no partial file, no empty folder
+
+
+def test_outputs_inside_a_checkpoint_step_are_refused(tmp_path, rng, capsys):
+  import nan_models
+  ckpt = nan_models.nan_checkpoint(tmp_path / "run" / "checkpoints" / "6")
+  _png(tmp_path / "a.png", rng.integers(0, 256, (10, 12, 3)).astype(np.uint8))
+  before = sorted(p.relative_to(ckpt) for p in ckpt.rglob("*"))
+  for out in (ckpt, ckpt / "sr", tmp_path / "run"):
+    assert _upscale(tmp_path / "a.png", out) == 2
+    assert "checkpoint tree" in capsys.readouterr().err
+  assert sorted(p.relative_to(ckpt) for p in ckpt.rglob("*")) == before
+
+
+def test_a_failed_upscale_leaves_no_empty_output_folder(tmp_path, rng, capsys):
+  _png(tmp_path / "a.png", rng.integers(0, 256, (10, 12, 3)).astype(np.uint8))
+  out = tmp_path / "new" / "out"
+  assert upscale.main(["--checkpoint", str(tmp_path / "missing"), "--input",
+                       str(tmp_path / "a.png"), "--output", str(out)]) == 2
+  assert "does not exist" in capsys.readouterr().err
+  assert not out.exists()
+  (tmp_path / "kept").mkdir()  # a folder the user made stays
+  assert upscale.main(["--checkpoint", str(tmp_path / "missing"), "--input",
+                       str(tmp_path / "a.png"), "--output", str(tmp_path / "kept")]) == 2
+  assert (tmp_path / "kept").is_dir()

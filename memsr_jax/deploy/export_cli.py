@@ -74,7 +74,8 @@ def check_output(args) -> pathlib.Path:
   safe_io.check_path_flag(args.output, "--output")
   safe_io.check_not_in_checkpoint_tree(args.output, "--output")
   safe_io.check_apart(args.output, {"--checkpoint": args.checkpoint, "--torch_weights": weights,
-                                    "--verify_image": args.verify_image}, "--output")
+                                    "--verify_image": args.verify_image,
+                                    "--calibration": args.calibration}, "--output")
   return safe_io.check_output_file(args.output, "--output", overwrite=args.overwrite)
 
 

@@ -10,7 +10,12 @@ def load(checkpoint=None, model=None, scale=None, torch_weights=None, param_key=
          overrides=None, seed: int = 0):
   """(model, params, info) from --checkpoint, or preset --model with --torch_weights (random
   params from `seed` without them); info: model, scale, step, source (an absolute path, or how
-  the random params were drawn). --scale is checked against a checkpoint's."""
+  the random params were drawn). --scale is checked against a checkpoint's; --set and
+  --torch_weights go with --model only (a checkpoint holds its own hyperparameters and weights)."""
+  if checkpoint and (overrides or torch_weights or param_key):
+    flag = "--set" if overrides else "--torch_weights" if torch_weights else "--param_key"
+    raise cli.UsageError(f"{flag} goes with --model; --checkpoint {checkpoint} holds its own "
+                         f"hyperparameters and weights: drop {flag}")
   src = load_source(checkpoint, preset=model, scale=None if checkpoint else scale,
                     torch_weights=torch_weights, torch_param_key=param_key,
                     overrides=overrides, seed=seed)

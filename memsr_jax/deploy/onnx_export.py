@@ -21,6 +21,7 @@ from skimage import data as skimage_data
 
 import memsr_jax
 from memsr_jax import cli
+from memsr_jax import numerics
 from memsr_jax import optional
 from memsr_jax import safe_io
 from memsr_jax.deploy import onnx_check
@@ -144,11 +145,13 @@ def jax_reference(model, params, lr: np.ndarray) -> np.ndarray:
     return np.asarray(y, np.float32)
 
 
-def verify(onnx_bytes: bytes, model, params, lr: np.ndarray, layout: str) -> float:
-  """max |ONNX Runtime − JAX (HIGHEST)| on one LR image (0..255 scale)."""
+def verify(onnx_bytes: bytes, model, params, lr: np.ndarray, layout: str,
+           ref: np.ndarray | None = None) -> float:
+  """max |ONNX Runtime − JAX (HIGHEST)| on one LR image (0..255 scale); `ref`: the JAX output
+  when already computed."""
   sess = ort_backend.Session(onnx_bytes)
   got = sess.run(lr[None].astype(np.float32))
-  ref = jax_reference(model, params, lr)
+  ref = jax_reference(model, params, lr) if ref is None else ref
   if got.shape != ref.shape:
     raise VerificationError(f"ONNX Runtime output shape {got.shape} != JAX {ref.shape}")
   return float(np.abs(got - ref).max())
@@ -161,7 +164,8 @@ def export_onnx(model, params, info: dict, output, *, layout: str = "NHWC",
 
   `quantize_fn(verified float model bytes) -> (bytes, report)` replaces the float model by the
   one it returns (int8: `deploy.quantize.quantize_int8`, which verifies its own result) before
-  anything is written; its report goes under "int8"."""
+  anything is written; its report goes under "int8". A model whose JAX output holds NaN or Inf is
+  refused (numerics.NonFiniteOutputError) before the export."""
   onnx = require("onnx")
   require("onnxruntime")
   output = pathlib.Path(output)
@@ -169,11 +173,13 @@ def export_onnx(model, params, info: dict, output, *, layout: str = "NHWC",
     raise ExportError(f"{output} exists: pass --overwrite to replace it")
   if not output.parent.exists():
     raise ExportError(f"output folder {output.parent} does not exist")
+  lr = verify_image() if image is None else image
+  ref = jax_reference(model, params, lr)
+  numerics.check_finite_output(ref, f"the model ({info.get('model') or 'to export'})")
   proto = to_onnx_proto(model, params, layout)
   meta = metadata(model, info, layout, params)
   onnx.helper.set_model_props(proto, meta)  # the verifying session reads scale/layout from it
-  lr = verify_image() if image is None else image
-  diff = verify(proto.SerializeToString(), model, params, lr, layout)
+  diff = verify(proto.SerializeToString(), model, params, lr, layout, ref)
   report = {"output": str(output), "max_abs_diff": diff, "tolerance": tolerance,
             "verify_lr_shape": list(lr.shape), **meta}
   if not diff <= tolerance:

@@ -36,6 +36,7 @@ import tempfile
 import numpy as np
 
 from memsr_jax import cli
+from memsr_jax import safe_io
 from memsr_jax.deploy import quant_nodes
 from memsr_jax.image import bicubic
 from memsr_jax.image import io as image_io
@@ -225,7 +226,8 @@ def quantize(fp32_model: bytes, calib: CalibrationSet, opts: Int8Options,
   method = {"minmax": q.CalibrationMethod.MinMax, "percentile": q.CalibrationMethod.Percentile,
             "entropy": q.CalibrationMethod.Entropy}[opts.method]
   qtype = {"uint8": q.QuantType.QUInt8, "int8": q.QuantType.QInt8}
-  with tempfile.TemporaryDirectory(prefix="memsr_int8_") as tmp:
+  # Removed also on SIGTERM: it holds copies of the model.
+  with safe_io.exit_on_signal(), tempfile.TemporaryDirectory(prefix="memsr_int8_") as tmp:
     model, pre_path = preprocess(fp32_model, pathlib.Path(tmp))
     groups = quant_nodes.node_groups(model)
     kept = {g: groups[g] for g in opts.keep_float}

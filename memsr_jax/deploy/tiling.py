@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import numerics
 from memsr_jax import precision as precision_lib
 from memsr_jax.deploy.receptive_field import receptive_radius
 from memsr_jax.deploy.tile_function import MODES
@@ -249,7 +250,8 @@ class TilePlan:
 
 def run_tiled(source, tile_fn: Callable, plan: TilePlan, sink: Callable[[np.ndarray], None],
               progress: Callable[[int, int], None] | None = None) -> None:
-  """Super-resolves `source` tile by tile; `sink` receives uint8 HR row bands top to bottom."""
+  """Super-resolves `source` tile by tile; `sink` receives uint8 HR row bands top to bottom. A tile
+  output holding NaN or Inf raises `numerics.NonFiniteOutputError`."""
   s, h_lr, w_lr = plan.scale, source.height, source.width
   h_hr, w_hr = h_lr * s, w_lr * s
   ywins = axis_windows(h_lr, plan.tile, plan.halo, s, plan.mode, overlap=plan.halo)
@@ -279,7 +281,9 @@ def run_tiled(source, tile_fn: Callable, plan: TilePlan, sink: Callable[[np.ndar
         out = tile_fn(x, (ymask[:, None] * xm[None, :])[None, :, :, None])
       else:
         out = tile_fn(x)
-      out = np.asarray(out)[0, ysel]
+      out = np.asarray(out)
+      numerics.check_finite_output(out)  # NaN/Inf would become black or white pixels
+      out = out[0, ysel]
       c_lo, c_hi = _nonzero_range(xw, s, w_hr)
       xsel = slice(c_lo - xw.start * s, c_hi - xw.start * s)
       target = acc[band_lo - acc_lo:band_hi - acc_lo, c_lo:c_hi]

@@ -15,6 +15,7 @@ import pathlib
 
 from memsr_jax import cli
 from memsr_jax import console
+from memsr_jax import numerics
 from memsr_jax import precision
 from memsr_jax import safe_io
 from memsr_jax.deploy import budget as budget_lib
@@ -132,6 +133,7 @@ def _plan_outputs(args) -> tuple[list[pathlib.Path], list[pathlib.Path]]:
     console.say(f"note: {len(others)} file(s) without an image suffix ignored ({names})")
   outputs = safe_io.output_files(inputs, out_dir, ".png",
                                  input_dir=in_path if in_path.is_dir() else None)
+  safe_io.check_not_in_checkpoint_tree(out_dir, "--output", folder=True)
   safe_io.check_output_dir(out_dir, "--output")
   existing = [dst for dst in outputs if dst.exists()]
   if existing and not args.overwrite:
@@ -145,6 +147,13 @@ def _plan_outputs(args) -> tuple[list[pathlib.Path], list[pathlib.Path]]:
 def main(argv=None) -> int:
   args = parse_args(argv)
   tighten_allocator()
+  with safe_io.removed_if_left_empty(args.output or "."):  # a failed run leaves no empty folder
+    return _upscale(args)
+
+
+def _upscale(args) -> int:
+  """Upscales every input → the exit status: 0, 1 (some inputs skipped) or 2 (a usage error, or a
+  model whose output holds NaN or Inf: the batch stops, the PNG being written is not kept)."""
   say = (lambda *a: None) if args.quiet else console.say
   try:
     inputs, outputs = _plan_outputs(args)
@@ -158,7 +167,7 @@ def main(argv=None) -> int:
     try:
       with bar:
         r = up.upscale_file(src, dst, progress=bar)
-    except budget_lib.BudgetTooSmall as e:
+    except (budget_lib.BudgetTooSmall, numerics.NonFiniteOutputError) as e:  # not this input's
       return cli.fail(e)
     except (image_io.ImageReadError, OSError, ValueError) as e:
       say(f"{prefix}: SKIPPED ({e})")

@@ -74,7 +74,7 @@ def build_predictors(config) -> tuple[list[int], Callable[[int], tuple[Callable,
     if unsupported:
       raise ValueError(f"checkpoint {m.checkpoint} is a ×{src.scale} model ({src.name}); "
                        f"it cannot evaluate ×{unsupported}. Set --config.scales={src.scale}")
-    forward = model_forward(src.model, src.params, _policy(config))
+    forward = model_forward(src.model, src.params, _policy(config), what=src.describe())
     return scales or [src.scale], lambda s: forward, src.describe()
 
   scales = scales or [2, 3, 4]
@@ -98,7 +98,7 @@ def build_predictors(config) -> tuple[list[int], Callable[[int], tuple[Callable,
     src = load_source(preset=m.name, scale=scale, torch_weights=m.torch_weights,
                       torch_param_key=m.torch_param_key or None, overrides=overrides, level=level,
                       sparsity=sparsity)
-    return model_forward(src.model, src.params, _policy(config))
+    return model_forward(src.model, src.params, _policy(config), what=src.describe())
 
   return scales, predictor, f"{m.name} from {m.torch_weights}"
 
@@ -163,6 +163,13 @@ def default_data_dir() -> str:
   return str(home.data_home())
 
 
+def check_not_in_checkpoint(config) -> None:
+  """No results inside a checkpoint tree: the checkpoint read stays read-only, and a resumed run's
+  clean-up would delete them."""
+  if config.output_dir:
+    safe_io.check_not_in_checkpoint_tree(config.output_dir, "config.output_dir", folder=True)
+
+
 def check_no_overwrite(config) -> None:
   """Earlier results in config.output_dir are replaced only with config.overwrite."""
   out = pathlib.Path(config.output_dir)
@@ -181,9 +188,11 @@ def absl_main(argv):
   config = cli.config_value(flags.FLAGS["config"])
   if not config.data_dir:
     config.data_dir = default_data_dir()
-  checks.check(config)  # flags and output_dir, before any model runs
-  check_no_overwrite(config)
-  run(config)
+  check_not_in_checkpoint(config)
+  with safe_io.removed_if_left_empty(config.output_dir or "."):  # a failed run leaves nothing
+    checks.check(config)  # flags and output_dir, before any model runs
+    check_no_overwrite(config)
+    run(config)
 
 
 def main() -> None:

@@ -58,9 +58,12 @@ def absl_main(argv):
   _maybe_init_distributed()
   if jax.process_index() != 0:
     return _train(config, workdir)
-  safe_io.check_output_dir(workdir, "--workdir")
-  with workdir_lock.hold(workdir):  # one run per workdir
-    _train(config, workdir)
+  safe_io.check_path_flag(workdir, "--workdir")
+  safe_io.check_not_in_checkpoint_tree(workdir, "--workdir")  # another run's clean-up deletes it
+  with safe_io.removed_if_left_empty(workdir):  # a run that fails at once leaves nothing
+    safe_io.check_output_dir(workdir, "--workdir")
+    with workdir_lock.hold(workdir):  # one run per workdir
+      _train(config, workdir)
   console.say(summary.summary(workdir, config.val.dataset, config.scale))
 
 

@@ -7,8 +7,9 @@ multi-stage method can simply call `train` for each stage again after an interru
 Three parts: `restore_or_init` (the train state from the newest readable checkpoint, else from
 `task.init`), `make_step_fn` (one jitted step: the next batch, assembled into a global array
 sharded over the mesh's "data" axis, with the train state donated) and `PERIODIC_ACTIONS`, run in
-order after every step when due: the NaN/Inf check (a non-finite loss stops training before
-anything is saved, so the last checkpoint stays the last good one), validation, logging (stdout or
+order after every step when due: the NaN/Inf check (a non-finite loss or updated state, or,
+before a save, a non-finite output of the weights to be saved, stops training before anything is
+saved, so the last checkpoint stays the last good one), validation, logging (stdout or
 tqdm, metrics.jsonl, TensorBoard), the progress bar, and the checkpoint. SIGTERM/SIGINT: save a
 checkpoint and raise `TrainingInterrupted`.
 """
@@ -19,6 +20,7 @@ import time
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -44,7 +46,8 @@ __all__ = ["NonFiniteLossError", "TrainingInterrupted", "train"]
 
 
 class NonFiniteLossError(FloatingPointError):
-  """The loss became NaN/Inf; training stopped and kept the last good checkpoint."""
+  """The loss, the weights or the model's output became NaN/Inf; training stopped and kept the
+  last good checkpoint."""
 
 
 @dataclasses.dataclass
@@ -162,15 +165,35 @@ def _val_due(run: Run, t: Tick) -> bool:
 
 
 def check_finite(run: Run, t: Tick) -> None:
-  loss = t.host_metrics()["loss"]
+  """Stops training on a non-finite loss or updated state and, before a checkpoint is saved, on
+  a non-finite output of the weights to be saved: only a finite model is ever checkpointed."""
+  metrics = t.host_metrics()
+  loss = metrics["loss"]
   if not np.isfinite(loss):
-    run.ckpt.wait()
-    keep = run.ckpt.latest_step()
-    kept = (f"the last good checkpoint (step {keep}) is kept in {run.ckpt.directory}"
-            if keep is not None else "no checkpoint was written")
-    raise NonFiniteLossError(
-        f"{run.tag}loss is {loss} at step {t.step}: training stopped; {kept}. Lower the learning "
-        "rate (config.schedule.lr) or clip gradients (config.optim.grad_clip_norm)")
+    _stop_non_finite(run, f"loss is {loss} at step {t.step}")
+  if not metrics.get(state_lib.STATE_FINITE, 1.0):
+    _stop_non_finite(run, f"the weights (or optimizer state) hold NaN/Inf after step {t.step}")
+  if _ckpt_due(run, t) and not _output_finite(run):
+    _stop_non_finite(run, f"the model outputs NaN/Inf after step {t.step}")
+
+
+def _output_finite(run: Run) -> bool:
+  """Whether the evaluation weights give a finite output on a fixed random LR patch (run op by
+  op: each op's compiled kernel is cached across runs, a jitted probe would compile per run)."""
+  side = int(run.config.data.lr_patch)
+  x = np.random.default_rng(0).uniform(0, 255, (1, side, side, 3)).astype(np.float32)
+  out = run.task.predict(sharding.to_host(run.state.eval_params()), sharding.to_host(run.extras), x)
+  return bool(jnp.all(jnp.isfinite(out)))
+
+
+def _stop_non_finite(run: Run, what: str) -> None:
+  run.ckpt.wait()
+  keep = run.ckpt.latest_step()
+  kept = (f"the last good checkpoint (step {keep}) is kept in {run.ckpt.directory}"
+          if keep is not None else "no checkpoint was written")
+  raise NonFiniteLossError(
+      f"{run.tag}{what}: training stopped; {kept}. Lower the learning rate "
+      "(config.schedule.lr) or clip gradients (config.optim.grad_clip_norm)")
 
 
 def validate(run: Run, t: Tick) -> None:
@@ -190,7 +213,8 @@ def log_metrics(run: Run, t: Tick) -> None:
   now = time.time()
   rate = (t.step - run.s_last) / max(now - run.t_last, 1e-9)
   run.t_last, run.s_last = now, t.step
-  row = dict(t.host_metrics(), steps_per_sec=rate,
+  row = dict({k: v for k, v in t.host_metrics().items() if k != state_lib.STATE_FINITE},
+             steps_per_sec=rate,
              images_per_sec=rate * run.config.data.batch_size)
   run.writer.write(t.step, {f"train/{k}": v for k, v in row.items()})
   if run.bar is not None:

@@ -30,6 +30,17 @@ class TrainState:
     return self.params if self.ema_params is None else self.ema_params
 
 
+# The step's flag (not a logged metric): 1 when every float of the updated state is finite.
+STATE_FINITE = "state_finite"
+
+
+def all_finite(tree: PyTree) -> jax.Array:
+  """True when every floating-point leaf of `tree` is finite (one reduction, inside jit)."""
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+            if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
 def create_train_state(params: PyTree, tx: optax.GradientTransformation,
                        ema: bool = False) -> TrainState:
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
@@ -47,8 +58,10 @@ def make_train_step(task: Task, tx: optax.GradientTransformation, schedule: opta
   """Returns train_step(state, extras, batch, rng) -> (state, metrics); pure, ready for jit.
 
   The step's rng is `fold_in(rng, step)`, so a resumed run draws the same randomness as an
-  uninterrupted one. Update masks (task.update_mask) freeze weights without optimizer-state drift;
-  task.post_update (e.g. re-applying pruning masks) runs after the optimizer step.
+  uninterrupted one. metrics[STATE_FINITE] says whether the updated state (params, optimizer
+  state, EMA) is all finite: a state that is not is never saved. Update masks (task.update_mask)
+  freeze weights without optimizer-state drift; task.post_update (e.g. re-applying pruning masks)
+  runs after the optimizer step.
   `compute_dtype` (config.dtype; e.g. bf16): the loss is computed in it, everything else stays
   float32 (memsr_jax.precision.mixed_precision_loss), for every task alike.
   `ema_warmup`: the EMA decay ramps up with the step (optim.ema_decay_at).
@@ -82,6 +95,7 @@ def make_train_step(task: Task, tx: optax.GradientTransformation, schedule: opta
     metrics["loss"] = loss
     metrics["grad_norm"] = optax.global_norm(grads)
     metrics["lr"] = jnp.asarray(schedule(state.step), jnp.float32)
+    metrics[STATE_FINITE] = all_finite(new_state).astype(jnp.float32)
     return new_state, metrics
 
   return train_step
