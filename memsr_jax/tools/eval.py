@@ -27,6 +27,7 @@ from memsr_jax import console
 from memsr_jax import evaluation
 from memsr_jax import jsonio
 from memsr_jax import precision
+from memsr_jax import safe_io
 from memsr_jax.data import folders
 from memsr_jax.data import home
 from memsr_jax.evaluation import checks
