@@ -51,10 +51,7 @@ def measure(ckpt: str, name: str, repeats: int) -> dict:
          "verification_psnr_y_vs_fp32": ver,
          "export_would_write": ver >= quantize.MIN_PSNR,
          "float_nodes": {k: len(v) for k, v in report["float_nodes"].items()}}
-  for ds in ("set5", "set14"):
-    a = int8_search.set_psnr(fp32, ds, scale)
-    b = int8_search.set_psnr(int8, ds, scale)
-    row[ds] = {"fp32_psnr": a, "int8_psnr": b, "lost_db": a - b}
+  row.update(int8_search.psnr_lost(fp32, int8, ("set5", "set14"), scale))
   lat = int8_search.latency({"fp32": fp32, "int8": int8}, repeats=repeats)
   row.update(latency_s=lat, speed_ratio=lat["fp32"] / lat["int8"], load_average=os.getloadavg())
   return row
