@@ -20,6 +20,7 @@ import numpy as np
 import optax
 
 from memsr_jax import checkpoints as ckpt_lib
+from memsr_jax import console
 from memsr_jax.deploy import fake_quant
 from memsr_jax.deploy import qat_export
 from memsr_jax.models import registry
@@ -79,7 +80,7 @@ def train(model, params, ranges, source, *, steps: int, lr: float, train_ranges:
                                     jnp.asarray(b["hr"], jnp.float32))
       if (i + 1) % log_every == 0 or i + 1 == steps:
         log.append((i + 1, float(loss)))
-        print(f"[qat] step {i + 1}/{steps} L1 {float(loss):.3f}", flush=True)
+        console.say(f"[qat] step {i + 1}/{steps} L1 {float(loss):.3f}")
   ranges = {k: np.asarray(v, np.float32) for k, v in trainable["ranges"].items()}
   ranges["output"] = np.asarray(out_range, np.float32)
   return jax.tree_util.tree_map(np.asarray, trainable["params"]), ranges, log
