@@ -50,6 +50,7 @@ def test_weights_match_onnxruntime_reduce_range_quantization():
   assert np.abs(np.asarray(got) - w).max() > 0  # 7-bit weights do change the values
 
 
+@pytest.mark.slow
 def test_simulator_without_ranges_is_the_float_model_and_with_them_differs():
   model, params = _tiny()
   x = jnp.asarray(_images())
@@ -83,6 +84,7 @@ def _source(seed=0):
     yield {"lr": hr[:, ::2, ::2], "hr": hr}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("train_ranges", [True, False])
 def test_qat_trains_weights_and_ranges_or_freezes_ranges(train_ranges):
   model, params = _tiny()
@@ -106,6 +108,7 @@ def _qat_checkpoint(path):
   return model, params, ranges
 
 
+@pytest.mark.slow
 def test_export_of_a_qat_checkpoint_refuses_calibration(tmp_path, capsys):
   _qat_checkpoint(tmp_path / "qat")
   rc = export_cli.main(["--checkpoint", str(tmp_path / "qat"), "--quantize", "int8",
