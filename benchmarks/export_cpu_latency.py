@@ -158,8 +158,6 @@ def int8_worker(name, scale, path):
   """The int8 file (quantize.Int8Options defaults, calibrated on T91) and its PSNR lost."""
   import logging
   logging.disable(logging.WARNING)
-  from memsr_jax import evaluation
-  from memsr_jax.deploy import ort_backend
   from memsr_jax.deploy import quantize
   fp32 = pathlib.Path(path).read_bytes()
   t0 = time.perf_counter()
@@ -169,12 +167,11 @@ def int8_worker(name, scale, path):
          "psnr_y_vs_fp32_held_out_t91": rep["verification"]["psnr_y_vs_fp32"]}
   int8_path(path).write_bytes(int8)
   if name == "imdn" and _imdn_weights(scale):  # PSNR lost only means something for trained weights
-    for ds in ("set5", "set14"):
-      r = [evaluation.evaluate_dataset(ort_backend.Session(m).run, ds, scale,
-                                       str(SHARED / "datasets"))["psnr"]
-           for m in (path, int8_path(path))]
-      out[f"{ds}_psnr_fp32_int8"] = r
-      out[f"{ds}_psnr_lost_db"] = r[0] - r[1]
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    import int8_search  # the benchmarks' one int8 PSNR helper
+    for ds, r in int8_search.psnr_lost(fp32, int8, ("set5", "set14"), scale).items():
+      out[f"{ds}_psnr_fp32_int8"] = [r["fp32_psnr"], r["int8_psnr"]]
+      out[f"{ds}_psnr_lost_db"] = r["lost_db"]
   print(json.dumps(out))
 
 

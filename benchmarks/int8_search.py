@@ -89,6 +89,16 @@ def set_psnr(model: bytes, dataset: str, scale: int) -> float:
   return evaluation.evaluate_dataset(session(model), dataset, scale, str(DATA))["psnr"]
 
 
+def psnr_lost(fp32: bytes, int8: bytes, datasets, scale: int) -> dict:
+  """{dataset: {"fp32_psnr", "int8_psnr", "lost_db"}}: the benchmark protocol's Y-PSNR of both
+  files against HR (`set_psnr`); the one int8 PSNR helper of the benchmarks."""
+  out = {}
+  for ds in datasets:
+    a, b = set_psnr(fp32, ds, scale), set_psnr(int8, ds, scale)
+    out[ds] = {"fp32_psnr": a, "int8_psnr": b, "lost_db": a - b}
+  return out
+
+
 def proxy_images(n=4, side=128):
   files = sorted((DATA / "BSD200").glob("*.png"))[:n]
   out = []
@@ -99,14 +109,11 @@ def proxy_images(n=4, side=128):
   return out
 
 
-def proxy_psnr(fp32_outs, model: bytes, scale: int) -> float:
+def vs_fp32_psnr(fp32_outs, model: bytes, scale: int) -> float:
+  """Mean Y-PSNR (`metrics.psnr`, `scale` pixels cropped) of `model` against the float outputs."""
   run = session(model)
-  mse = []
-  for x, ref in fp32_outs:
-    a = metrics.rgb_to_y(metrics.to_uint8(run(x)[0]))[scale:-scale, scale:-scale]
-    b = metrics.rgb_to_y(ref)[scale:-scale, scale:-scale]
-    mse.append(np.mean((a - b) ** 2))
-  return float(10 * np.log10(255 ** 2 / max(np.mean(mse), 1e-12)))
+  return float(np.mean([metrics.psnr(metrics.to_uint8(run(x)[0]), ref, crop=scale)
+                        for x, ref in fp32_outs]))
 
 
 def options(changes: dict) -> quantize.Int8Options:
@@ -210,7 +217,7 @@ def sensitivity(res: Results, fp32: bytes, scale: int, ref: dict, ks=(2, 4, 8, 1
   for name in convs:
     if name not in sens:
       model, _ = quantized(fp32, options({**BASE, "only_nodes": (name,)}), scale)
-      sens[name] = proxy_psnr(fp32_outs, model, scale)
+      sens[name] = vs_fp32_psnr(fp32_outs, model, scale)
       res.save()
       print(f"sensitivity {name}: {sens[name]:.2f} dB vs fp32", file=sys.stderr, flush=True)
   worst = sorted(convs, key=lambda n: sens[n])  # lowest PSNR vs float = most sensitive

@@ -47,6 +47,9 @@ def test_quick_stages_run_resume_and_export(tmp_path):
   c = _config("quick.py", "")
   c.data.dataset = "skimage_train+skimage_val"  # exercises combined datasets
   c.val.dataset = ""
+  c.memsr.teacher.kwargs.n_feats = 16
+  c.memsr.teacher.kwargs.n_resblocks = 2
+  c.memsr.qat.steps = 3  # the quantization-aware stage writes workdir/qat
   c.memsr.teacher.total_steps = 20
   c.total_steps = 20
   c.ckpt_every = 20
@@ -67,6 +70,11 @@ def test_quick_stages_run_resume_and_export(tmp_path):
   # The initialized student is a model checkpoint too (evaluable before training).
   init_model, _, _ = ckpt_lib.load_model_checkpoint(tmp_path / "init" / "model")
   assert tuple(init_model.widths) == tuple(widths)
+  qat_model, _, qat_meta = ckpt_lib.load_model_checkpoint(tmp_path / "qat")
+  assert qat_model.bias_mode == "vector" and tuple(qat_model.widths) == tuple(widths)
+  ranges = ckpt_lib.load_model_item(tmp_path / "qat", "qat_ranges")
+  assert set(ranges) == {f"conv_{i}" for i in range(len(widths) - 1)} | {"tail_conv", "output"}
+  assert qat_meta["qat"]["steps"] == 3
   # A rerun resumes: every stage is found finished and the result is the same.
   again = stages.run(c, tmp_path)
   np.testing.assert_allclose(model.apply({"params": again["params"]}, x),
@@ -89,6 +97,7 @@ def test_stages_start_from_an_official_lightning_teacher(tmp_path):
   c = _config("quick.py", "")
   c.teacher_checkpoint = str(tmp_path / "teacher")
   c.val.dataset = ""
+  c.memsr.width = 12
   c.total_steps = 4
   c.ckpt_every = 4
   c.log_every = 2

@@ -27,6 +27,7 @@ from memsr_jax import cli
 from memsr_jax import safe_io
 from memsr_jax.deploy import model_source
 from memsr_jax.deploy import onnx_export
+from memsr_jax.deploy import qat_export
 from memsr_jax.deploy import quantize
 
 
@@ -56,9 +57,11 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument("--calibration_images", type=cli.positive_int, metavar="N",
                  default=quantize.Int8Options().crops,
                  help="calibration crops, one per image (default %(default)s)")
-  p.add_argument("--min_psnr", type=float, default=quantize.MIN_PSNR,
+  p.add_argument("--min_psnr", type=float, default=None,
                  help="int8: least Y-PSNR (dB) against the float model on the held-out images; "
-                 "below it nothing is written (default %(default)s)")
+                 f"below it nothing is written (default {quantize.MIN_PSNR:g}; for a "
+                 "quantization-aware-trained checkpoint measured only, unless given: its int8 "
+                 "model is checked against the int8 simulator it was trained with)")
   args = p.parse_args(argv)
   if not math.isfinite(args.tolerance):
     p.error(f"--tolerance must be a finite number, got {args.tolerance}")
@@ -79,13 +82,24 @@ def check_output(args) -> pathlib.Path:
   return safe_io.check_output_file(args.output, "--output", overwrite=args.overwrite)
 
 
-def _int8(args, scale: int):
-  """The quantize_fn of export_onnx for --quantize int8 (None without it)."""
+def _int8(args, scale: int, model=None, params=None, ranges=None):
+  """The quantize_fn of export_onnx for --quantize int8 (None without it); with `ranges` (a QAT
+  checkpoint's) they are pinned instead of calibrated."""
   if args.quantize != "int8":
     return None
+  if ranges is not None:
+    return lambda fp32: qat_export.quantize_qat(fp32, model, params, ranges, scale=scale,
+                                                min_psnr=_min_psnr(args, True))
   opts = dataclasses.replace(quantize.Int8Options(), crops=args.calibration_images)
   return lambda fp32: quantize.quantize_int8(fp32, args.calibration, opts, scale=scale,
-                                             min_psnr=args.min_psnr)
+                                             min_psnr=_min_psnr(args, False))
+
+
+def _min_psnr(args, qat: bool) -> float | None:
+  """--min_psnr, else the default: MIN_PSNR for calibrated files, None (measured only) for QAT."""
+  if args.min_psnr is not None:
+    return args.min_psnr
+  return None if qat else quantize.MIN_PSNR
 
 
 def _export(args) -> dict:
@@ -98,9 +112,14 @@ def _export(args) -> dict:
   if args.model and not (args.torch_weights and args.scale):
     raise onnx_export.ExportError("give --checkpoint DIR, or --model NAME --scale S "
                                   "--torch_weights FILE.pth")
-  if args.quantize == "int8":
+  ranges = qat_export.checkpoint_ranges(args.checkpoint) if args.quantize == "int8" else None
+  if ranges is not None and args.calibration:
+    raise cli.UsageError("--checkpoint is quantization-aware trained: its int8 ranges are pinned, "
+                         "drop --calibration")
+  if args.quantize == "int8" and ranges is None:
     if not args.calibration:
-      raise cli.UsageError("--quantize int8 needs --calibration DIR (an image folder, e.g. T91)")
+      raise cli.UsageError("--quantize int8 needs --calibration DIR (an image folder, e.g. T91), "
+                           "or a quantization-aware-trained --checkpoint")
     quantize.list_images(args.calibration)  # a missing or empty folder fails before the export
   elif args.calibration:
     raise cli.UsageError("--calibration is for --quantize int8")
@@ -111,7 +130,8 @@ def _export(args) -> dict:
   image = onnx_export.verify_image(args.verify_image) if args.verify_image else None
   return onnx_export.export_onnx(model, params, info, output, layout=args.layout, image=image,
                                  tolerance=args.tolerance, overwrite=args.overwrite,
-                                 quantize_fn=_int8(args, int(model.scale)))
+                                 quantize_fn=_int8(args, int(model.scale), model, params,
+                                                   ranges))
 
 
 def _check_json(args) -> pathlib.Path | None:
@@ -130,7 +150,12 @@ def summary(report: dict, args) -> list[str]:
   if "int8" in report:
     v = report["int8"]["verification"]
     lines.append(f"int8: {v['psnr_y_vs_fp32']} dB Y-PSNR against the float model on "
-                 f"{len(v['per_image'])} held-out images (≥ {args.min_psnr:g})")
+                 f"{len(v['per_image'])} held-out images"
+                 + ("" if v["min_psnr"] is None else f" (≥ {v['min_psnr']:g})"))
+    if "simulator" in report["int8"]:
+      sim = report["int8"]["simulator"]
+      lines.append(f"int8: {sim['psnr_rgb_vs_simulator']} dB PSNR against the int8 simulator "
+                   f"(≥ {sim['min_psnr']:g})")
   if args.json:
     lines.append(f"report: {args.json}")
   return lines

@@ -30,7 +30,7 @@ _REDUCTIONS = ("ReduceMean", "GlobalAveragePool", "ReduceSum", "ReduceMax", "Glo
 _PASS_THROUGH = ("Transpose", "Reshape", "Identity")
 
 
-def _graph_maps(graph):
+def graph_maps(graph):
   producer = {o: n for n in graph.node for o in n.output}
   consumers = defaultdict(list)
   for n in graph.node:
@@ -122,7 +122,7 @@ def name_nodes(model) -> None:
 def node_groups(model) -> dict[str, list[str]]:
   """{group: node names} for the groups of the module docstring (named nodes required)."""
   graph = model.graph
-  producer, consumers = _graph_maps(graph)
+  producer, consumers = graph_maps(graph)
   convs = [n for n in graph.node if n.op_type == "Conv"]
   last = _last_convs(graph, producer)
   tail = _downstream(last, consumers)
@@ -156,7 +156,7 @@ def _scalar(graph, name):
 def input_ranges(model, value_range=(0.0, 255.0)) -> dict[str, tuple[float, float]]:
   """{tensor: (rmin, rmax)} from the model input through layout moves and scalar Mul/Div."""
   graph = model.graph
-  _, consumers = _graph_maps(graph)
+  _, consumers = graph_maps(graph)
   ranges = {graph.input[0].name: tuple(map(float, value_range))}
   stack = [graph.input[0].name]
   while stack:

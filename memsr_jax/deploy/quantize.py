@@ -219,8 +219,10 @@ def _cache_file(cache_dir, fp32_model: bytes, calib: CalibrationSet, opts: Int8O
 
 
 def quantize(fp32_model: bytes, calib: CalibrationSet, opts: Int8Options,
-             cache_dir=None) -> tuple[bytes, dict[str, list[str]]]:
-  """The QDQ int8 model (bytes) and {group: nodes kept in float}; `cache_dir` reuses ranges."""
+             cache_dir=None, overrides=None) -> tuple[bytes, dict[str, list[str]]]:
+  """The QDQ int8 model (bytes) and {group: nodes kept in float}; `cache_dir` reuses ranges;
+  `overrides(pre-processed ModelProto) -> {tensor: [{"scale", "zero_point"}]}` pins tensors'
+  quantization (trained ranges) over the calibrated ones."""
   opts.check()
   import onnxruntime.quantization as q  # optional dependency
   method = {"minmax": q.CalibrationMethod.MinMax, "percentile": q.CalibrationMethod.Percentile,
@@ -239,10 +241,14 @@ def quantize(fp32_model: bytes, calib: CalibrationSet, opts: Int8Options,
       extra["CalibPercentile"] = opts.percentile
     if opts.method == "minmax" and opts.moving_average:
       extra["CalibMovingAverage"] = True
+    pinned = {}
     if opts.exact_input:
-      extra["TensorQuantOverrides"] = {
-          t: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}]
-          for t, (lo, hi) in quant_nodes.input_ranges(model).items()}
+      pinned = {t: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}]
+                for t, (lo, hi) in quant_nodes.input_ranges(model).items()}
+    if overrides is not None:
+      pinned.update(overrides(model))
+    if pinned:
+      extra["TensorQuantOverrides"] = pinned
     out = pathlib.Path(tmp) / "int8.onnx"
     with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print progress
       q.quantize_static(str(pre_path), str(out), _reader(calib.crops, model.graph.input[0].name),
@@ -274,16 +280,13 @@ def _int8_kept_weights(model_bytes: bytes, kept: set[str], per_channel: bool) ->
   model = onnx.load_from_string(model_bytes)
   graph = model.graph
   inits = {t.name: t for t in graph.initializer}
-  users = {}
-  for n in graph.node:
-    for i in n.input:
-      users[i] = users.get(i, 0) + 1
+  _, users = quant_nodes.graph_maps(graph)
   dq_nodes = []
   for n in graph.node:
     if n.op_type != "Conv" or n.name not in kept or len(n.input) < 2:
       continue
     w = inits.get(n.input[1])
-    if w is None or w.data_type != onnx.TensorProto.FLOAT or users[w.name] != 1:
+    if w is None or w.data_type != onnx.TensorProto.FLOAT or len(users[w.name]) != 1:
       continue
     data = numpy_helper.to_array(w)
     rows = data.reshape(data.shape[0], -1) if per_channel else data.reshape(1, -1)
@@ -347,9 +350,9 @@ def verify(fp32_model: bytes, int8_model: bytes, images, scale: int) -> dict:
     a, b = _run(f32, lr), _run(i8, lr)
     crop = scale if 2 * scale < min(a.shape[:2]) else 0
     per[name] = metrics.psnr(b, a, crop=crop)
-  # Mean of the MSEs (not of the PSNRs), so one identical image (inf dB) does not hide the rest.
-  mse = float(np.mean([10 ** (-v / 10) for v in per.values()]))
-  return {"psnr_y_vs_fp32": _db(10 * np.log10(1 / mse) if mse else math.inf),
+  # The mean over the images that differ: an identical image (inf dB) does not hide the rest.
+  finite = [v for v in per.values() if math.isfinite(v)]
+  return {"psnr_y_vs_fp32": _db(float(np.mean(finite)) if finite else math.inf),
           "min_psnr_y_vs_fp32": _db(min(per.values())),
           "per_image": {k: _db(v) for k, v in per.items()}}
 

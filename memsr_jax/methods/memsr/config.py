@@ -62,6 +62,13 @@ def memsr_defaults(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   m.offset = 1000.0  # C of the +C skip copies in the plain teacher
   m.lam = 0.3  # distillation weight λ (× ε^α, α = step / total_steps)
   m.eps = 1e-5
+  # Quantization-aware training of the final student for ONNX Runtime int8 (memsr_jax.train.qat):
+  # steps 0 = off; else `workdir/qat` is written beside `workdir/model`.
+  m.qat = ml_collections.ConfigDict()
+  m.qat.steps = 0
+  m.qat.lr = 1e-4
+  m.qat.train_ranges = True  # False: ranges frozen at their calibration
+  m.qat.calib_batches = 4
   return c
 
 

@@ -11,6 +11,9 @@
             per-layer widths and reconstruction errors in `init/init.json`. With
             config.memsr.init == "random" the student is Xavier-normal·√2 instead.
   student   the engine trains the student (L1 + λ·ε^α·distillation when config.memsr.distill).
+  qat       with config.memsr.qat.steps > 0: quantization-aware training of the student for
+            ONNX Runtime int8 (memsr_jax.train.qat), a model checkpoint `workdir/qat` with its
+            trained ranges (export it with --quantize int8, no calibration).
 The deployable student ends in `workdir/model` (load with load_source(workdir)).
 """
 import pathlib
@@ -34,6 +37,7 @@ from memsr_jax.source import load_source
 from memsr_jax.train import config_lib
 from memsr_jax.train import data as data_lib
 from memsr_jax.train import loop
+from memsr_jax.train import qat as qat_lib
 from memsr_jax.train.supervised import SupervisedTask
 
 INITS = ("winning", "random")
@@ -192,4 +196,18 @@ def run(config, workdir) -> dict:
                                  {"method": {"memsr": True, "init": m.init,
                                              "distill": bool(m.distill),
                                              "widths": list(skw["widths"])}})
+  stage_qat(config, workdir, name, kwargs, export)
   return {"kwargs": kwargs, "params": export}
+
+
+def stage_qat(config, workdir: pathlib.Path, name: str, kwargs: dict, params) -> None:
+  """`workdir/qat` from the final student when config.memsr.qat.steps > 0 (skipped when there)."""
+  q = config.memsr.qat
+  out = workdir / "qat"
+  if int(q.steps) <= 0 or (out / "params").is_dir() and (out / "meta").is_dir():
+    return
+  qat_lib.run_qat(config, out, name, dict(kwargs), params, steps=int(q.steps), lr=float(q.lr),
+                  train_ranges=bool(q.train_ranges), calib_batches=int(q.calib_batches),
+                  batch_size=int(config.data.batch_size),
+                  meta={"method": {"memsr": True, "memsr_stage": "qat"}})
+  print(f"[qat] wrote {out}", flush=True)
