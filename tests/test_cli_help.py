@@ -66,7 +66,7 @@ def test_every_console_script_is_a_tool_main():
   scripts = _scripts()
   assert {"memsr-train", "memsr-eval", "memsr-fetch", "memsr-upscale", "memsr-export",
           "memsr-plot", "memsr-profile", "memsr-experiments", "memsr-import-weights",
-          "memsr-release-check", "memsr-tiling-error"} <= set(scripts)
+          "memsr-release-check", "memsr-tiling-error", "memsr-qat"} <= set(scripts)
   for name, target in scripts.items():
     module, func = target.split(":")
     assert module.startswith("memsr_jax.tools.") and func == "main", (name, target)
