@@ -2,9 +2,10 @@
     [--weights_dir V] [--sets a,b] [--seeds N] [--teacher CHECKPOINT]
 
 Runs every stage of experiment NAME at the budget, evaluates its rows on Set5, Set14 and the other
-benchmarks present under D, decides the paper's claim (holds / does not hold / cannot be judged at
-this budget), and writes W/results.json and W/results.md. Rerun the same command to resume after
-an interruption (at most one checkpoint interval is lost). Everything is written under W.
+benchmarks present under D, decides its claims (holds / does not hold / inconclusive / not judged,
+one rule per kind: memsr_jax/experiments/claims.py), and writes W/results.json and W/results.md.
+Rerun the same command to resume after an interruption (at most one checkpoint interval is
+lost). Everything is written under W.
 Exit status: 0 done, 2 bad arguments, missing data or a damaged file in W (one line on stderr),
 128 + signal after SIGTERM/SIGINT (a checkpoint was saved), 1 other failures (e.g. a non-finite
 loss).
@@ -31,7 +32,7 @@ def _shared(sub: str, env: str) -> str:
 def parse_args(argv=None):
   p = cli.ArgumentParser(prog="python -m memsr_jax.experiments", description=__doc__,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("name", choices=specs.NAMES, help="the experiment to run (its paper comparison)")
+  p.add_argument("name", choices=specs.NAMES, help="the experiment to run (its paper's claims)")
   p.add_argument("--budget", required=True, choices=budgets.BUDGETS,
                  help="steps, batch and evaluation sets (memsr_jax/experiments/budgets.py)")
   p.add_argument("--workdir", required=True,
@@ -46,10 +47,11 @@ def parse_args(argv=None):
                  "budget's (Set5, Set14 and the benchmarks present), e.g. set5,set14: Urban100 and "
                  "Manga109 have ~100 image sizes, one compilation each per row")
   p.add_argument("--seeds", type=int, default=None,
-                 help="seeds of the runs that decide the claim; their spread is the verdict's "
-                      f"noise band (default per budget: {budgets.SEEDS})")
-  p.add_argument("--teacher", default="", help="compress_x2: an EDSR-baseline ×2 checkpoint "
-                 "(zoo checkpoint or training workdir) instead of training one")
+                 help="seeds of the relative claims' arms; the relative rule needs ≥ 3 "
+                      f"(default per budget: {budgets.SEEDS})")
+  p.add_argument("--teacher", default="", help="compress_x2: the fixed distillation teacher, a "
+                 "×2 checkpoint (zoo checkpoint or training workdir), instead of the official "
+                 "IMDN ×2 weights")
   return p.parse_args(argv)
 
 
