@@ -134,8 +134,8 @@ def test_a_torn_experiment_json_is_one_line_naming_the_file(tmp_path, capsys):
 def test_a_torn_run_json_names_the_file_and_what_to_do(tmp_path):
   (tmp_path / "r").mkdir()
   (tmp_path / "r" / "run.json").write_text('{"steps": 1')
-  with pytest.raises(records.UsageError, match=r"run\.json is damaged .*delete it"):
-    runner.train_run(specs.Run("r", None, 10), tmp_path)
+  with pytest.raises(cli_lib.UsageError, match=r"run\.json is damaged .*delete it"):
+    runner.train_run(specs.TrainRun("r", None, 10), tmp_path)
 
 
 def test_a_bad_weights_file_is_one_line(tmp_path, monkeypatch, capsys):
@@ -165,7 +165,7 @@ def test_a_read_only_workdir_is_one_line(tmp_path, monkeypatch, capsys):
   assert rc == 2 and _one_line(err) and "not writable" in err
   blocked = tmp_path / "file"
   blocked.write_text("x")
-  with pytest.raises(records.UsageError, match="cannot write"):
+  with pytest.raises(cli_lib.UsageError, match="cannot write"):
     records.write_json(blocked / "sub" / "x.json", {})
 
 

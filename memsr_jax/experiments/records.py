@@ -33,8 +33,10 @@ def _writing(path: pathlib.Path, write) -> None:
 
 def write_text(path: pathlib.Path, text: str) -> None:
   """Atomically (safe_io: a temporary file in the same folder, then rename)."""
-  path.parent.mkdir(parents=True, exist_ok=True)
-  _writing(path, lambda: safe_io.atomic_write_text(path, text))
+  def write():
+    path.parent.mkdir(parents=True, exist_ok=True)
+    safe_io.atomic_write_text(path, text)
+  _writing(path, write)
 
 
 def write_json(path: pathlib.Path, obj) -> None:
