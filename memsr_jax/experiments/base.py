@@ -67,8 +67,8 @@ def config_file(rel: str, *args) -> ml_collections.ConfigDict:
 def train_data(c, s: dict, data_dir: str, steps: int) -> None:
   """The budget's data and bookkeeping overrides, common to every run: 291 images, no validation
   during training (rows are evaluated once at the end, so nothing is picked on Set5), and a
-  checkpoint every quarter of `steps` with the last 3 kept (the rows at half and 75 % of the
-  steps read them)."""
+  checkpoint every quarter of `steps`, all kept (the rows at half and 75 % of the steps read
+  them)."""
   c.data.dataset = TRAIN_SETS
   c.data.root = data_dir
   c.data.skip_small = True  # T91 has images smaller than a ×4 HR patch
@@ -79,7 +79,7 @@ def train_data(c, s: dict, data_dir: str, steps: int) -> None:
   c.val.dataset = ""
   c.val.every_steps = 0
   c.ckpt_every = max(1, steps // 4)
-  c.keep_ckpts = 3
+  c.keep_ckpts = 5  # the quarters, and the last step when `steps` is not a multiple of 4
   c.log_every = min(100, c.ckpt_every)
   c.progress = False
   c.tensorboard = False
@@ -132,9 +132,12 @@ def _link_seed(config, seeded, k: int) -> None:
       config[key] = f"{v}_seed{k}"
 
 
-def at_step(row: Row, path: str, step: int, suffix: str) -> Row:
-  """The same run's training checkpoint `path` at `step`, as row label + suffix (the relative
-  rule's half-step rows, the gate's 75 % rows)."""
+def at_step(row: Row, path: str, steps: int, frac: float, suffix: str, every: int = 0) -> Row:
+  """The same run's training checkpoint `path` near `frac` of its `steps` (the saved step at or
+  below it; checkpoints every `every` steps, default a quarter), as row label + suffix: the
+  relative rule's half-step rows and the gate's 75 % rows."""
+  every = every or max(1, steps // 4)
+  step = max(every, int(frac * steps) // every * every)
   return dataclasses.replace(row, label=row.label + suffix, source=("checkpoint", path, step),
                              steps=step, measure=False)
 

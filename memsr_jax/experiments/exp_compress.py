@@ -79,9 +79,9 @@ def compress_x2(budget: str, data_dir: str, weights_dir: str, workdir: str = "W"
       c.compress.distill.pyramid = loss
     runs.append(base.TrainRun(name, c, n, "" if loss == "none" else skip))
     row = base.Row(label, name, ("checkpoint", "distill"), n, measure=False)
-    rows += [row, base.at_step(row, "distill", n // 2, claims.HALF_SUFFIX)]
+    rows += [row, base.at_step(row, "distill", n, 0.5, claims.HALF_SUFFIX)]
     if name == "kd":
-      rows.append(base.at_step(row, "distill", (3 * n) // 4, claims.LATE_SUFFIX))
+      rows.append(base.at_step(row, "distill", n, 0.75, claims.LATE_SUFFIX))
   rows += [base.Row(EDSR_ARCH, "", ("arch", "edsr_baseline", {}), evaluate=False),
            base.Row(MINI_ARCH, "", ("arch", "edsr_mini", {}), evaluate=False)]
   stand_in = ("the fixed teacher stands in for the converged EDSR-baseline the release distilled "

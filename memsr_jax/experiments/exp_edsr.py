@@ -36,7 +36,7 @@ def edsr_baseline_x2(budget: str, data_dir: str, weights_dir: str) -> base.Exper
       base.Row("bicubic", "", ("bicubic",), note="our measurement (MATLAB bicubic, Y channel)"),
       base.Row("bicubic, published", "", ("published", BICUBIC),
                note="the figures the SR papers print"),
-      edsr, base.at_step(edsr, ".", (3 * n) // 4, claims.LATE_SUFFIX),
+      edsr, base.at_step(edsr, ".", n, 0.75, claims.LATE_SUFFIX),
       base.Row(VDSR_LABEL, "", ("published", VDSR), note="Kim et al. 2016"),
   ]
   vs_vdsr = claims.Absolute(

@@ -84,15 +84,15 @@ def memsr_x4(budget: str, data_dir: str, weights_dir: str, workdir: str = "W") -
             "random_distill": f"{P}, random init + distillation",
             "random": f"{P}, random init only (L1)"}
   rows = [base.Row("bicubic", "", ("bicubic",)), teacher,
-          base.at_step(teacher, ".", (3 * nt) // 4, claims.LATE_SUFFIX),
+          base.at_step(teacher, ".", nt, 0.75, claims.LATE_SUFFIX),
           base.Row(f"{P}, winning init, before training", "winning_distill",
                    ("checkpoint", "init/model"), 0, measure=False)]
   for name, label in labels.items():
     # Same widths for every student: memory is measured once (the distilled winning one).
     row = base.Row(label, name, ("checkpoint", "model"), n, measure=name == "winning_distill")
-    rows += [row, base.at_step(row, "student", n // 2, claims.HALF_SUFFIX)]
+    rows += [row, base.at_step(row, "student", n, 0.5, claims.HALF_SUFFIX)]
     if name == "winning_distill":
-      rows.append(base.at_step(row, "student", (3 * n) // 4, claims.LATE_SUFFIX))
+      rows.append(base.at_step(row, "student", n, 0.75, claims.LATE_SUFFIX))
   rows += [base.Row(PLAIN_M_LABEL, "", ("arch", "plain_m", {}), evaluate=False),
            base.Row(EDSR_LABEL, "", ("arch", "edsr_baseline", {}), evaluate=False),
            base.imdn_row(weights_dir, 4, IMDN_LABEL)]

@@ -145,11 +145,12 @@ def mssr_x2(budget: str, data_dir: str, weights_dir: str) -> base.Experiment:
   for name, (label, _) in arms.items():
     for k in (range(K + 1) if name == "mssr" else (K,)):
       rows.append(base.Row(label.format(k=k), name, ("mssr_level", k), steps))
-    rows.append(base.at_step(rows[-1], f"round_{K:02d}", m.round_steps // 2, claims.HALF_SUFFIX))
+    rows.append(base.at_step(rows[-1], f"round_{K:02d}", m.round_steps, 0.5,
+                              claims.HALF_SUFFIX, c.ckpt_every))
   d_row = base.Row(dense, "dense", ("checkpoint", "."), steps)
   t_row = base.Row(ticket, "ticket", ("checkpoint", "round_01"), steps)
-  rows += [d_row, base.at_step(d_row, ".", steps // 2, claims.HALF_SUFFIX),
-           t_row, base.at_step(t_row, "round_01", (steps - m.dense_steps) // 2,
+  rows += [d_row, base.at_step(d_row, ".", steps, 0.5, claims.HALF_SUFFIX),
+           t_row, base.at_step(t_row, "round_01", steps - m.dense_steps, 0.5,
                                claims.HALF_SUFFIX),
            base.imdn_row(weights_dir, 2, IMDN_LABEL)]
   names = {k: label for k, (label, _) in arms.items()}
