@@ -197,10 +197,10 @@ def _decide_cost(c: Cost, rows: list[dict], extra: dict, budget: str) -> dict:
 
 
 def _diffs(c: Relative, rows: list[dict], seeds: int, scale: int, sets: tuple, suffix: str):
-  d = []
-  for k in range(seeds):
-    by = rows_of_seed(rows, k)
-    pa, pb = psnr(by.get(c.a + suffix), sets, scale), psnr(by.get(c.b + suffix), sets, scale)
+  d, by = [], {r["row"]: r for r in rows}
+  for k in range(seeds):  # each seed's own copy of both arms (never seed 0's in its place)
+    pa = psnr(by.get(seed_label(c.a + suffix, k)), sets, scale)
+    pb = psnr(by.get(seed_label(c.b + suffix, k)), sets, scale)
     if pa is None or pb is None:
       return None
     d.append(pa - pb)

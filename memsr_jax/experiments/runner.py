@@ -207,6 +207,7 @@ def _run_locked(name, budget, workdir, data_dir, weights_dir, command, sets, see
                "protocol": "Y channel, border = scale, MATLAB bicubic LR"},
       "seeds": seeds, "shrunk": budgets.shrunk(name, budget), "settings": exp.settings,
       "memory_hr": list(exp.memory_hr) if exp.columns else None,
+      "columns": list(exp.columns),
       "runs": runs, "rows": rows, "extra": extra,
       "wall_s_this_invocation": time.perf_counter() - t_start,
   }
