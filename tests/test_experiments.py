@@ -266,6 +266,9 @@ def test_run_bookkeeping_survives_an_interrupt(tmp_path, monkeypatch, capsys):
   assert done["finished"] and done["invocations"] == 2 and len(calls) == 2
   assert runner.train_run(run, tmp_path) == done and len(calls) == 2
   assert runner.train_run(specs.TrainRun("s", None, 1, skip="why"), tmp_path)["skipped"] == "why"
+  other = specs.TrainRun("o", None, 10)  # --no_train: never trained, recorded as skipped
+  assert "--no_train" in runner.train_run(other, tmp_path, train=False)["skipped"]
+  assert len(calls) == 2 and runner.train_run(run, tmp_path, train=False) == done
 
 
 def test_rows_are_evaluated_at_highest_precision(tmp_path):

@@ -1,5 +1,5 @@
 """python -m memsr_jax.experiments NAME --budget gpu8|cpu|smoke --workdir W [--data_dir D]
-    [--weights_dir V] [--sets a,b] [--seeds N] [--teacher CHECKPOINT]
+    [--weights_dir V] [--sets a,b] [--seeds N] [--teacher CHECKPOINT] [--no_train]
 
 Runs every stage of experiment NAME at the budget, evaluates its rows on Set5, Set14 and the other
 benchmarks present under D, decides its claims (holds / does not hold / inconclusive / not judged,
@@ -52,6 +52,8 @@ def parse_args(argv=None):
   p.add_argument("--teacher", default="", help="compress_x2: the fixed distillation teacher, a "
                  "×2 checkpoint (zoo checkpoint or training workdir), instead of the official "
                  "IMDN ×2 weights")
+  p.add_argument("--no_train", action="store_true", help="train nothing: evaluate and decide "
+                 "with the runs finished so far (the others are recorded as skipped)")
   return p.parse_args(argv)
 
 
@@ -64,7 +66,7 @@ def main(argv=None) -> int:
     sets = tuple(x if "/" in x else x.lower()  # names are case-insensitive; paths are not
                  for x in (y.strip() for y in args.sets.split(",")) if x)
     runner.run(args.name, args.budget, args.workdir, args.data_dir, args.weights_dir, command,
-               sets, args.seeds, args.teacher)
+               sets, args.seeds, args.teacher, train=not args.no_train)
   except cli.UserError as e:  # usage, a damaged file, a busy workdir, bad weights
     return cli.fail(e)
   except loop.TrainingInterrupted as e:

@@ -82,8 +82,9 @@ def _train(config, run_dir: pathlib.Path) -> None:
   methods.run(config, run_dir)
 
 
-def train_run(run: specs.TrainRun, workdir: pathlib.Path) -> dict:
-  """Trains (or resumes) one run; run.json accumulates the wall time over invocations."""
+def train_run(run: specs.TrainRun, workdir: pathlib.Path, train: bool = True) -> dict:
+  """Trains (or resumes) one run; run.json accumulates the wall time over invocations.
+  train=False (--no_train): a run not finished earlier is recorded as skipped, with why."""
   run_dir = workdir / run.name
   path = run_dir / "run.json"
   info = records.read_json(path, {"steps": run.steps, "wall_s": 0.0, "finished": False,
@@ -95,6 +96,10 @@ def train_run(run: specs.TrainRun, workdir: pathlib.Path) -> dict:
     _log(f"run {run.name}: finished earlier ({info['steps']} steps, {info['wall_s']:.0f} s); "
          "skipping")
     return info
+  if not train:
+    why = "not finished when the results were written (--no_train)"
+    _log(f"run {run.name}: skipped: {why}")
+    return {**info, "skipped": why}
   _log(f"run {run.name}: training {run.steps} steps in {run_dir}"
        + (" (resuming)" if info["invocations"] else ""))
   info["invocations"] += 1
@@ -154,10 +159,12 @@ def _rows(exp, runs: dict, workdir: pathlib.Path, sets, signature, data_dir) -> 
 
 
 def run(name: str, budget: str, workdir, data_dir: str, weights_dir: str, command: str,
-        sets: tuple[str, ...] = (), seeds: int | None = None, teacher: str = "") -> dict:
+        sets: tuple[str, ...] = (), seeds: int | None = None, teacher: str = "",
+        train: bool = True) -> dict:
   """Runs (or resumes) experiment `name` at `budget` in `workdir`; returns results.json's dict.
   `sets` replaces the budget's evaluation sets; `seeds` the budget's seeds of the seeded runs
-  (the relative claims' arms); `teacher` is compress_x2's distillation teacher checkpoint."""
+  (the relative claims' arms); `teacher` is compress_x2's distillation teacher checkpoint;
+  train=False evaluates and decides with the runs finished so far (the others are skipped)."""
   if budget not in budgets.BUDGETS:
     raise UsageError(f"unknown budget {budget!r}; use one of {budgets.BUDGETS}")
   if name not in specs.NAMES:
@@ -178,15 +185,16 @@ def run(name: str, budget: str, workdir, data_dir: str, weights_dir: str, comman
     raise UsageError(f"--workdir {workdir} is not writable; give a writable folder")
   with workdir_lock.hold(workdir):
     return _run_locked(name, budget, workdir, data_dir, weights_dir, command, sets, seeds,
-                       teacher)
+                       teacher, train)
 
 
-def _run_locked(name, budget, workdir, data_dir, weights_dir, command, sets, seeds, teacher):
+def _run_locked(name, budget, workdir, data_dir, weights_dir, command, sets, seeds, teacher,
+                train):
   t_start = time.perf_counter()
   if budget == "gpu8" and jax.default_backend() == "cpu":
     _log("warning: budget gpu8 is sized for one H100/H200; on this CPU it takes hours")
   exp = specs.build(name, budget, data_dir, weights_dir, str(workdir), seeds, teacher)
-  runs = {r.name: train_run(r, workdir) for r in exp.runs}
+  runs = {r.name: train_run(r, workdir, train) for r in exp.runs}
   sets = rows_lib.eval_sets(budget, data_dir, workdir, exp.scale, tuple(sets))
   signature = {"sets": [n for n, *_ in sets], "max_images": budgets.EVAL[budget]["max_images"],
                "data": rows_lib.data_fingerprint(sets)}
