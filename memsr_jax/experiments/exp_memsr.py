@@ -49,6 +49,40 @@ def _gain(paper: tuple) -> float:
   return (paper[0] - BICUBIC_X4[0] + paper[1] - BICUBIC_X4[1]) / 2
 
 
+def _claims(P: str, teacher: str, labels: dict) -> list:
+  student, w, rd, r = (labels[k] for k in ("winning_distill", "winning", "random_distill",
+                                            "random"))
+  paper_memory = {"Plain-M (MB)": 161, "IMDN (MB)": 476, "EDSR-baseline (MB)": 1108}
+  cl = [
+      claims.Cost("conversion-exact", "the residual teacher converts exactly to a plain network "
+                  f"(max |plain − residual| ≤ {CONVERSION_LIMIT:g} on 0..255)",
+                  {"exact": "yes"}, _conversion),
+      claims.Cost("memory-plain-m", "Plain-M needs 161 / 1108 of EDSR-baseline's memory at a "
+                  "1920×1080 output (×4)", paper_memory, _memory_ratio(PLAIN_M_LABEL, "Plain-M")),
+      claims.Cost("memory-imdn", "IMDN needs 476 / 1108 of EDSR-baseline's memory at a "
+                  "1920×1080 output (×4)", paper_memory, _memory_ratio(IMDN_LABEL, "IMDN")),
+      claims.Relative("winning-vs-random-kd", "the winning initialization beats random "
+                      "initialization at equal steps, with distillation",
+                      {"Urban100 ×4 (dB)": "random 25.30 → winning 25.97 (ablation)"},
+                      student, rd),
+      claims.Relative("winning-vs-random-l1", "the winning initialization beats random "
+                      "initialization at equal steps, without distillation (L1 only)",
+                      {"Urban100 ×4 (dB)": "random 25.30 → winning 25.97 (ablation)"}, w, r),
+      claims.Relative("distill-noninferior", "from the winning init, distillation is "
+                      "non-inferior to L1 alone (mean(d) − t·SE > −0.05 dB)",
+                      {"Urban100 ×4 (dB)": "winning 25.97 → + distillation 25.99"}, student, w,
+                      test="noninferior"),
+      claims.Absolute("student-within-teacher", f"the plain student ({P}, winning init + "
+                      "distillation) is at most 0.1 dB below its residual teacher (paper ×4: "
+                      "Plain-M 32.10 / 28.57 vs EDSR-baseline 32.09 / 28.58 dB)",
+                      {"Plain-M − EDSR-baseline, mean Set5/Set14 ×4 (dB)": 0.005},
+                      base.gap_margin(student, teacher, 0.1, 4),
+                      [(teacher, _gain(PAPER_PSNR["EDSR-baseline"])),
+                       (student, _gain(PAPER_PSNR["Plain-M"]))]),
+  ]
+  return cl
+
+
 def memsr_x4(budget: str, data_dir: str, weights_dir: str, workdir: str = "W") -> base.Experiment:
   """The teacher, then four plain students from it at equal steps; every run per seed."""
   s = budgets.settings("memsr_x4", budget)
@@ -96,36 +130,7 @@ def memsr_x4(budget: str, data_dir: str, weights_dir: str, workdir: str = "W") -
   rows += [base.Row(PLAIN_M_LABEL, "", ("arch", "plain_m", {}), evaluate=False),
            base.Row(EDSR_LABEL, "", ("arch", "edsr_baseline", {}), evaluate=False),
            base.imdn_row(weights_dir, 4, IMDN_LABEL)]
-  student, w, rd, r = (labels[k] for k in ("winning_distill", "winning", "random_distill",
-                                            "random"))
-  paper_memory = {"Plain-M (MB)": 161, "IMDN (MB)": 476, "EDSR-baseline (MB)": 1108}
-  cl = [
-      claims.Cost("conversion-exact", "the residual teacher converts exactly to a plain network "
-                  f"(max |plain − residual| ≤ {CONVERSION_LIMIT:g} on 0..255)",
-                  {"exact": "yes"}, _conversion),
-      claims.Cost("memory-plain-m", "Plain-M needs 161 / 1108 of EDSR-baseline's memory at a "
-                  "1920×1080 output (×4)", paper_memory, _memory_ratio(PLAIN_M_LABEL, "Plain-M")),
-      claims.Cost("memory-imdn", "IMDN needs 476 / 1108 of EDSR-baseline's memory at a "
-                  "1920×1080 output (×4)", paper_memory, _memory_ratio(IMDN_LABEL, "IMDN")),
-      claims.Relative("winning-vs-random-kd", "the winning initialization beats random "
-                      "initialization at equal steps, with distillation",
-                      {"Urban100 ×4 (dB)": "random 25.30 → winning 25.97 (ablation)"},
-                      student, rd),
-      claims.Relative("winning-vs-random-l1", "the winning initialization beats random "
-                      "initialization at equal steps, without distillation (L1 only)",
-                      {"Urban100 ×4 (dB)": "random 25.30 → winning 25.97 (ablation)"}, w, r),
-      claims.Relative("distill-noninferior", "from the winning init, distillation is "
-                      "non-inferior to L1 alone (mean(d) − t·SE > −0.05 dB)",
-                      {"Urban100 ×4 (dB)": "winning 25.97 → + distillation 25.99"}, student, w,
-                      test="noninferior"),
-      claims.Absolute("student-within-teacher", f"the plain student ({P}, winning init + "
-                      "distillation) is at most 0.1 dB below its residual teacher (paper ×4: "
-                      "Plain-M 32.10 / 28.57 vs EDSR-baseline 32.09 / 28.58 dB)",
-                      {"Plain-M − EDSR-baseline, mean Set5/Set14 ×4 (dB)": 0.005},
-                      base.gap_margin(student, teacher.label, 0.1, 4),
-                      [(teacher.label, _gain(PAPER_PSNR["EDSR-baseline"])),
-                       (student, _gain(PAPER_PSNR["Plain-M"]))]),
-  ]
+  cl = _claims(P, teacher.label, labels)
   return base.Experiment(
       "memsr_x4", 4, f"MemSR ×4: {T} → exact plain conversion → {P} students", cl, runs, rows,
       columns=("memory",), settings=s, memory_hr=tuple(s["memory_hr"]),
