@@ -41,8 +41,8 @@ _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 
 
 @dataclasses.dataclass
 class Cost:
-  """measure(rows, extra) -> {"value", "target", "sense": "within" | "at most", …figures} or
-  None (a figure is missing)."""
+  """measure(rows, extra) -> {"value", "target", "sense": "within" | "at most", …figures}, or
+  None / {"not_measured": why} (a figure is missing)."""
   id: str
   sentence: str
   paper: dict
@@ -187,8 +187,9 @@ def _entry(c, seeds: int) -> dict:
 def _decide_cost(c: Cost, rows: list[dict], extra: dict, budget: str) -> dict:
   out = _entry(c, 1)
   m = c.measure(rows_of_seed(rows, 0), extra or {})
-  if m is None:
-    return {**out, "verdict": NOT_JUDGED, "why": "a figure it needs was not measured"}
+  if m is None or "not_measured" in m:
+    return {**out, "verdict": NOT_JUDGED, "why": (m or {}).get(
+        "not_measured", "a figure it needs was not measured")}
   out["ours"] = m
   if budget == "smoke":
     return {**out, "verdict": NOT_JUDGED, "why": "smoke budget: shrunk models and sizes"}

@@ -117,7 +117,9 @@ def _storage(rows, extra):
   st = (extra or {}).get("storage") or {}
   on_disk, sep = st.get("scalable_checkpoint_bytes_on_disk"), st.get(
       "separate_models_float32_bytes")
-  if not on_disk or not sep:
+  if not on_disk:
+    return {"not_measured": "no scalable checkpoint at this budget (no backward stage)"}
+  if not sep:
     return None
   return {"value": on_disk, "target": sep, "sense": "at most"}
 
@@ -133,7 +135,10 @@ def mssr_x2(budget: str, data_dir: str, weights_dir: str) -> base.Experiment:
   sizes = level_sizes(c.model.name, kwargs, schedule, m.prunable)
   K = len(schedule)
   width = matching_width(c.model.name, kwargs, sizes[K])
-  arms = {"mssr": ("level {k} of the scalable checkpoint", c),
+  # Without the backward stage there is no scalable checkpoint: level k is round k's network
+  # (level 0: the dense stage's), the forward stage's levels.
+  level = "level {k} of the scalable checkpoint" if m.expand else "level {k} (forward stage)"
+  arms = {"mssr": (level, c),
           "nossd": ("level {k}, SSD off", _variant(c, ssd_weight=0.0)),
           "reinit": ("level {k}, random re-initialization", _variant(c, rewind_to="random"))}
   runs = [base.TrainRun(name, cfg, steps) for name, (_, cfg) in arms.items()]
@@ -144,7 +149,8 @@ def mssr_x2(budget: str, data_dir: str, weights_dir: str) -> base.Experiment:
   rows = [base.Row("bicubic", "", ("bicubic",))]
   for name, (label, _) in arms.items():
     for k in (range(K + 1) if name == "mssr" else (K,)):
-      rows.append(base.Row(label.format(k=k), name, ("mssr_level", k), steps))
+      src = ("mssr_level", k) if m.expand else ("checkpoint", f"round_{k:02d}" if k else "dense")
+      rows.append(base.Row(label.format(k=k), name, src, steps))
     rows.append(base.at_step(rows[-1], f"round_{K:02d}", m.round_steps, 0.5,
                               claims.HALF_SUFFIX, c.ckpt_every))
   d_row = base.Row(dense, "dense", ("checkpoint", "."), steps)
