@@ -93,6 +93,8 @@ def test_cost_rule():
                                                      "sense": "within"})
   assert claims.decide([c], [], "cpu", 3, 2, ())[0]["verdict"] == claims.HOLDS
   assert claims.decide([c], [], "smoke", 1, 2, ())[0]["verdict"] == claims.NOT_JUDGED
+  why = claims.Cost("c", "s", {}, lambda rows, extra: {"not_measured": "no checkpoint"})
+  assert claims.decide([why], [], "cpu", 3, 2, ())[0]["why"] == "no checkpoint"
 
 
 def _absolute(rows, budget="cpu"):
