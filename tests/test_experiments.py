@@ -220,7 +220,7 @@ def test_smoke_end_to_end_and_resume(name, shared_dir, tmp_path, capsys):
                       "why"} and c["kind"] in claims.KINDS
     assert c["verdict"] == claims.NOT_JUDGED and c["id"] in md
     if c["kind"] == "absolute":
-      assert c["converged"] is False and c["gate"]
+      assert c["converged"] is False and "gate" in c
   assert md.index("| claim |") < md.index("| row |")
   if name == "memsr_x4":
     assert res["extra"]["conversion"]["max_abs_diff_fp32_random_input"] < 1e-2

@@ -273,7 +273,8 @@ def decide(claims: list, rows: list[dict], budget: str, seeds: int, scale: int,
     elif isinstance(c, Absolute):
       out.append(_decide_absolute(c, rows, budget, scale, sets))
     else:
-      out.append({**_entry(c, 0), "verdict": NOT_JUDGED, "why": c.why})
+      gate = {"converged": False, "gate": {}} if c.kind == "absolute" else {}
+      out.append({**_entry(c, 0), **gate, "verdict": NOT_JUDGED, "why": c.why})
   return out
 
 
