@@ -22,7 +22,7 @@ import sys
 import time
 
 # Estimated wall seconds of each gpu8 experiment (the arithmetic is in budgets.py).
-ESTIMATES = {"edsr_baseline_x2": 340, "memsr_x4": 437, "compress_x2": 440, "mssr_x2": 680}
+ESTIMATES = {"edsr_baseline_x2": 350, "memsr_x4": 477, "compress_x2": 270, "mssr_x2": 1400}
 FILES = ("summary.json", "log.txt", "tests.txt", "train_throughput_gpu.json",
          "experiments.json", "experiments.md")
 _BUILD = ("from memsr_jax.experiments import specs; from memsr_jax.train import config_lib; "

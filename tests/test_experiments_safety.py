@@ -134,8 +134,8 @@ def test_a_torn_experiment_json_is_one_line_naming_the_file(tmp_path, capsys):
 def test_a_torn_run_json_names_the_file_and_what_to_do(tmp_path):
   (tmp_path / "r").mkdir()
   (tmp_path / "r" / "run.json").write_text('{"steps": 1')
-  with pytest.raises(records.UsageError, match=r"run\.json is damaged .*delete it"):
-    runner.train_run(specs.Run("r", None, 10), tmp_path)
+  with pytest.raises(cli_lib.UsageError, match=r"run\.json is damaged .*delete it"):
+    runner.train_run(specs.TrainRun("r", None, 10), tmp_path)
 
 
 def test_a_bad_weights_file_is_one_line(tmp_path, monkeypatch, capsys):
@@ -165,7 +165,7 @@ def test_a_read_only_workdir_is_one_line(tmp_path, monkeypatch, capsys):
   assert rc == 2 and _one_line(err) and "not writable" in err
   blocked = tmp_path / "file"
   blocked.write_text("x")
-  with pytest.raises(records.UsageError, match="cannot write"):
+  with pytest.raises(cli_lib.UsageError, match="cannot write"):
     records.write_json(blocked / "sub" / "x.json", {})
 
 
@@ -193,26 +193,25 @@ def test_seeds_and_teacher_are_checked(tmp_path, capsys):
   assert not (tmp_path / "w").exists()  # refused before anything was written
 
 
-def test_a_teacher_of_another_model_is_refused_before_anything_is_written(tmp_path, capsys):
+def test_a_teacher_that_is_no_x2_checkpoint_is_refused_before_anything_is_written(tmp_path,
+                                                                                  capsys):
   from memsr_jax.experiments import exp_compress
   data = _data(tmp_path)
 
-  def checkpoint(name, model, kwargs):
+  def checkpoint(name, scale):
     folder = tmp_path / name
     (folder / "params").mkdir(parents=True)
     (folder / "meta").mkdir()
-    (folder / "meta" / "metadata").write_text(json.dumps({"model": model, "model_kwargs": kwargs,
-                                                          "scale": 2}))
+    (folder / "meta" / "metadata").write_text(json.dumps(
+        {"model": "edsr_baseline", "model_kwargs": {"scale": scale}, "scale": scale}))
     return folder
-  other = checkpoint("plain", "plain_s", {"scale": 2})
-  wide = checkpoint("wide", "edsr_baseline", {"scale": 2})  # the smoke teacher is 16 ch × 2
-  right = checkpoint("right", "edsr_baseline", {"scale": 2, "n_feats": 16, "n_resblocks": 2})
+  x4 = checkpoint("x4", 4)
   (tmp_path / "empty").mkdir()
-  for teacher, fragment in ((other, "holds plain_s"), (wide, "holds edsr_baseline"),
+  for teacher, fragment in ((x4, "is a ×4 model"),
                             (tmp_path / "empty", "holds no checkpoint metadata")):
     rc = cli.main(["compress_x2", "--budget", "smoke", "--workdir", str(tmp_path / "w"),
                    "--data_dir", str(data), "--teacher", str(teacher)])
     err = capsys.readouterr().err
     assert rc == 2 and _one_line(err) and fragment in err, err
     assert not (tmp_path / "w").exists()
-  exp_compress.check_teacher(str(right), "smoke")
+  exp_compress.check_teacher(str(checkpoint("x2", 2)))

@@ -73,6 +73,27 @@ def test_every_value_is_compared(release_dir):
       assert (r["status"] in ("equivalent", "deviation")) == bool(r["why"]), r
 
 
+def test_the_ema_warm_up_is_a_listed_deviation(release_dir, monkeypatch):
+  """The engine ramps the EMA decay (min(d, (1 + t) / (10 + t))); BasicSR uses d from step 0."""
+  for rows in release_check.check(release_dir, CONFIGS).values():
+    by = {r["key"]: r for r in rows}
+    for phase in ("prune", "distill"):
+      r = by[f"{phase}.ema_warmup"]
+      assert r["status"] == "deviation" and "warm" in r["why"], r
+      assert r["ours"] == "min(ema_decay, (1 + t) / (10 + t))"
+  # With the warm-up off ours equals BasicSR's EMA, and the row reads "same".
+  real = release_check.load_config
+
+  def no_warmup(path):
+    c = real(path)
+    c.optim.ema_warmup = False
+    return c
+
+  monkeypatch.setattr(release_check, "load_config", no_warmup)
+  for rows in release_check.check(release_dir, CONFIGS).values():
+    assert {r["key"]: r["status"] for r in rows}["distill.ema_warmup"] == "same"
+
+
 def test_an_edited_prune_lr_fails_naming_the_key(release_copy, capsys):
   _edit(release_copy, release_check.RELEASE_FILES["edsr_baseline"]["prune"],
         "train.optim_g.lr", 1e-3)

@@ -1,10 +1,11 @@
 """python -m memsr_jax.experiments NAME --budget gpu8|cpu|smoke --workdir W [--data_dir D]
-    [--weights_dir V] [--sets a,b] [--seeds N] [--teacher CHECKPOINT]
+    [--weights_dir V] [--sets a,b] [--seeds N] [--teacher CHECKPOINT] [--no_train]
 
 Runs every stage of experiment NAME at the budget, evaluates its rows on Set5, Set14 and the other
-benchmarks present under D, decides the paper's claim (holds / does not hold / cannot be judged at
-this budget), and writes W/results.json and W/results.md. Rerun the same command to resume after
-an interruption (at most one checkpoint interval is lost). Everything is written under W.
+benchmarks present under D, decides its claims (holds / does not hold / inconclusive / not judged,
+one rule per kind: memsr_jax/experiments/claims.py), and writes W/results.json and W/results.md.
+Rerun the same command to resume after an interruption (at most one checkpoint interval is
+lost). Everything is written under W.
 Exit status: 0 done, 2 bad arguments, missing data or a damaged file in W (one line on stderr),
 128 + signal after SIGTERM/SIGINT (a checkpoint was saved), 1 other failures (e.g. a non-finite
 loss).
@@ -27,7 +28,7 @@ from memsr_jax.train import loop
 def parse_args(argv=None):
   p = cli.ArgumentParser(prog="python -m memsr_jax.experiments", description=__doc__,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("name", choices=specs.NAMES, help="the experiment to run (its paper comparison)")
+  p.add_argument("name", choices=specs.NAMES, help="the experiment to run (its paper's claims)")
   p.add_argument("--budget", required=True, choices=budgets.BUDGETS,
                  help="steps, batch and evaluation sets (memsr_jax/experiments/budgets.py)")
   p.add_argument("--workdir", required=True,
@@ -43,10 +44,13 @@ def parse_args(argv=None):
                  "budget's (Set5, Set14 and the benchmarks present), e.g. set5,set14: Urban100 and "
                  "Manga109 have ~100 image sizes, one compilation each per row")
   p.add_argument("--seeds", type=int, default=None,
-                 help="seeds of the runs that decide the claim; their spread is the verdict's "
-                      f"noise band (default per budget: {budgets.SEEDS})")
-  p.add_argument("--teacher", default="", help="compress_x2: an EDSR-baseline ×2 checkpoint "
-                 "(zoo checkpoint or training workdir) instead of training one")
+                 help="seeds of the relative claims' arms; the relative rule needs ≥ 3 "
+                      f"(default per budget: {budgets.SEEDS})")
+  p.add_argument("--teacher", default="", help="compress_x2: the fixed distillation teacher, a "
+                 "×2 checkpoint (zoo checkpoint or training workdir), instead of the official "
+                 "IMDN ×2 weights")
+  p.add_argument("--no_train", action="store_true", help="train nothing: evaluate and decide "
+                 "with the runs finished so far (the others are recorded as skipped)")
   return p.parse_args(argv)
 
 
@@ -59,7 +63,7 @@ def main(argv=None) -> int:
     sets = tuple(x if "/" in x else x.lower()  # names are case-insensitive; paths are not
                  for x in (y.strip() for y in args.sets.split(",")) if x)
     runner.run(args.name, args.budget, args.workdir, args.data_dir, args.weights_dir, command,
-               sets, args.seeds, args.teacher)
+               sets, args.seeds, args.teacher, train=not args.no_train)
   except cli.UserError as e:  # usage, a damaged file, a busy workdir, bad weights
     return cli.fail(e)
   except loop.TrainingInterrupted as e:

@@ -1,10 +1,11 @@
-"""results.json → results.md: the claim and its verdict first, then a paper-style table with the
-command and budget that produced it."""
+"""results.json → results.md: the claims table first, then a paper-style table with the command
+and budget that produced it."""
 from memsr_jax.experiments import claims
 
 _BUDGET_WORDS = {
-    "gpu8": "fits 8 minutes of one H100/H200 (compilation and evaluation included)",
-    "cpu": "short CPU schedules, 2 seeds of the deciding runs (2 CPU cores)",
+    "gpu8": "sized for about 8 minutes of one H100/H200 per seed (estimates)",
+    "cpu": "CPU-scale stand-ins: smaller models, short schedules, paired seeds of every "
+           "relative claim's arms",
     "smoke": "a pipeline check only: a few steps, tiny models; the numbers mean nothing",
 }
 
@@ -74,8 +75,7 @@ def markdown(res: dict, columns: tuple = ()) -> str:
         notes.append(f"- {r['row']}: {r[field]}")
   d = res["device"]
   out = [f"### {res['title']}", ""]
-  if isinstance(res.get("claim"), dict):
-    out += claims.markdown(res["claim"])
+  out += claims.markdown(res.get("claims") or [])
   out += [f"Budget `{res['budget']}`: {_BUDGET_WORDS[res['budget']]}. Device: "
           f"{d['device_kind']} ({d['platform']}), {res['precision'].split(' ')[0]}, JAX "
           f"{res['jax_version']}, {res['date']}. Training data: {res['train_sets']}; Y-PSNR / "
@@ -91,11 +91,6 @@ def markdown(res: dict, columns: tuple = ()) -> str:
             f"{_size(storage['scalable_checkpoint_bytes_on_disk'])} on disk (every level); "
             f"separate models, one per level: at least {_size(sep)} "
             f"({storage['separate_models_note']}).", ""]
-  prune = (res.get("extra") or {}).get("prune")
-  if prune:
-    out += [f"Prune stage ({prune['steps']:,} steps): density of the pruned kernels "
-            f"{prune['density_of_pruned_kernels']:.4f}; {prune['n_nonzero']:,} of "
-            f"{prune['n_params']:,} raw weights non-zero.", ""]
   conv = (res.get("extra") or {}).get("conversion")
   if conv:
     out += [f"Plain conversion of the teacher: max |plain − residual| = "

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memsr_jax import cli
 from memsr_jax import evaluation
 from memsr_jax import predictor
 from memsr_jax import pytrees
@@ -52,7 +53,7 @@ def eval_sets(budget: str, data_dir: str, workdir: pathlib.Path, scale: int,
       pairs = folders.list_pairs(name, data_dir, scale)
     except (FileNotFoundError, ValueError) as err:
       if i < len(e["sets"]) and name != "set14":
-        raise records.UsageError(f"evaluation set {name!r}: {err}") from None
+        raise cli.UsageError(f"evaluation set {name!r}: {err}") from None
       continue  # Set14 and the extra benchmarks are optional
     n = e["max_images"]
     if not n:
@@ -131,7 +132,8 @@ def _source(row: base.Row, exp: base.Experiment, workdir: pathlib.Path):
   if kind == "mssr_level":
     return source_lib.load_source(workdir / row.run / "model", level=row.source[1])
   if kind == "checkpoint":
-    return source_lib.load_source(workdir / row.run / row.source[1])
+    step = row.source[2] if len(row.source) > 2 else None
+    return source_lib.load_source(workdir / row.run / row.source[1], step=step)
   if kind == "torch":
     return source_lib.load_source(preset=row.source[1], scale=exp.scale,
                                   torch_weights=row.source[2])

@@ -1,4 +1,4 @@
-"""Runs an experiment: train its runs (resumable), evaluate its rows (cached), decide its claim,
+"""Runs an experiment: train its runs (resumable), evaluate its rows (cached), decide its claims,
 write the tables.
 
 W/experiment.json   which experiment and budget W holds (a rerun must ask for the same)
@@ -17,7 +17,9 @@ import time
 
 import jax
 
+from memsr_jax import cli
 from memsr_jax import console
+from memsr_jax import jsonio
 from memsr_jax import methods
 from memsr_jax.data import folders
 from memsr_jax.data import home
@@ -31,7 +33,7 @@ from memsr_jax.experiments import specs
 from memsr_jax.train import workdir_lock
 
 REQUIRED_SETS = ("t91", "bsd200", "set5")
-UsageError = records.UsageError
+UsageError = cli.UsageError
 _TORN = "delete it to start this run again from its checkpoints"
 
 
@@ -83,8 +85,9 @@ def _train(config, run_dir: pathlib.Path) -> None:
   methods.run(config, run_dir)
 
 
-def train_run(run: specs.Run, workdir: pathlib.Path) -> dict:
-  """Trains (or resumes) one run; run.json accumulates the wall time over invocations."""
+def train_run(run: specs.TrainRun, workdir: pathlib.Path, train: bool = True) -> dict:
+  """Trains (or resumes) one run; run.json accumulates the wall time over invocations.
+  train=False (--no_train): a run not finished earlier is recorded as skipped, with why."""
   run_dir = workdir / run.name
   path = run_dir / "run.json"
   info = records.read_json(path, {"steps": run.steps, "wall_s": 0.0, "finished": False,
@@ -96,10 +99,14 @@ def train_run(run: specs.Run, workdir: pathlib.Path) -> dict:
     _log(f"run {run.name}: finished earlier ({info['steps']} steps, {info['wall_s']:.0f} s); "
          "skipping")
     return info
+  if not train:
+    why = "not finished when the results were written (--no_train)"
+    _log(f"run {run.name}: skipped: {why}")
+    return {**info, "skipped": why}
   _log(f"run {run.name}: training {run.steps} steps in {run_dir}"
        + (" (resuming)" if info["invocations"] else ""))
   info["invocations"] += 1
-  records.write_json(path, info)  # a hard kill (slot ended) loses only this invocation's time
+  records.write_json(path, info)  # a hard kill loses only this invocation's time
   t0 = time.perf_counter()
   try:
     _train(run.config, run_dir)
@@ -134,11 +141,6 @@ def _extra(name: str, workdir: pathlib.Path, exp, rows: list[dict]) -> dict:
         "separate_models_float32_bytes": 4 * sum(levels) if None not in levels else None,
         "separate_models_note": "one float32 model per level holding only its non-zeros (no "
                                 "index overhead): a lower bound for separate sparse models"}}
-  if name == "compress_x2":
-    d = records.read_json(workdir / "prune" / "prune" / "densities.json", what=_TORN)
-    return {"prune": d and {"density_of_pruned_kernels": d["density"]["total"],
-                            "n_nonzero": d["n_nonzero"], "n_params": d["n_params"],
-                            "steps": d["steps"]}}
   return {}
 
 
@@ -160,10 +162,12 @@ def _rows(exp, runs: dict, workdir: pathlib.Path, sets, signature, data_dir) -> 
 
 
 def run(name: str, budget: str, workdir, data_dir: str, weights_dir: str, command: str,
-        sets: tuple[str, ...] = (), seeds: int | None = None, teacher: str = "") -> dict:
+        sets: tuple[str, ...] = (), seeds: int | None = None, teacher: str = "",
+        train: bool = True) -> dict:
   """Runs (or resumes) experiment `name` at `budget` in `workdir`; returns results.json's dict.
-  `sets` replaces the budget's evaluation sets; `seeds` the budget's seeds of the claim's
-  deciding runs; `teacher` is compress_x2's EDSR-baseline checkpoint."""
+  `sets` replaces the budget's evaluation sets; `seeds` the budget's seeds of the seeded runs
+  (the relative claims' arms); `teacher` is compress_x2's distillation teacher checkpoint;
+  train=False evaluates and decides with the runs finished so far (the others are skipped)."""
   if budget not in budgets.BUDGETS:
     raise UsageError(f"unknown budget {budget!r}; use one of {budgets.BUDGETS}")
   if name not in specs.NAMES:
@@ -172,12 +176,12 @@ def run(name: str, budget: str, workdir, data_dir: str, weights_dir: str, comman
   if seeds < 1:
     raise UsageError(f"--seeds must be at least 1, got {seeds}")
   if teacher and name != "compress_x2":
-    raise UsageError("--teacher is compress_x2's EDSR-baseline checkpoint; other experiments "
+    raise UsageError("--teacher is compress_x2's distillation teacher; other experiments "
                      "train their own")
   if teacher and not pathlib.Path(teacher).exists():
     raise UsageError(f"--teacher {teacher} not found")
   if teacher:
-    exp_compress.check_teacher(teacher, budget)
+    exp_compress.check_teacher(teacher)
   workdir = pathlib.Path(workdir).absolute()
   data_dir = str(pathlib.Path(data_dir).absolute())
   check_data(data_dir)
@@ -186,22 +190,26 @@ def run(name: str, budget: str, workdir, data_dir: str, weights_dir: str, comman
     raise UsageError(f"--workdir {workdir} is not writable; give a writable folder")
   with workdir_lock.hold(workdir):
     return _run_locked(name, budget, workdir, data_dir, weights_dir, command, sets, seeds,
-                       teacher)
+                       teacher, train)
 
 
-def _run_locked(name, budget, workdir, data_dir, weights_dir, command, sets, seeds, teacher):
+def _run_locked(name, budget, workdir, data_dir, weights_dir, command, sets, seeds, teacher,
+                train):
   t_start = time.perf_counter()
   if budget == "gpu8" and jax.default_backend() == "cpu":
     _log("warning: budget gpu8 is sized for one H100/H200; on this CPU it takes hours")
   exp = specs.build(name, budget, data_dir, weights_dir, str(workdir), seeds, teacher)
-  runs = {r.name: train_run(r, workdir) for r in exp.runs}
+  runs = {r.name: train_run(r, workdir, train) for r in exp.runs}
   sets = rows_lib.eval_sets(budget, data_dir, workdir, exp.scale, tuple(sets))
   signature = {"sets": [n for n, *_ in sets], "max_images": budgets.EVAL[budget]["max_images"],
                "data": rows_lib.data_fingerprint(sets)}
   rows = _rows(exp, runs, workdir, sets, signature, data_dir)
+  claim_sets = tuple(x for x in specs.CLAIM_SETS if x in signature["sets"])
+  extra = _extra(name, workdir, exp, rows)
   results = {
       "experiment": name, "title": exp.title, "budget": budget,
-      "claim": claims.decide(exp.claim, rows, budget, seeds),
+      "claims": claims.decide(exp.claims, rows, budget, seeds, exp.scale, claim_sets,
+                              extra),
       "command": command, "device": device_info(),
       "precision": "float32 (params, activations and optimizer state)",
       "jax_version": jax.__version__,
@@ -212,11 +220,12 @@ def _run_locked(name, budget, workdir, data_dir, weights_dir, command, sets, see
                "protocol": "Y channel, border = scale, MATLAB bicubic LR"},
       "seeds": seeds, "shrunk": budgets.shrunk(name, budget), "settings": exp.settings,
       "memory_hr": list(exp.memory_hr) if exp.columns else None,
-      "runs": runs, "rows": rows, "extra": _extra(name, workdir, exp, rows),
+      "columns": list(exp.columns),
+      "runs": runs, "rows": rows, "extra": extra,
       "wall_s_this_invocation": time.perf_counter() - t_start,
   }
   records.write_json(workdir / "results.json", results)
-  md = report.markdown(records.finite(results), exp.columns)
+  md = report.markdown(jsonio.to_jsonable(results), exp.columns)
   records.write_text(workdir / "results.md", md)
   print(md, flush=True)
   _log(f"results: {workdir / 'results.json'}, {workdir / 'results.md'}")

@@ -40,7 +40,7 @@ def mask_at_level(level_map: PyTree, level) -> PyTree:
 
 
 def apply_mask(params: PyTree, mask: PyTree) -> PyTree:
-  """Pruned weights set to exactly 0 (`where`, so NaN/inf in pruned slots cannot leak)."""
+  """Pruned weights set to exactly 0 (`where`, so NaN/inf in pruned positions cannot leak)."""
   return jax.tree_util.tree_map(lambda p, m: jnp.where(m, p, jnp.zeros_like(p)), params, mask)
 
 

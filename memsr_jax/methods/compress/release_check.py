@@ -26,6 +26,7 @@ from memsr_jax.data import home
 from memsr_jax.interop import option_files
 from memsr_jax.methods.compress.release_deviations import CODE
 from memsr_jax.methods.compress.release_deviations import DEVIATIONS
+from memsr_jax.methods.compress.release_deviations import EMA_WARMUP_OURS
 from memsr_jax.methods.compress.release_deviations import EQUIVALENT
 from memsr_jax.models import registry
 from memsr_jax.train import config_lib
@@ -110,6 +111,10 @@ def _ema(config, phase: str) -> float:
   return float(_stage(config, phase, "optim.ema_decay"))
 
 
+def _ema_warmup(config, phase: str) -> str:
+  return EMA_WARMUP_OURS if _stage(config, phase, "optim.ema_warmup") else CODE["ema_warmup"]
+
+
 def _net_keys(prefix: str, phase: str, node: str, kwargs_of, model: str,
               runs_in_train_mode: bool = True) -> list[Key]:
   """The architecture of one network (`node` in the release file) against our preset's fields;
@@ -149,6 +154,7 @@ def _phase_keys(phase: str, model: str) -> list[Key]:
       Key(f"{phase}.scheduler.gamma", _at(phase, f"{t}.scheduler.gamma"),
           lambda c: _stage(c, phase, "schedule.gamma")),
       Key(f"{phase}.ema_decay", _at(phase, f"{t}.ema_decay"), lambda c: _ema(c, phase)),
+      Key(f"{phase}.ema_warmup", _const(CODE["ema_warmup"]), lambda c: _ema_warmup(c, phase)),
       Key(f"{phase}.gt_size", _at(phase, "datasets.train.gt_size"),
           lambda c: _lr_patch(c, phase)),
       Key(f"{phase}.batch_size", _at(phase, "datasets.train.batch_size_per_gpu"),

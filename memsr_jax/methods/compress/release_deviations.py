@@ -17,7 +17,9 @@ CODE = {
     "swinir_drop_path_rate": 0.1,  # SwinIR(drop_path_rate=0.1), not set by the option files
     "teacher_mode": "train mode (never .eval())",
     "param_key": "params",  # load_network(param_key='params') when the option file names none
+    "ema_warmup": "none (ema_decay from step 0)",  # model_ema(decay=ema_decay) at every step
 }
+EMA_WARMUP_OURS = "min(ema_decay, (1 + t) / (10 + t))"  # train/optim.ema_decay_at
 
 # Where ours is the same computation in another form: key → (release value, ours, why).
 EQUIVALENT = {
@@ -75,6 +77,13 @@ DEVIATIONS = {
         CODE["teacher_mode"], "deterministic",
         "BasicSR never calls .eval() on the teacher, so its stochastic depth (0.1) stays on during "
         "distillation and the targets are noisy; our teacher gives its deterministic output"),
+    **{f"{_phase}.ema_warmup": (
+        CODE["ema_warmup"], EMA_WARMUP_OURS,
+        "our engine warms the EMA up: its decay at step t is min(0.999, (1 + t) / (10 + t)), so "
+        "the average forgets the initial weights within the first hundreds of steps; BasicSR "
+        "applies 0.999 from step 0. Both reach 0.999 after about 9,000 steps; at the release's "
+        "100k / 800k steps the two averages differ only in their first few thousand steps")
+       for _phase in ("prune", "distill")},
     "eval.weights": (
         CODE["param_key"], "params_ema",
         "the release's test files load `params` (the raw weights); our engine evaluates and "

@@ -14,7 +14,8 @@ def default_mssr_config() -> ml_collections.ConfigDict:
   m.sparsities = ()  # explicit level sparsities (overrides fraction/rounds)
   m.dense_steps = 1000  # dense training, rewind step included
   m.rewind_step = 100  # k: the rewind state is the dense params after k steps
-  m.rewind_to = "rewind"  # "rewind" (step k) | "init" (reset to the initial params; ablation)
+  m.rewind_to = "rewind"  # "rewind" (step k) | "init" (the initial params) | "random" (a fresh
+  # random initialization): the last two are the paper's ablations
   m.round_steps = 1000  # retraining steps per round
   m.expand = True  # run the backward stage
   m.expand_steps = 500  # fine-tuning steps per level in the backward stage

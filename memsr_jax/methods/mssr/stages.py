@@ -35,7 +35,7 @@ from memsr_jax.train import losses
 from memsr_jax.train import sharding
 
 PyTree = Any
-REWIND_CHOICES = ("rewind", "init")
+REWIND_CHOICES = ("rewind", "init", "random")
 EXPAND_INITS = ("zero", "forward")
 
 
@@ -109,7 +109,10 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
   if m.rewind_step > 0:
     params, _ = train(tasks.LevelTask("dense_rewind", level=0, params=params, extras=extras0,
                                       **task_kwargs), m.rewind_step)
-  rewind_state = params if m.rewind_to == "rewind" else init_params
+  rewind_state = {"rewind": params, "init": init_params}.get(m.rewind_to)
+  if rewind_state is None:  # "random": a fresh draw, independent of the initial params
+    rewind_state = jax.device_get(registry.init_params(
+        model, jax.random.fold_in(jax.random.key(config.seed), 1)))
   trained, _ = train(tasks.LevelTask("dense", level=0, params=params, extras=extras0,
                                      **task_kwargs), m.dense_steps - m.rewind_step)
 
