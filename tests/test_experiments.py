@@ -5,6 +5,7 @@ import math
 
 import pytest
 
+from memsr_jax import methods
 from memsr_jax.experiments import __main__ as cli
 from memsr_jax.experiments import base
 from memsr_jax.experiments import budgets
@@ -14,8 +15,6 @@ from memsr_jax.experiments import report
 from memsr_jax.experiments import runner
 from memsr_jax.experiments import specs
 from memsr_jax.methods.compress import stages as compress_stages
-from memsr_jax.methods.mssr import stages as mssr_stages
-from memsr_jax.train import config_lib
 
 
 @pytest.mark.parametrize("budget", budgets.BUDGETS)
@@ -27,12 +26,10 @@ def test_every_experiment_and_budget_builds_valid_configs(name, budget, tmp_path
   runs = {r.name for r in exp.runs}
   for r in exp.runs:
     c = r.config
-    config_lib.validate(c)
+    methods.validate(c)  # the engine's, the method's and the top-level keys
     assert c.data.dataset == specs.TRAIN_SETS and c.data.root == str(tmp_path / "data")
     assert c.val.dataset == ""  # nothing is selected on Set5 during training
     assert r.steps > 0 and c.ckpt_every <= r.steps
-    if c.method == "mssr":
-      mssr_stages._check(c)  # pylint: disable=protected-access
     if c.method == "compress":
       assert compress_stages.parse_stages(c.compress.stages) == ["distill"]
       assert c.compress.distill.total_steps == r.steps

@@ -25,7 +25,7 @@ FORBIDDEN = [
     (("methods",), ("experiments",)),
 ]
 # Only the entry points import the commands' package.
-ENTRY_UNITS = {"tools", "eval"}
+ENTRY_UNITS = {"tools", "eval", "qat"}
 
 
 def unit_of(module: str):

@@ -129,8 +129,8 @@ def test_training_step_uses_the_fast_default():
 
 def test_eval_records_the_policy_and_rejects_unknown(tmp_path):
   from configs import eval as eval_config
-  import eval as eval_module
   from memsr_jax.image import io as image_io
+  from memsr_jax.tools import eval as eval_module
   for i in range(2):
     image_io.write_png(tmp_path / "imgs" / f"{i}.png", (_x(16, 20, i)[0]).astype(np.uint8))
   c = eval_config.get_config()

@@ -161,14 +161,6 @@ def test_a_hostile_release_file_is_one_line_exit_2(tmp_path, capsys, content, fr
   assert fragment in err and str(f) in err, err
 
 
-def test_default_release_dir_is_relative_to_the_current_directory(monkeypatch, tmp_path):
-  monkeypatch.delenv("MEMSR_SHARED", raising=False)
-  monkeypatch.chdir(tmp_path)
-  assert release_check.default_release_dir() == pathlib.Path(
-      "../shared/release/SRModelCompression")
-  monkeypatch.setenv("MEMSR_SHARED", "/x")
-
-
 def test_default_release_dir_is_in_the_data_home(monkeypatch, tmp_path):
   monkeypatch.delenv("MEMSR_DATA_DIR", raising=False)
   monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
