@@ -1,7 +1,7 @@
 """Packaging beyond pyproject.toml (which holds everything else): the packages to install.
 
 The top-level `configs/` folder ships inside the package as `memsr_jax.configs`, where
-`memsr_jax.config_paths` finds the configs of an installed memsr_jax (a checkout reads configs/
+`utils.config_paths` finds the configs of an installed memsr_jax (a checkout reads configs/
 directly). Each sub-folder of configs/ becomes a sub-package of it.
 """
 import pathlib

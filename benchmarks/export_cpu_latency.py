@@ -81,7 +81,7 @@ def measure(fn):
 
 
 def worker(backend, name, scale, hr, onnx_path, out_npy):
-  from memsr_jax.procmem import tighten_allocator
+  from memsr_jax.utils.procmem import tighten_allocator
   tighten_allocator()  # same allocator settings for all three (freed blocks leave RSS)
   hr_w, hr_h = hr
   x = lr_image(hr_w, hr_h, scale)
@@ -209,7 +209,7 @@ def bench_model(name, scale, hr, tmp, backends):
 OVERHEAD = """
 import resource, numpy, onnxruntime
 import memsr_jax.upscale, memsr_jax.deploy.ort_backend
-from memsr_jax.procmem import tighten_allocator
+from memsr_jax.utils.procmem import tighten_allocator
 tighten_allocator()
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """

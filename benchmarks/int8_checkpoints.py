@@ -28,11 +28,11 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import int8_search  # noqa: E402
 
-from memsr_jax import jsonio  # noqa: E402
 from memsr_jax.deploy import model_source  # noqa: E402
 from memsr_jax.deploy import onnx_export  # noqa: E402
 from memsr_jax.deploy import qat_export  # noqa: E402
 from memsr_jax.deploy import quantize  # noqa: E402
+from memsr_jax.utils import jsonio  # noqa: E402
 
 WORK = int8_search.WORK / "checkpoints"
 

@@ -18,11 +18,11 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run from
 import jax
 
 from memsr_jax import checkpoints as ckpt_lib
-from memsr_jax import pytrees
 from memsr_jax.methods.mssr import imp
 from memsr_jax.methods.mssr import masks
 from memsr_jax.methods.mssr import scalable
 from memsr_jax.models import registry
+from memsr_jax.utils import pytrees
 
 
 def du(path: pathlib.Path) -> int:

@@ -15,10 +15,10 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from memsr_jax import console  # noqa: E402
-from memsr_jax import safe_io  # noqa: E402
 from memsr_jax.experiments import report  # noqa: E402
 from memsr_jax.experiments import specs  # noqa: E402
+from memsr_jax.utils import console  # noqa: E402
+from memsr_jax.utils import safe_io  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "experiments"

@@ -125,7 +125,7 @@ def jax_worker(args) -> dict:
       return jnp.mean(jnp.abs(apply(params, batch["lr"]) - batch["hr"])), {}
 
   tx = optax.adam(1e-4)
-  from memsr_jax import precision
+  from memsr_jax.utils import precision
   step = state_lib.make_train_step(Task(), tx, optax.constant_schedule(1e-4),
                                    compute_dtype=precision.compute_dtype(opts.get("dtype",
                                                                                   "float32")))

@@ -39,7 +39,7 @@ def get_config():
   c.output_dir = "./eval_out"  # results.json, details.json, images/
   c.overwrite = False  # replace the results of an earlier evaluation in output_dir
   c.save_images = False
-  # Conv/matmul precision (memsr_jax.precision): "highest" = full float32 on every backend (the
+  # Conv/matmul precision (utils.precision): "highest" = full float32 on every backend (the
   # protocol's numbers; GPUs otherwise use TF32), "default" = the backend's fast path, "bfloat16".
   c.precision = "highest"  # write the SR PNGs to output_dir/images/<dataset>/x<scale>/
   return c

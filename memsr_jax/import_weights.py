@@ -18,13 +18,13 @@ import json
 import pathlib
 import sys
 
-from memsr_jax import cli
-from memsr_jax import pytrees
-from memsr_jax import safe_io
 from memsr_jax.checkpoints import save_model_checkpoint
 from memsr_jax.interop.torch_import import load_torch_weights
 from memsr_jax.interop.torch_import import read_options
 from memsr_jax.models import registry
+from memsr_jax.utils import cli
+from memsr_jax.utils import pytrees
+from memsr_jax.utils import safe_io
 
 
 def file_md5(path: str | pathlib.Path) -> str:

@@ -14,9 +14,9 @@ import os
 import pathlib
 import sys
 
-from memsr_jax import cli
-from memsr_jax import console
-from memsr_jax import safe_io
+from memsr_jax.utils import cli
+from memsr_jax.utils import console
+from memsr_jax.utils import safe_io
 
 METRICS_FILE = "metrics.jsonl"
 LOSS_KEY = "train/loss"

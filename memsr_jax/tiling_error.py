@@ -2,8 +2,8 @@
 (memsr_jax/measure/tiling_accuracy.py, --help)."""
 import sys
 
-from memsr_jax import cli
 from memsr_jax.measure.tiling_accuracy import main
+from memsr_jax.utils import cli
 
 if __name__ == "__main__":
   sys.exit(cli.run(main))

@@ -110,7 +110,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from memsr_jax import evaluation
-from memsr_jax import pytrees
+from memsr_jax.utils import pytrees
 from memsr_jax.data import folders
 from memsr_jax.deploy import upscaler
 from memsr_jax.image import bicubic
@@ -237,7 +237,7 @@ and (c) trains the student with L1 plus the bridged feature-distillation loss. S
 """)
 
 code(r'''
-from memsr_jax import config_paths  # the packaged configs, found by name
+from memsr_jax.utils import config_paths  # the packaged configs, found by name
 
 mc = config_paths.load_config("memsr/quick", "")
 mc.scale = S["scale"]

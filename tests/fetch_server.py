@@ -9,11 +9,11 @@ import threading
 import numpy as np
 from PIL import Image
 
-from memsr_jax import cli
 from memsr_jax.data import fetch
 from memsr_jax.data.sources import SOURCES
 from memsr_jax.data.sources import Remote
 from memsr_jax.data.sources import Source
+from memsr_jax.utils import cli
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

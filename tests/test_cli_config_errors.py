@@ -7,13 +7,13 @@ import sys
 
 import pytest
 
-from memsr_jax import cli
+from memsr_jax.utils import cli
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # A minimal absl command with a config flag, as train.py declares it (no JAX import: fast).
 COMMAND = """
 from ml_collections import config_flags
-from memsr_jax import cli
+from memsr_jax.utils import cli
 _CONFIG = config_flags.DEFINE_config_file("config", None, "config", lock_config=True)
 def main(argv):
   cli.config_value(_CONFIG)

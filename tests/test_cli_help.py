@@ -1,4 +1,4 @@
-"""Every command follows one parser convention (memsr_jax/cli.py): `--help` prints the usage and
+"""Every command follows one parser convention (utils/cli.py): `--help` prints the usage and
 exits 0, and a flag argparse or absl rejects is one `error:` line on stderr with exit status 2."""
 import importlib
 import os
@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from memsr_jax import cli
 from memsr_jax.deploy import export_cli
 from memsr_jax.deploy import upscale_cli
+from memsr_jax.utils import cli
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

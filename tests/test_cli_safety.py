@@ -10,10 +10,10 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from memsr_jax import cli
 from memsr_jax import upscale
 from memsr_jax.deploy import png_stream
 from memsr_jax.train import workdir_lock
+from memsr_jax.utils import cli
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -127,7 +127,7 @@ def test_upscale_killed_mid_write_leaves_no_png(tmp_path):
   p.wait()
   assert not (tmp_path / "out.png").exists()
   assert [f.name for f in tmp_path.iterdir()] == [f".out.png.partial-{p.pid}"]
-  from memsr_jax import safe_io
+  from memsr_jax.utils import safe_io
   safe_io.remove_stale_partials(tmp_path / "out.png")  # what the next upscale run does
   assert not list(tmp_path.iterdir())
 
@@ -220,7 +220,7 @@ def test_train_refuses_a_workdir_in_a_checkpoint_tree_and_a_failed_run_leaves_no
 
 
 def test_a_workdir_inside_a_checkpoint_tree_is_refused(tmp_path):
-  from memsr_jax import safe_io
+  from memsr_jax.utils import safe_io
   run = tmp_path / "run"
   (run / "checkpoints" / "6").mkdir(parents=True)
   for work in (run / "checkpoints", run / "checkpoints" / "6" / "mine", run / "checkpoints" / "7"):
@@ -233,7 +233,7 @@ def test_the_workdir_lock_file_is_removed_with_the_lock(tmp_path):
   with workdir_lock.hold(tmp_path / "w"):
     assert (tmp_path / "w" / ".lock").read_text().startswith(f"pid {os.getpid()}")
   assert list((tmp_path / "w").iterdir()) == []
-  from memsr_jax import safe_io
+  from memsr_jax.utils import safe_io
   with pytest.raises(cli.UserError):
     with safe_io.removed_if_left_empty(tmp_path / "new") as new:
       with workdir_lock.hold(new):

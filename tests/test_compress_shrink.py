@@ -9,12 +9,12 @@ import numpy as np
 import optax
 import pytest
 
-from memsr_jax import pytrees
 from memsr_jax.image import bicubic
 from memsr_jax.methods.compress import prox
 from memsr_jax.methods.compress import shrink
 from memsr_jax.models import registry
 from memsr_jax.train import losses
+from memsr_jax.utils import pytrees
 
 
 def _edsr_stats(n_blocks, width, block_density, other_density=1.0):

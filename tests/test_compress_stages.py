@@ -6,12 +6,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memsr_jax import pytrees
 from memsr_jax.methods.compress import config as compress_config
 from memsr_jax.methods.compress import lap_loss
 from memsr_jax.methods.compress import stages
 from memsr_jax.methods.compress import tasks
 from memsr_jax.models import registry
+from memsr_jax.utils import pytrees
 
 
 def _tiny_config(stages="prune,compress,distill"):

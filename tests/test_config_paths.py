@@ -1,9 +1,9 @@
-"""Configs found by name (memsr_jax/config_paths.py), from the checkout or $MEMSR_CONFIG_DIR."""
+"""Configs found by name (utils/config_paths.py), from the checkout or $MEMSR_CONFIG_DIR."""
 import pathlib
 
 import pytest
 
-from memsr_jax import config_paths
+from memsr_jax.utils import config_paths
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

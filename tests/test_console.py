@@ -1,4 +1,4 @@
-"""memsr_jax.console: our lines on stderr, progress that cooperates with tqdm, quiet libraries."""
+"""utils.console: our lines on stderr, progress that cooperates with tqdm, quiet libraries."""
 import logging
 import re
 import subprocess
@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from memsr_jax import console
+from memsr_jax.utils import console
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +51,7 @@ def test_third_party_info_and_warnings_hidden_unless_verbose():
 _SCRIPT = textwrap.dedent("""
   import logging, sys, warnings
   from absl import logging as absl_logging
-  from memsr_jax import console
+  from memsr_jax.utils import console
   console.setup(verbose="--verbose" in sys.argv)
   absl_logging.warning("Given directory is read only=/x")     # orbax logs through absl
   logging.getLogger("orbax.checkpoint").info("restore_concurrent_bytes 89.4 GiB")

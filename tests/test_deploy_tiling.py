@@ -6,14 +6,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memsr_jax import cli
-from memsr_jax import numerics
-from memsr_jax import precision
 from memsr_jax.deploy import png_stream
 from memsr_jax.deploy import receptive_field
 from memsr_jax.deploy import tiling
 from memsr_jax.measure import tiling_accuracy
 from memsr_jax.models import registry
+from memsr_jax.utils import cli
+from memsr_jax.utils import numerics
+from memsr_jax.utils import precision
 
 
 def _plain(scale=2, bias_mode="vector", tail_kernel=1, widths=(3, 4, 4, 4)):
@@ -34,7 +34,7 @@ def _whole(model, params, img, dtype=jnp.float32):
 
 def _assert_tiling_exact(model, params, img, mode, tiles):
   """Tiled == whole image, checked twice with tolerances derived from the computation
-  (memsr_jax.numerics): in float64, where the bound is ~1e-7 and any geometry mistake (a halo one
+  (utils.numerics): in float64, where the bound is ~1e-7 and any geometry mistake (a halo one
   pixel short, a wrong border) shows as errors of whole grey levels; and in float32, the production
   path, within the worst-case rounding bound of two float32 evaluations (summation order differs
   between tile shapes, so bit equality is not promised)."""

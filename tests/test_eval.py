@@ -13,7 +13,7 @@ from memsr_jax import evaluation
 from memsr_jax.image import bicubic
 from memsr_jax.image import io as image_io
 from memsr_jax.image import metrics
-from memsr_jax.source import load_source
+from memsr_jax.inference.source import load_source
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -164,7 +164,7 @@ def test_eval_cli_official_imdn_x4_set5_parity(shared_dir, tmp_path):
 def test_eval_of_a_nan_model_is_an_error_not_a_number(tmp_path):
   import nan_models
 
-  from memsr_jax import cli
+  from memsr_jax.utils import cli
   eval_module, eval_config = _eval_module()
   c = eval_config.get_config()
   c.model.checkpoint = str(nan_models.nan_checkpoint(tmp_path / "model"))
@@ -177,7 +177,7 @@ def test_eval_of_a_nan_model_is_an_error_not_a_number(tmp_path):
 
 
 def test_eval_results_never_go_inside_a_checkpoint_tree(tmp_path):
-  from memsr_jax import cli
+  from memsr_jax.utils import cli
   eval_module, eval_config = _eval_module()
   c = eval_config.get_config()
   run = tmp_path / "run"
@@ -196,9 +196,9 @@ def test_an_experiment_row_of_a_nan_model_is_refused(tmp_path, sample_image):
 
   import nan_models
 
-  from memsr_jax import cli
   from memsr_jax.experiments import base
   from memsr_jax.experiments import rows
+  from memsr_jax.utils import cli
   nan_models.nan_checkpoint(tmp_path / "run" / "model")
   row = base.Row(label="diverged", run="run", source=("checkpoint", "model"), measure=False)
   predict, _ = rows.row_model(row, types.SimpleNamespace(scale=2, columns=()), tmp_path)

@@ -9,11 +9,11 @@ import sys
 import numpy as np
 import pytest
 
-from memsr_jax import predictor
 from memsr_jax.evaluation import evaluator
 from memsr_jax.evaluation import validation
 from memsr_jax.image import bicubic
 from memsr_jax.image import metrics
+from memsr_jax.inference import predictor
 from memsr_jax.models import registry
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

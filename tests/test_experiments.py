@@ -61,8 +61,8 @@ def test_memsr_students_share_the_teacher_and_steps(tmp_path):
 
 
 def test_mssr_dense_model_matches_the_level_size():
-  from memsr_jax import pytrees
   from memsr_jax.methods.mssr import masks
+  from memsr_jax.utils import pytrees
   kw = {"n_feats": 16, "n_resblocks": 8, "scale": 2}
   sizes = specs.level_sizes("edsr_mini", kw, [0.5, 0.75], masks.DEFAULT_PRUNABLE)
   assert sizes[0] > sizes[1] > sizes[2]
@@ -275,9 +275,9 @@ def test_rows_are_evaluated_at_highest_precision(tmp_path):
   import numpy as np
 
   from memsr_jax import checkpoints
-  from memsr_jax import precision
   from memsr_jax.experiments import rows as rows_lib
   from memsr_jax.models import registry
+  from memsr_jax.utils import precision
   kw = {"scale": 2, "n_feats": 4, "n_resblocks": 1}
   model = registry.build_model("edsr_mini", **kw)
   checkpoints.save_model_checkpoint(tmp_path / "w" / "r" / "model", "edsr_mini", kw,

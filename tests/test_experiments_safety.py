@@ -9,7 +9,6 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from memsr_jax import cli as cli_lib
 from memsr_jax.experiments import __main__ as cli
 from memsr_jax.experiments import base
 from memsr_jax.experiments import records
@@ -17,6 +16,7 @@ from memsr_jax.experiments import rows as rows_lib
 from memsr_jax.experiments import runner
 from memsr_jax.experiments import specs
 from memsr_jax.train import workdir_lock
+from memsr_jax.utils import cli as cli_lib
 
 
 def _images(folder: pathlib.Path, n: int = 2, size: int = 24) -> pathlib.Path:

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from memsr_jax import cli
 from memsr_jax.data import folders
 from memsr_jax.image import bicubic
 from memsr_jax.image import io as image_io
+from memsr_jax.utils import cli
 
 
 def _write(path, h=12, w=18, seed=0):

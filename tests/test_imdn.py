@@ -4,11 +4,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memsr_jax import precision
-from memsr_jax import pytrees
 from memsr_jax.models import registry
 from memsr_jax.models.imdn import IMDN
 from memsr_jax.models.imdn import ContrastChannelAttention
+from memsr_jax.utils import precision
+from memsr_jax.utils import pytrees
 
 
 def _shapes(model, hw=(8, 8)):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from memsr_jax import evaluation
-from memsr_jax import predictor
-from memsr_jax.source import load_source
+from memsr_jax.inference import predictor
+from memsr_jax.inference.source import load_source
 
 # (PSNR, SSIM) published in the IMDN paper, (its Table).
 PUBLISHED = {

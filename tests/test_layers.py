@@ -1,6 +1,6 @@
 """The folder layers of docs/DESIGN.md ("Layers"), checked on the import graph of memsr_jax.
 
-A unit is a subpackage (`memsr_jax.train`) or a top-level module (`memsr_jax.cli`). Every import
+A unit is a subpackage (`memsr_jax.train`) or a top-level module (`memsr_jax.upscale`). Every import
 statement of every module, and every string constant that names a memsr_jax module (targets of
 `importlib.import_module`), is an edge from its unit to the imported unit. The layers forbid some
 edges outright and every cycle between units.
@@ -14,7 +14,11 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "memsr_jax"
 
 _DEPLOY = ("deploy", "upscale", "export")
 # (importer units, imported units): never an edge from the first to the second.
+_ALL = ("image", "data", "models", "interop", "checkpoints", "inference", "evaluation", "measure",
+        "deploy", "train", "methods", "experiments", "tools")
 FORBIDDEN = [
+    (("utils",), _ALL),
+    (("inference",), ("evaluation", "measure", "deploy", "train", "methods", "experiments")),
     (("image",), ("models", "data", "train", "methods")),
     (("data",), ("models", "train", "methods")),
     (("models",), ("train", "methods", "checkpoints", "deploy")),

@@ -4,11 +4,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memsr_jax import precision
 from memsr_jax.methods.memsr import convert
 from memsr_jax.methods.memsr.convert_error import trained_like
 from memsr_jax.models import registry
 from memsr_jax.models.plain import PlainNet
+from memsr_jax.utils import precision
 
 
 def _teacher(name, scale, seed=0, **kw):
@@ -35,7 +35,7 @@ def test_fp32_plain_matches_residual(name, scale, hw):
   plain_model, plain_params = convert.convert(model, params)
   out = jax.jit(plain_model.apply)({"params": plain_params}, x)  # HIGHEST: the model carries it
   # Both sides are IEEE fp32 sums now (any summation order), so what is measured here holds on any
-  # backend. The worst-case bound of memsr_jax.numerics is vacuous for these 10–34-layer chains
+  # backend. The worst-case bound of utils.numerics is vacuous for these 10–34-layer chains
   # (|W| products: ~1e11), so the tolerances stay measured ones, with headroom stated:
   # literal plain net (sums the +C = 1000 copies in every conv): measured ≤ 1.5e-3 for S and M,
   # ×2/3/4 (python -m memsr_jax.methods.memsr.convert_error).

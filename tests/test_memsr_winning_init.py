@@ -4,11 +4,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memsr_jax import precision
 from memsr_jax.methods.memsr import convert
 from memsr_jax.methods.memsr import winning_init as wi
 from memsr_jax.models import registry
 from memsr_jax.models.plain import PlainNet
+from memsr_jax.utils import precision
 
 from test_memsr_convert import trained_like  # tests/ is on sys.path under pytest
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import tiny_configs
 
-from memsr_jax import precision
 from memsr_jax.train import loop
 from memsr_jax.train import optim
 from memsr_jax.train import state
 from memsr_jax.train.supervised import SupervisedTask
+from memsr_jax.utils import precision
 
 
 def _step_text(task, cfg, dtype, lr_hw=(6, 6)):

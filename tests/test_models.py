@@ -6,11 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memsr_jax import pytrees
 from memsr_jax.models import layers
 from memsr_jax.models import plain
 from memsr_jax.models import registry
 from memsr_jax.models.plain import PlainNet
+from memsr_jax.utils import pytrees
 
 
 def _pixel_shuffle_reference(x, s):

@@ -10,14 +10,14 @@ from PIL import Image
 import pytest
 
 from memsr_jax import checkpoints as ckpt_lib
-from memsr_jax import cli
 from memsr_jax.evaluation import checks
+from memsr_jax.inference.source import load_source
 from memsr_jax.methods.mssr import imp
 from memsr_jax.methods.mssr import masks
 from memsr_jax.methods.mssr import scalable
 from memsr_jax.models.registry import build_model
 from memsr_jax.models.registry import init_params
-from memsr_jax.source import load_source
+from memsr_jax.utils import cli
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 KW = dict(scale=2, n_feats=4, n_resblocks=2)

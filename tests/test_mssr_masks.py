@@ -4,9 +4,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memsr_jax import numerics
-from memsr_jax import precision
-from memsr_jax import pytrees
 from memsr_jax.methods.mssr import expand
 from memsr_jax.methods.mssr import imp
 from memsr_jax.methods.mssr import masks
@@ -14,6 +11,9 @@ from memsr_jax.methods.mssr import scalable
 from memsr_jax.methods.mssr import ssd
 from memsr_jax.models.registry import build_model
 from memsr_jax.models.registry import init_params
+from memsr_jax.utils import numerics
+from memsr_jax.utils import precision
+from memsr_jax.utils import pytrees
 
 
 def tiny_model(scale=2):

@@ -1,12 +1,12 @@
-"""memsr_jax.optional (missing extras → one line) and memsr_jax.config_help (config keys)."""
+"""utils.optional (missing extras → one line) and utils.config_help (config keys)."""
 import sys
 
 from conftest import REPO
 import pytest
 
-from memsr_jax import cli
-from memsr_jax import config_help
-from memsr_jax import optional
+from memsr_jax.utils import cli
+from memsr_jax.utils import config_help
+from memsr_jax.utils import optional
 
 
 def test_require_returns_the_module():

@@ -5,8 +5,8 @@ import stat
 from PIL import Image
 import pytest
 
-from memsr_jax import cli
 from memsr_jax import plot
+from memsr_jax.utils import cli
 
 
 def _write_run(folder, steps, psnr_offset=0.0, torn=False):

@@ -1,4 +1,4 @@
-"""The precision policy's guard (memsr_jax/precision.py), runnable on CPU: each exactness path
+"""The precision policy's guard (memsr_jax/utils/precision.py), runnable on CPU: each exactness path
 is run with JAX dumping every module it lowers, and every convolution and dot in them must carry
 Precision.HIGHEST. On CPU HIGHEST and DEFAULT compute the same, so only this check keeps the
 policy from silently regressing before a GPU/TPU sees it. A negative control (the training step,
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import tiny_configs
 
-from memsr_jax import precision
-from memsr_jax import predictor
 from memsr_jax.deploy import tiling
+from memsr_jax.inference import predictor
 from memsr_jax.models import registry
+from memsr_jax.utils import precision
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Every tool's progress goes through memsr_jax.console.progress: on stderr, never on stdout (where
+"""Every tool's progress goes through utils.console.progress: on stderr, never on stdout (where
 results are), with the time left on plain lines; upscale's --quiet hides it."""
 import functools
 import time
@@ -6,13 +6,13 @@ import time
 from PIL import Image
 import pytest
 
-from memsr_jax import console
 from memsr_jax import evaluation
 from memsr_jax import upscale
 from memsr_jax.experiments import runner
 from memsr_jax.image import bicubic
 from memsr_jax.image import io as image_io
 from memsr_jax.measure import zoo_profile
+from memsr_jax.utils import console
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from memsr_jax import jsonio
-from memsr_jax import safe_io
-from memsr_jax.cli import UserError
+from memsr_jax.utils import jsonio
+from memsr_jax.utils import safe_io
+from memsr_jax.utils.cli import UserError
 
 
 def _dead_pid() -> int:

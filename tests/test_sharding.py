@@ -17,7 +17,7 @@ _PYTHONPATH = os.pathsep.join([str(REPO), str(REPO / "tests")])  # tests/tiny_co
 _SCRIPT = r"""
 import json, sys
 import numpy as np, jax
-from memsr_jax import cli
+from memsr_jax.utils import cli
 from memsr_jax.train import config_lib, loop, sharding
 from memsr_jax.train.supervised import SupervisedTask
 import tiny_configs

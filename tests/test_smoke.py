@@ -7,8 +7,8 @@ import ml_collections
 import pytest
 
 import memsr_jax
-from memsr_jax import cli
 from memsr_jax import methods
+from memsr_jax.utils import cli
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

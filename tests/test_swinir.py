@@ -4,9 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memsr_jax import pytrees
 from memsr_jax.models import registry
 from memsr_jax.models import swinir
+from memsr_jax.utils import pytrees
 
 TINY = dict(embed_dim=8, depths=(2,), num_heads=(2,), window_size=4, mlp_ratio=2.0)
 

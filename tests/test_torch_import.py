@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from memsr_jax import checkpoints
-from memsr_jax import cli
 from memsr_jax import import_weights
 from memsr_jax.interop import torch_import
 from memsr_jax.models import registry
+from memsr_jax.utils import cli
 
 torch = pytest.importorskip("torch")
 from memsr_jax.interop import torch_models  # noqa: E402  (needs torch, imported just above)

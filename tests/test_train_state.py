@@ -6,13 +6,13 @@ import numpy as np
 import optax
 import pytest
 
-from memsr_jax import cli
 from memsr_jax import methods
 from memsr_jax.train import config_lib
 from memsr_jax.train import losses
 from memsr_jax.train import optim
 from memsr_jax.train import state as state_lib
 from memsr_jax.train.task import Task
+from memsr_jax.utils import cli
 
 
 class QuadraticTask(Task):

@@ -1,5 +1,5 @@
 """What can go wrong with a checkpoint, as user errors (one line on stderr, exit status 2)."""
-from memsr_jax.cli import UserError
+from memsr_jax.utils.cli import UserError
 
 
 class CheckpointMismatchError(UserError, ValueError):

@@ -11,7 +11,6 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from memsr_jax import jsonio
 from memsr_jax.checkpoints import layout
 from memsr_jax.checkpoints import orbax_io
 from memsr_jax.checkpoints.errors import CheckpointNotFoundError
@@ -19,6 +18,7 @@ from memsr_jax.checkpoints.errors import CheckpointUnreadableError
 from memsr_jax.checkpoints.training import TrainCheckpointer
 from memsr_jax.checkpoints.tree_check import check_tree_matches
 from memsr_jax.models import registry
+from memsr_jax.utils import jsonio
 
 PyTree = Any
 RESERVED_ITEMS = ("params", "meta")

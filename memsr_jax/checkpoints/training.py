@@ -26,14 +26,14 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as ocm
 
-from memsr_jax import console
-from memsr_jax import jsonio
 from memsr_jax.checkpoints import layout
 from memsr_jax.checkpoints import orbax_io
 from memsr_jax.checkpoints.errors import CheckpointMismatchError
 from memsr_jax.checkpoints.errors import CheckpointNotFoundError
 from memsr_jax.checkpoints.errors import CheckpointUnreadableError
 from memsr_jax.checkpoints.tree_check import check_tree_matches
+from memsr_jax.utils import console
+from memsr_jax.utils import jsonio
 
 PyTree = Any
 log = logging.getLogger(__name__)

@@ -4,8 +4,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from memsr_jax import pytrees
 from memsr_jax.checkpoints.errors import CheckpointMismatchError
+from memsr_jax.utils import pytrees
 
 PyTree = Any
 

@@ -20,8 +20,8 @@ from typing import Callable, Iterator, Optional
 import zipfile
 import zlib
 
-from memsr_jax.cli import UserError
 from memsr_jax.data import download as dl
+from memsr_jax.utils.cli import UserError
 
 try:
   import lzma

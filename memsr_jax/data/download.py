@@ -21,9 +21,9 @@ from typing import Optional
 import urllib.error
 import urllib.request
 
-from memsr_jax import console
-from memsr_jax.cli import UserError
 from memsr_jax.data import filelock
+from memsr_jax.utils import console
+from memsr_jax.utils.cli import UserError
 
 CHUNK = 1 << 20
 USER_AGENT = "memsr_jax-fetch"

@@ -25,9 +25,6 @@ import sys
 from typing import Optional
 import urllib.parse
 
-from memsr_jax import cli
-from memsr_jax import console
-from memsr_jax import safe_io
 from memsr_jax.data import archive as archives
 from memsr_jax.data import download as dl
 from memsr_jax.data import filelock
@@ -37,6 +34,9 @@ from memsr_jax.data import sample
 from memsr_jax.data.sources import SOURCES
 from memsr_jax.data.sources import Remote
 from memsr_jax.data.sources import Source
+from memsr_jax.utils import cli
+from memsr_jax.utils import console
+from memsr_jax.utils import safe_io
 
 # Extracted images may take at most this many times the archive's size (at least the floor), and
 # number at most FILES_PER_IMAGE per expected image (HR + LR x2-x4 are 4): more is a bomb.

@@ -12,7 +12,7 @@ import os
 import pathlib
 import socket
 
-from memsr_jax.cli import UserError
+from memsr_jax.utils.cli import UserError
 
 
 class Busy(UserError):

@@ -19,7 +19,6 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from memsr_jax import cli
 from memsr_jax.data import home
 from memsr_jax.data.sources import SOURCES
 from memsr_jax.image.bicubic import bicubic_downscale
@@ -27,6 +26,7 @@ from memsr_jax.image.io import IMAGE_EXTENSIONS
 from memsr_jax.image.io import ImageReadError
 from memsr_jax.image.io import mod_crop
 from memsr_jax.image.io import read_image
+from memsr_jax.utils import cli
 
 DATA_DIR_ENV = home.ENV
 # Where each command takes the data root from (named in the errors of `resolve`).

@@ -6,8 +6,8 @@ scikit-image photos the quickstart trains on (`skimage_train`), so the upscaled 
 """
 import pathlib
 
-from memsr_jax import console
-from memsr_jax import safe_io
+from memsr_jax.utils import console
+from memsr_jax.utils import safe_io
 
 NAME = "sample"
 DEFAULT_OUT = "photo.png"

@@ -23,12 +23,12 @@ import math
 import pathlib
 import sys
 
-from memsr_jax import cli
-from memsr_jax import safe_io
 from memsr_jax.deploy import model_source
 from memsr_jax.deploy import onnx_export
 from memsr_jax.deploy import qat_export
 from memsr_jax.deploy import quantize
+from memsr_jax.utils import cli
+from memsr_jax.utils import safe_io
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -1,9 +1,9 @@
 """The model a deploy command runs, from its model-source flags (`cli.add_model_source_flags`):
-`memsr_jax.source.load_source` with the flags' names in its messages."""
+`memsr_jax.inference.source.load_source` with the flags' names in its messages."""
 import pathlib
 
-from memsr_jax import cli
-from memsr_jax.source import load_source
+from memsr_jax.inference.source import load_source
+from memsr_jax.utils import cli
 
 
 def load(checkpoint=None, model=None, scale=None, torch_weights=None, param_key=None,

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from memsr_jax import cli
+from memsr_jax.utils import cli
 
 META = "memsr_jax."
 LAYOUTS = ("NHWC", "NCHW")

@@ -20,14 +20,14 @@ import numpy as np
 from skimage import data as skimage_data
 
 import memsr_jax
-from memsr_jax import cli
-from memsr_jax import numerics
-from memsr_jax import optional
-from memsr_jax import safe_io
 from memsr_jax.deploy import onnx_check
 from memsr_jax.deploy import ort_backend
 from memsr_jax.deploy.receptive_field import receptive_radius
 from memsr_jax.image import io as image_io
+from memsr_jax.utils import cli
+from memsr_jax.utils import numerics
+from memsr_jax.utils import optional
+from memsr_jax.utils import safe_io
 
 TOLERANCE = 1e-3  # max |ORT − JAX| on the 0..255 scale
 LAYOUTS = onnx_check.LAYOUTS

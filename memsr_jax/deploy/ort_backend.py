@@ -22,13 +22,13 @@ import pathlib
 import numpy as np
 import psutil
 
-from memsr_jax import cli
-from memsr_jax import optional
-from memsr_jax import procmem
 from memsr_jax.deploy import budget as budget_lib
 from memsr_jax.deploy import onnx_check
 from memsr_jax.deploy import upscaler
 from memsr_jax.deploy.tile_function import pick_mode
+from memsr_jax.utils import cli
+from memsr_jax.utils import optional
+from memsr_jax.utils import procmem
 
 META = onnx_check.META
 PROBE_SIDES = (64, 160)

@@ -16,8 +16,8 @@ import zlib
 
 import numpy as np
 
-from memsr_jax import safe_io
 from memsr_jax.image import alpha as alpha_lib
+from memsr_jax.utils import safe_io
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _IDAT_BYTES = 1 << 18

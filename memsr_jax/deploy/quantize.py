@@ -35,12 +35,12 @@ import tempfile
 
 import numpy as np
 
-from memsr_jax import cli
-from memsr_jax import safe_io
 from memsr_jax.deploy import quant_nodes
 from memsr_jax.image import bicubic
 from memsr_jax.image import io as image_io
 from memsr_jax.image import metrics
+from memsr_jax.utils import cli
+from memsr_jax.utils import safe_io
 
 METHODS = ("minmax", "percentile", "entropy")
 ACTIVATION_TYPES = ("uint8", "int8")

@@ -23,13 +23,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memsr_jax import numerics
-from memsr_jax import precision as precision_lib
 from memsr_jax.deploy.receptive_field import receptive_radius
 from memsr_jax.deploy.tile_function import MODES
 from memsr_jax.deploy.tile_function import TileFunction
 from memsr_jax.deploy.tile_function import pick_mode
 from memsr_jax.models.plain import PlainNet
+from memsr_jax.utils import numerics
+from memsr_jax.utils import precision as precision_lib
 
 
 def choose_mode(model, mode: str | None = None) -> str:
@@ -51,7 +51,7 @@ class TileFn:
   """A Flax model + params as a `TileFunction`: `fn(x[, mask]) -> sr` on one [1, h, w, 3] tile
   (float32 0..255 in and out), compiled once per tile shape; params are an argument (not constants
   baked into the executable), so `memory_bytes(h, w)` accounts for them through XLA's own memory
-  analysis. `precision` is the policy the tiles are traced under (memsr_jax.precision; "highest":
+  analysis. `precision` is the policy the tiles are traced under (utils.precision; "highest":
   exact tiling on any backend)."""
 
   def __init__(self, model, params, mode: str | None = None, dtype=jnp.float32,

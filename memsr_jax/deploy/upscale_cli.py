@@ -8,22 +8,22 @@ Outputs are PNG (`<output>/<stem>.png`), written row band by row band. Plain net
 nets with a finite receptive field) are tiled exactly; other models use feathered overlaps
 (docs/DEPLOY.md). Exit status: 0 when every image was written, 1 when some inputs were skipped
 (listed at the end), 2 on a usage error (bad checkpoint, unwritable output, budget too small,
-an output that would overwrite an input or another output), printed as one line (memsr_jax.cli).
+an output that would overwrite an input or another output), printed as one line (utils.cli).
 """
 import argparse
 import pathlib
 
-from memsr_jax import cli
-from memsr_jax import console
-from memsr_jax import numerics
-from memsr_jax import precision
-from memsr_jax import safe_io
 from memsr_jax.deploy import budget as budget_lib
 from memsr_jax.deploy import model_source
 from memsr_jax.deploy import ort_backend
 from memsr_jax.deploy import upscaler
 from memsr_jax.image import io as image_io
-from memsr_jax.procmem import tighten_allocator
+from memsr_jax.utils import cli
+from memsr_jax.utils import console
+from memsr_jax.utils import numerics
+from memsr_jax.utils import precision
+from memsr_jax.utils import safe_io
+from memsr_jax.utils.procmem import tighten_allocator
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -10,8 +10,6 @@ from typing import Callable
 
 import jax.numpy as jnp
 
-from memsr_jax import cli
-from memsr_jax import safe_io
 from memsr_jax.deploy import alpha_bands
 from memsr_jax.deploy import budget as budget_lib
 from memsr_jax.deploy import png_stream
@@ -19,6 +17,8 @@ from memsr_jax.deploy import tiling
 from memsr_jax.deploy.tile_function import TileFunction
 from memsr_jax.image import alpha as alpha_lib
 from memsr_jax.image import io as image_io
+from memsr_jax.utils import cli
+from memsr_jax.utils import safe_io
 
 STREAM_INPUT = ("auto", "always", "never")
 

@@ -7,13 +7,13 @@ weights files, the output folder (a writable folder). Each problem is a `cli.Use
 import pathlib
 
 from memsr_jax import checkpoints
-from memsr_jax import cli
-from memsr_jax import safe_io
 from memsr_jax.checkpoints import layout
 from memsr_jax.data import folders
 from memsr_jax.data import home
 from memsr_jax.models import levels
 from memsr_jax.models import registry
+from memsr_jax.utils import cli
+from memsr_jax.utils import safe_io
 
 
 def check(config) -> None:

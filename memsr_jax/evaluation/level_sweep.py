@@ -4,17 +4,17 @@ A checkpoint that stores a level map (memsr_jax/models/levels.py; MSSR writes on
 networks; `sweep` runs eval.py's evaluation of one network at each level, each into
 output_dir/level_NN/, prints PSNR/SSIM against sparsity and non-zero params, and writes
 levels.json (atomically, `jsonio.write_json`). Choosing one level is an option of the model
-loader (`config.model.level` / `config.model.sparsity` → memsr_jax.source.load_source).
+loader (`config.model.level` / `config.model.sparsity` → memsr_jax.inference.source.load_source).
 """
 import copy
 import pathlib
 from typing import Callable
 
 from memsr_jax import checkpoints
-from memsr_jax import cli
-from memsr_jax import console
-from memsr_jax import jsonio
 from memsr_jax.models import levels
+from memsr_jax.utils import cli
+from memsr_jax.utils import console
+from memsr_jax.utils import jsonio
 
 
 def sweep(config, run: Callable) -> list[dict] | None:

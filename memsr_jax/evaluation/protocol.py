@@ -22,10 +22,10 @@ from typing import Callable, Mapping, Optional
 
 import numpy as np
 
-from memsr_jax import console
 from memsr_jax.data import folders
 from memsr_jax.evaluation import evaluator
 from memsr_jax.image import io as image_io
+from memsr_jax.utils import console
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
 
@@ -45,7 +45,7 @@ def evaluate_dataset(predict_fn: PredictFn, dataset: str, scale: int, data_root:
     save_dir: when given, the uint8 SR images are written there as <name>.png.
     y_only: metrics on the Y channel (the protocol) or on RGB.
     use_lr_files: use LR images the dataset ships (else always bicubic from the HR).
-    show_progress: per-image progress on stderr (memsr_jax.console; the caller prints the result).
+    show_progress: per-image progress on stderr (utils.console; the caller prints the result).
     params: the first argument of `predict_fn`, placed once on each device.
 
   Returns:

@@ -10,9 +10,9 @@ from typing import Callable
 
 import numpy as np
 
-from memsr_jax import predictor
 from memsr_jax.data import folders
 from memsr_jax.evaluation import evaluator
+from memsr_jax.inference import predictor
 
 
 def load_val_pairs(dataset: str, root: str, scale: int, max_images: int = 0

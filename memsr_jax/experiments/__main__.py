@@ -16,13 +16,13 @@ import os
 import shlex
 import sys
 
-from memsr_jax import cli
-from memsr_jax import console
 from memsr_jax.data import home
 from memsr_jax.experiments import budgets
 from memsr_jax.experiments import runner
 from memsr_jax.experiments import specs
 from memsr_jax.train import loop
+from memsr_jax.utils import cli
+from memsr_jax.utils import console
 
 
 def parse_args(argv=None):

@@ -13,9 +13,9 @@ from typing import Any
 import jax
 import ml_collections
 
-from memsr_jax import config_paths
 from memsr_jax.experiments import claims
 from memsr_jax.models import registry
+from memsr_jax.utils import config_paths
 
 TRAIN_SETS = "t91+bsd200"  # the classic 291-image training set
 CLAIM_SETS = ("set5", "set14")  # the papers' claims are on these (whichever of them are evaluated)
@@ -60,7 +60,7 @@ class Experiment:
 
 def config_file(rel: str, *args) -> ml_collections.ConfigDict:
   """get_config(*args) of the config `rel` (e.g. "edsr/baseline.py"), found by the shared config
-  finder (memsr_jax.config_paths)."""
+  finder (memsr_jax.utils.config_paths)."""
   return config_paths.load_config(rel, *args)
 
 

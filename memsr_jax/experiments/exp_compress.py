@@ -14,12 +14,12 @@ import pathlib
 
 import ml_collections
 
-from memsr_jax import cli
 from memsr_jax.checkpoints import layout
 from memsr_jax.experiments import base
 from memsr_jax.experiments import budgets
 from memsr_jax.experiments import claims
 from memsr_jax.experiments import exp_edsr
+from memsr_jax.utils import cli
 
 KD = "EDSRmini + KD (release loss)"
 L1_KD = "EDSRmini + plain L1 KD"

@@ -10,12 +10,12 @@ import copy
 import jax
 import ml_collections
 
-from memsr_jax import pytrees
 from memsr_jax.experiments import base
 from memsr_jax.experiments import budgets
 from memsr_jax.experiments import claims
 from memsr_jax.methods.mssr import config as mssr_config
 from memsr_jax.methods.mssr import masks
+from memsr_jax.utils import pytrees
 
 IMDN_LABEL = "IMDN ×2 (official weights), lightweight reference"
 

@@ -4,9 +4,9 @@ holds a non-finite number (they become null)."""
 import json
 import pathlib
 
-from memsr_jax import cli
-from memsr_jax import jsonio
-from memsr_jax import safe_io
+from memsr_jax.utils import cli
+from memsr_jax.utils import jsonio
+from memsr_jax.utils import safe_io
 
 
 def read_json(path: pathlib.Path, default=None, what: str = ""):

@@ -16,18 +16,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memsr_jax import cli
 from memsr_jax import evaluation
-from memsr_jax import predictor
-from memsr_jax import pytrees
-from memsr_jax import source as source_lib
 from memsr_jax.data import folders
 from memsr_jax.experiments import base
 from memsr_jax.experiments import budgets
 from memsr_jax.experiments import records
+from memsr_jax.inference import predictor
+from memsr_jax.inference import source as source_lib
 from memsr_jax.measure import cost
 from memsr_jax.methods.mssr import masks
 from memsr_jax.models import plain
+from memsr_jax.utils import cli
+from memsr_jax.utils import pytrees
 
 PRECISION = "highest"  # the precision policy's name: the protocol's numbers on every backend
 INF_NOTE = ("PSNR is infinite (the output equals the ground truth on every pixel): recorded as "
@@ -127,7 +127,7 @@ def _sparsity(params) -> dict:
 
 
 def _source(row: base.Row, exp: base.Experiment, workdir: pathlib.Path):
-  """The row's model through the one loader (memsr_jax.source.load_source)."""
+  """The row's model through the one loader (memsr_jax.inference.source.load_source)."""
   kind = row.source[0]
   if kind == "mssr_level":
     return source_lib.load_source(workdir / row.run / "model", level=row.source[1])
@@ -145,7 +145,7 @@ def _source(row: base.Row, exp: base.Experiment, workdir: pathlib.Path):
 
 def row_model(row: base.Row, exp: base.Experiment, workdir: pathlib.Path) -> tuple:
   """(predict_fn or None, info) of a row's model; every model row is predicted by the one
-  predictor (memsr_jax.predictor) under the precision policy PRECISION, recorded per row."""
+  predictor (inference.predictor) under the precision policy PRECISION, recorded per row."""
   if row.source[0] == "bicubic":
     return predictor.bicubic_predictor(exp.scale), {"params": 0,
                                                      "precision": "float64 (NumPy bicubic)"}

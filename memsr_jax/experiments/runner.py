@@ -17,9 +17,6 @@ import time
 
 import jax
 
-from memsr_jax import cli
-from memsr_jax import console
-from memsr_jax import jsonio
 from memsr_jax import methods
 from memsr_jax.data import folders
 from memsr_jax.data import home
@@ -31,6 +28,9 @@ from memsr_jax.experiments import report
 from memsr_jax.experiments import rows as rows_lib
 from memsr_jax.experiments import specs
 from memsr_jax.train import workdir_lock
+from memsr_jax.utils import cli
+from memsr_jax.utils import console
+from memsr_jax.utils import jsonio
 
 REQUIRED_SETS = ("t91", "bsd200", "set5")
 UsageError = cli.UsageError

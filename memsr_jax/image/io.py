@@ -21,7 +21,7 @@ from PIL import Image
 from PIL import ImageFile
 from PIL import UnidentifiedImageError
 
-from memsr_jax import cli
+from memsr_jax.utils import cli
 
 PathLike = Union[str, os.PathLike]
 

@@ -5,7 +5,7 @@ import pickle
 from typing import Any
 import warnings
 
-from memsr_jax import optional
+from memsr_jax.utils import optional
 
 
 class _Opaque(dict):

@@ -36,7 +36,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memsr_jax import cli
 from memsr_jax.interop import option_files
 from memsr_jax.interop import torch_files
 from memsr_jax.interop import torch_layers
@@ -44,6 +43,7 @@ from memsr_jax.models import registry
 from memsr_jax.models.edsr import EDSR
 from memsr_jax.models.imdn import IMDN
 from memsr_jax.models.swinir import SwinIR
+from memsr_jax.utils import cli
 
 
 class TorchWeightsError(cli.UserError, ValueError):

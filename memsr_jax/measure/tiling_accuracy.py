@@ -16,15 +16,15 @@ import jax.numpy as jnp
 import numpy as np
 from skimage import data
 
-from memsr_jax import cli
-from memsr_jax import console
-from memsr_jax import jsonio
-from memsr_jax import precision
-from memsr_jax import safe_io
 from memsr_jax.deploy import tiling
 from memsr_jax.deploy.receptive_field import receptive_radius
 from memsr_jax.image import metrics
-from memsr_jax.source import load_source
+from memsr_jax.inference.source import load_source
+from memsr_jax.utils import cli
+from memsr_jax.utils import console
+from memsr_jax.utils import jsonio
+from memsr_jax.utils import precision
+from memsr_jax.utils import safe_io
 
 
 def _rgb_psnr(a: np.ndarray, b: np.ndarray) -> float:

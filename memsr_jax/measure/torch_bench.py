@@ -15,10 +15,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memsr_jax import optional
-from memsr_jax import procmem
 from memsr_jax.models.edsr import EDSR
 from memsr_jax.models.plain import PlainNet
+from memsr_jax.utils import optional
+from memsr_jax.utils import procmem
 
 
 def _require_torch():

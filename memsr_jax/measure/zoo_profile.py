@@ -26,16 +26,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memsr_jax import cli
-from memsr_jax import console
-from memsr_jax import jsonio
-from memsr_jax import pytrees
-from memsr_jax import safe_io
+from memsr_jax.inference.source import load_source
 from memsr_jax.measure import cost
 from memsr_jax.measure import torch_bench
 from memsr_jax.models import registry
 from memsr_jax.models.plain import PlainNet
-from memsr_jax.source import load_source
+from memsr_jax.utils import cli
+from memsr_jax.utils import console
+from memsr_jax.utils import jsonio
+from memsr_jax.utils import pytrees
+from memsr_jax.utils import safe_io
 
 PAPER_MEMORY_MB = {  # MemSR Table 5 (PyTorch, GTX 1080Ti, 1920×1080 output)
     "plain_m": {2: 420, 4: 161},

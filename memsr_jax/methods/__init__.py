@@ -6,10 +6,10 @@
 """
 import importlib
 
-from memsr_jax import cli
 from memsr_jax.train import config_lib
 from memsr_jax.train import loop
 from memsr_jax.train.supervised import SupervisedTask
+from memsr_jax.utils import cli
 
 METHODS = ("supervised", "memsr", "mssr", "compress")
 # Top-level config keys each method adds to the engine's (config_lib.base_config).

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import jax
 import ml_collections
 
-from memsr_jax import console
+from memsr_jax.utils import console
 
 
 def stage_config(config, overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:

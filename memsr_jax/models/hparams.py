@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from memsr_jax import cli
+from memsr_jax.utils import cli
 
 # Counts that may be zero (a net with no residual blocks still runs); other integers are >= 1.
 MAY_BE_ZERO = frozenset({"n_resblocks", "n_blocks"})

@@ -11,12 +11,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memsr_jax import cli
 from memsr_jax.models import hparams
 from memsr_jax.models.edsr import EDSR
 from memsr_jax.models.imdn import IMDN
 from memsr_jax.models.plain import PlainNet
 from memsr_jax.models.swinir import SwinIR
+from memsr_jax.utils import cli
 
 # name -> (constructor, default kwargs)
 MODEL_PRESETS: dict[str, tuple[Callable[..., nn.Module], dict[str, Any]]] = {}

@@ -21,20 +21,20 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-from memsr_jax import cli
-from memsr_jax import config_paths
-from memsr_jax import console
 from memsr_jax import evaluation
-from memsr_jax import jsonio
-from memsr_jax import precision
-from memsr_jax import safe_io
 from memsr_jax.data import folders
 from memsr_jax.data import home
 from memsr_jax.evaluation import checks
 from memsr_jax.evaluation import level_sweep
-from memsr_jax.predictor import bicubic_predictor
-from memsr_jax.predictor import model_forward
-from memsr_jax.source import load_source
+from memsr_jax.inference.predictor import bicubic_predictor
+from memsr_jax.inference.predictor import model_forward
+from memsr_jax.inference.source import load_source
+from memsr_jax.utils import cli
+from memsr_jax.utils import config_paths
+from memsr_jax.utils import console
+from memsr_jax.utils import jsonio
+from memsr_jax.utils import precision
+from memsr_jax.utils import safe_io
 
 # Guarded so that tests can import both the train and eval tools (both define --config).
 if "config" not in flags.FLAGS:

@@ -5,8 +5,8 @@ in memsr_jax/deploy/export_cli.py (--help).
 """
 import sys
 
-from memsr_jax import cli
 from memsr_jax.deploy.export_cli import main as _main
+from memsr_jax.utils import cli
 
 
 def main() -> int:

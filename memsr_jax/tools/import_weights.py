@@ -6,8 +6,8 @@ in memsr_jax/import_weights.py (--help).
 """
 import sys
 
-from memsr_jax import cli
 from memsr_jax.import_weights import main as _main
+from memsr_jax.utils import cli
 
 
 def main() -> int:

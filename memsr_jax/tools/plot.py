@@ -5,8 +5,8 @@ in memsr_jax/plot.py (--help).
 """
 import sys
 
-from memsr_jax import cli
 from memsr_jax.plot import main as _main
+from memsr_jax.utils import cli
 
 
 def main() -> int:

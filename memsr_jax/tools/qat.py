@@ -11,7 +11,7 @@ memsr_jax.data, e.g. t91, or skimage_train), LR patches of --lr_patch pixels.
 import argparse
 import pathlib
 
-from memsr_jax import cli
+from memsr_jax.utils import cli
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -36,7 +36,7 @@ def main(argv=None) -> int:
   args = parse_args(argv)
   try:
     from memsr_jax.deploy import fake_quant
-    from memsr_jax.source import load_source
+    from memsr_jax.inference.source import load_source
     from memsr_jax.train import config_lib
     from memsr_jax.train import qat as qat_lib
     out = pathlib.Path(args.workdir) / "qat"

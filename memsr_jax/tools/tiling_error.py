@@ -5,8 +5,8 @@ in memsr_jax/measure/tiling_accuracy.py (--help).
 """
 import sys
 
-from memsr_jax import cli
 from memsr_jax.measure.tiling_accuracy import main as _main
+from memsr_jax.utils import cli
 
 
 def main() -> int:

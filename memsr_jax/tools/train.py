@@ -2,7 +2,7 @@
 `python train.py --config configs/quickstart.py --workdir runs/quickstart` in a checkout).
 
 --config takes a config file or the name of a packaged config (`quickstart`, `memsr/plain.py:m,x4`;
-memsr_jax/config_paths.py).
+memsr_jax/utils/config_paths.py).
 
 Reruns of the same command resume from the newest checkpoint in the workdir. config.method picks
 what is trained: "supervised" (any registry model on LR/HR pairs) or a method's stages
@@ -19,14 +19,14 @@ from absl import flags
 import jax
 from ml_collections import config_flags
 
-from memsr_jax import cli
-from memsr_jax import config_paths
-from memsr_jax import console
 from memsr_jax import methods
-from memsr_jax import safe_io
 from memsr_jax.train import loop
 from memsr_jax.train import summary
 from memsr_jax.train import workdir_lock
+from memsr_jax.utils import cli
+from memsr_jax.utils import config_paths
+from memsr_jax.utils import console
+from memsr_jax.utils import safe_io
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training config: a file, or a "
                                           "packaged config by name (quickstart, "

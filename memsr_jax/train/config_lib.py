@@ -8,9 +8,9 @@ import json
 
 import ml_collections
 
-from memsr_jax import cli
 from memsr_jax.models import registry
 from memsr_jax.train import optim
+from memsr_jax.utils import cli
 
 LOSSES = ("l1", "charbonnier", "mse")
 SCHEDULES = ("constant", "one_cycle", "multistep", "cosine")
@@ -23,7 +23,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.scale = 2
   c.total_steps = 1000
   # Compute dtype of the training step: "float32", or "bfloat16" for mixed precision (params,
-  # optimizer state, EMA, loss, metrics and checkpoints stay float32; see memsr_jax.precision).
+  # optimizer state, EMA, loss, metrics and checkpoints stay float32; see utils.precision).
   c.dtype = "float32"
 
   # The network (a registry preset; `kwargs` overrides its hyperparameters).

@@ -25,10 +25,6 @@ import ml_collections
 import numpy as np
 
 from memsr_jax import checkpoints as ckpt_lib
-from memsr_jax import cli
-from memsr_jax import console
-from memsr_jax import jsonio
-from memsr_jax import precision
 from memsr_jax.evaluation import validation
 from memsr_jax.train import config_lib
 from memsr_jax.train import data as data_lib
@@ -40,6 +36,10 @@ from memsr_jax.train.signals import SignalCatcher
 from memsr_jax.train.signals import TrainingInterrupted
 from memsr_jax.train.signals import all_processes_agree
 from memsr_jax.train.task import Task
+from memsr_jax.utils import cli
+from memsr_jax.utils import console
+from memsr_jax.utils import jsonio
+from memsr_jax.utils import precision
 
 PyTree = Any
 __all__ = ["NonFiniteLossError", "TrainingInterrupted", "train"]

@@ -3,7 +3,7 @@ from typing import Callable
 
 import jax.numpy as jnp
 
-from memsr_jax import cli
+from memsr_jax.utils import cli
 
 
 def l1(pred, target):

@@ -1,5 +1,5 @@
 """What training writes as it goes: metrics.jsonl and TensorBoard events (the progress bar is
-memsr_jax.console.progress).
+memsr_jax.utils.console.progress).
 
 A resumed run rewrites metrics.jsonl up to the step it restarts from and hides later TensorBoard
 events, so every step is logged once however often the run was interrupted.
@@ -8,7 +8,7 @@ import json
 import logging
 import pathlib
 
-from memsr_jax import safe_io
+from memsr_jax.utils import safe_io
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from memsr_jax import cli
+from memsr_jax.utils import cli
 
 OptimizerFactory = Callable[[ml_collections.ConfigDict, optax.Schedule],
                             optax.GradientTransformation]

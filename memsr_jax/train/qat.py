@@ -20,11 +20,11 @@ import numpy as np
 import optax
 
 from memsr_jax import checkpoints as ckpt_lib
-from memsr_jax import console
 from memsr_jax.deploy import fake_quant
 from memsr_jax.deploy import qat_export
 from memsr_jax.models import registry
 from memsr_jax.train import data as data_lib
+from memsr_jax.utils import console
 
 RANGE_LR = 100.0
 

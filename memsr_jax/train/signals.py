@@ -8,7 +8,7 @@ import jax
 from jax.experimental import multihost_utils
 import numpy as np
 
-from memsr_jax import console
+from memsr_jax.utils import console
 
 
 class TrainingInterrupted(RuntimeError):

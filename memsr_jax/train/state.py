@@ -11,9 +11,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from memsr_jax import precision
 from memsr_jax.train import optim
 from memsr_jax.train.task import Task
+from memsr_jax.utils import precision
 
 PyTree = Any
 
@@ -63,7 +63,7 @@ def make_train_step(task: Task, tx: optax.GradientTransformation, schedule: opta
   freeze weights without optimizer-state drift; task.post_update (e.g. re-applying pruning masks)
   runs after the optimizer step.
   `compute_dtype` (config.dtype; e.g. bf16): the loss is computed in it, everything else stays
-  float32 (memsr_jax.precision.mixed_precision_loss), for every task alike.
+  float32 (memsr_jax.utils.precision.mixed_precision_loss), for every task alike.
   `ema_warmup`: the EMA decay ramps up with the step (optim.ema_decay_at).
   """
   task_loss = precision.mixed_precision_loss(task.loss_fn, compute_dtype)

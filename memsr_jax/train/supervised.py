@@ -1,11 +1,11 @@
 """SupervisedTask: train any registry model on (LR, HR) pairs with a pixel loss."""
 import ml_collections
 
-from memsr_jax import pytrees
 from memsr_jax.models import registry
 from memsr_jax.train import config_lib
 from memsr_jax.train import losses
 from memsr_jax.train.task import Task
+from memsr_jax.utils import pytrees
 
 
 class ModelTask(Task):

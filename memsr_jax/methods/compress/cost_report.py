@@ -13,10 +13,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from memsr_jax import pytrees
 from memsr_jax.measure.cost import count_macs
 from memsr_jax.measure.cost import xla_cost
 from memsr_jax.models import registry
+from memsr_jax.utils import pytrees
 
 
 def model_cost(model_name: str, scale: int, hr_size=(720, 1280), xla: bool = False,

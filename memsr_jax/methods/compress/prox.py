@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from memsr_jax.pytrees import leaf_paths
-from memsr_jax.pytrees import path_str
+from memsr_jax.utils.pytrees import leaf_paths
+from memsr_jax.utils.pytrees import path_str
 
 PyTree = Any
 

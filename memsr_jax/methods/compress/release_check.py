@@ -19,9 +19,6 @@ from typing import Any, Callable
 
 import yaml
 
-from memsr_jax import cli
-from memsr_jax import config_paths
-from memsr_jax import console
 from memsr_jax.data import home
 from memsr_jax.interop import option_files
 from memsr_jax.methods.compress.release_deviations import CODE
@@ -30,6 +27,9 @@ from memsr_jax.methods.compress.release_deviations import EMA_WARMUP_OURS
 from memsr_jax.methods.compress.release_deviations import EQUIVALENT
 from memsr_jax.models import registry
 from memsr_jax.train import config_lib
+from memsr_jax.utils import cli
+from memsr_jax.utils import config_paths
+from memsr_jax.utils import console
 
 MISSING = "<missing>"
 STATUSES = ("same", "equivalent", "deviation", "differs", "missing")
@@ -336,7 +336,7 @@ def load_config(path: pathlib.Path):
 
 def check(release_dir, configs_dir=None) -> dict[str, list[dict]]:
   """{paper config path: compare rows} for every paper config (found in `configs_dir`, else by
-  the shared config finder, memsr_jax.config_paths)."""
+  the shared config finder, memsr_jax.utils.config_paths)."""
   release_dir = pathlib.Path(release_dir)
   if not release_dir.is_dir():
     raise ReleaseError(f"release folder {release_dir} not found: copy the folder BasicSR/options "
@@ -362,7 +362,7 @@ def main(argv=None) -> int:
                        "~/.cache/memsr_jax)")
   ap.add_argument("--configs_dir", default=None,
                   help="the configs folder holding compress/{edsr,swinir}_x2.py (default: the "
-                       "project's, found by memsr_jax.config_paths)")
+                       "project's, found by memsr_jax.utils.config_paths)")
   ap.add_argument("--markdown", action="store_true", help="print markdown tables")
   args = ap.parse_args(argv)
   try:

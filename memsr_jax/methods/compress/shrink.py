@@ -27,8 +27,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from memsr_jax import pytrees
 from memsr_jax.models import registry
+from memsr_jax.utils import pytrees
 
 # The paper's compact models, keyed by the model they compress.
 PAPER_MINIS = {"edsr_baseline": "edsr_mini", "swinir_s": "swinir_mini"}

@@ -28,19 +28,19 @@ import ml_collections
 import numpy as np
 
 from memsr_jax import checkpoints as ckpt_lib
-from memsr_jax import cli
-from memsr_jax import jsonio
-from memsr_jax import pytrees
+from memsr_jax.inference.source import load_source
 from memsr_jax.methods import common
 from memsr_jax.methods.compress import prox
 from memsr_jax.methods.compress import shrink
 from memsr_jax.methods.compress import tasks
 from memsr_jax.models import registry
-from memsr_jax.source import load_source
 from memsr_jax.train import config_lib
 from memsr_jax.train import loop
 from memsr_jax.train import optim
 from memsr_jax.train import state as state_lib
+from memsr_jax.utils import cli
+from memsr_jax.utils import jsonio
+from memsr_jax.utils import pytrees
 
 PyTree = Any
 STAGES = ("prune", "compress", "distill")

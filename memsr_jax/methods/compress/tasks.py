@@ -9,12 +9,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from memsr_jax import pytrees
 from memsr_jax.methods.compress import lap_loss
 from memsr_jax.methods.compress import prox
 from memsr_jax.models import registry
 from memsr_jax.train import losses
 from memsr_jax.train.supervised import ModelTask
+from memsr_jax.utils import pytrees
 
 PyTree = Any
 

@@ -17,12 +17,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memsr_jax import cli
-from memsr_jax import console
-from memsr_jax import jsonio
-from memsr_jax import precision
 from memsr_jax.methods.memsr import convert
 from memsr_jax.models import registry
+from memsr_jax.utils import cli
+from memsr_jax.utils import console
+from memsr_jax.utils import jsonio
+from memsr_jax.utils import precision
 
 
 def trained_like(params, seed: int = 0):

@@ -23,9 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from memsr_jax import checkpoints as ckpt_lib
-from memsr_jax import cli
-from memsr_jax import jsonio
-from memsr_jax import precision
+from memsr_jax.inference.source import load_source
 from memsr_jax.methods import common
 from memsr_jax.methods.memsr import convert
 from memsr_jax.methods.memsr import distill as distill_lib
@@ -33,12 +31,14 @@ from memsr_jax.methods.memsr import tasks as memsr_tasks
 from memsr_jax.methods.memsr import winning_init as wi
 from memsr_jax.models import registry
 from memsr_jax.models.plain import param_counts
-from memsr_jax.source import load_source
 from memsr_jax.train import config_lib
 from memsr_jax.train import data as data_lib
 from memsr_jax.train import loop
 from memsr_jax.train import qat as qat_lib
 from memsr_jax.train.supervised import SupervisedTask
+from memsr_jax.utils import cli
+from memsr_jax.utils import jsonio
+from memsr_jax.utils import precision
 
 INITS = ("winning", "random")
 

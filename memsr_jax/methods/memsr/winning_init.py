@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memsr_jax import precision
 from memsr_jax.methods.memsr import convert
+from memsr_jax.utils import precision
 
 SHIFT_STATS = ("code", "paper")
 

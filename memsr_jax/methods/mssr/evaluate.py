@@ -9,9 +9,9 @@ from typing import Any, Sequence
 
 import jax.numpy as jnp
 
-from memsr_jax import predictor
 from memsr_jax.evaluation import evaluator
 from memsr_jax.evaluation import validation
+from memsr_jax.inference import predictor
 from memsr_jax.models import levels
 
 PyTree = Any

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memsr_jax import pytrees
+from memsr_jax.utils import pytrees
 
 PyTree = Any
 

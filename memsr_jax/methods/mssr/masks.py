@@ -26,8 +26,8 @@ from memsr_jax.models.levels import level_stats as level_stats
 from memsr_jax.models.levels import mask_at_level as mask_at_level
 from memsr_jax.models.levels import num_levels
 from memsr_jax.models.levels import params_at_level as params_at_level
-from memsr_jax.pytrees import leaf_paths
-from memsr_jax.pytrees import path_str
+from memsr_jax.utils.pytrees import leaf_paths
+from memsr_jax.utils.pytrees import path_str
 
 PyTree = Any
 

@@ -13,9 +13,9 @@ import flax.linen as nn
 import jax
 
 from memsr_jax import checkpoints as ckpt_lib
-from memsr_jax import precision
 from memsr_jax.methods.mssr import masks
 from memsr_jax.models import levels
+from memsr_jax.utils import precision
 
 PyTree = Any
 

@@ -17,8 +17,6 @@ import jax
 import ml_collections
 import numpy as np
 
-from memsr_jax import cli
-from memsr_jax import jsonio
 from memsr_jax.methods import common
 from memsr_jax.methods.mssr import config as mssr_config
 from memsr_jax.methods.mssr import evaluate
@@ -33,6 +31,8 @@ from memsr_jax.train import data as data_lib
 from memsr_jax.train import loop
 from memsr_jax.train import losses
 from memsr_jax.train import sharding
+from memsr_jax.utils import cli
+from memsr_jax.utils import jsonio
 
 PyTree = Any
 REWIND_CHOICES = ("rewind", "init", "random")

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memsr_jax.cli import UserError
+from memsr_jax.utils.cli import UserError
 
 UNIT_ROUNDOFF_F32 = 2.0 ** -24
 

@@ -17,7 +17,7 @@ import ml_collections
 
 CONFIG_PACKAGE = "memsr_jax.configs"
 ENV_VAR = "MEMSR_CONFIG_DIR"
-_CHECKOUT_CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "configs"
+_CHECKOUT_CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
 
 
 def config_root() -> pathlib.Path:

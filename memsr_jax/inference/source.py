@@ -17,11 +17,11 @@ from typing import Any, Mapping
 
 import flax.linen as nn
 
-from memsr_jax import cli
 from memsr_jax.data import home
 from memsr_jax.interop import torch_import
 from memsr_jax.models import levels
 from memsr_jax.models import registry
+from memsr_jax.utils import cli
 
 PyTree = Any
 

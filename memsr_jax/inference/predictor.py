@@ -1,7 +1,7 @@
 """Running a model on LR images for scoring: the one place evaluation, validation, the MSSR level
 sweeps, the experiments and the parity tests get their forward pass from.
 
-Every model predictor is jitted and traced under a precision policy (memsr_jax/precision.py;
+Every model predictor is jitted and traced under a precision policy (memsr_jax/utils/precision.py;
 "highest", the default, gives the protocol's numbers on any backend): the policy is part of jit's
 cache key, so it surrounds each call, not only the definition. The bicubic baseline is MATLAB's
 imresize in float64 NumPy.
@@ -12,9 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memsr_jax import numerics
-from memsr_jax import precision
 from memsr_jax.image import bicubic
+from memsr_jax.utils import numerics
+from memsr_jax.utils import precision
 
 PyTree = Any
 PredictFn = Callable[[np.ndarray], np.ndarray]  # float32 NHWC LR (0..255) -> SR (0..255)

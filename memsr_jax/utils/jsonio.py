@@ -14,7 +14,7 @@ import pathlib
 
 import numpy as np
 
-from memsr_jax import safe_io
+from memsr_jax.utils import safe_io
 
 
 def to_jsonable(x):

@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 
-from memsr_jax.cli import UserError
+from memsr_jax.utils.cli import UserError
 
 
 def check_output_dir(path, flag: str, *, must_be_empty: bool = False, empty_hint: str = "",

@@ -6,7 +6,7 @@ An internal error (a bug) keeps its traceback. Commands raise `UserError` (or a 
 library's checkpoint, weights and usage errors derive from it) for anything the user can fix, and
 their entry point goes through `run` (argparse mains) or `run_absl` (absl mains). `--help` prints
 the usage and exits 0 in both styles. Flags and output locations are checked before any computing
-(memsr_jax.safe_io). This module imports nothing heavy.
+(memsr_jax.utils.safe_io). This module imports nothing heavy.
 
 Flags shared by the tools are declared here once, with one meaning each:
   --checkpoint DIR     a model checkpoint or training workdir
@@ -26,8 +26,8 @@ import sys
 from absl import app
 from absl import flags
 
-from memsr_jax import config_help
-from memsr_jax import console
+from memsr_jax.utils import config_help
+from memsr_jax.utils import console
 
 EXIT_USER_ERROR = 2
 
@@ -62,7 +62,7 @@ def run(main, argv=None) -> int:
 
 class ArgumentParser(argparse.ArgumentParser):
   """argparse whose usage errors are one line (argparse prints the whole usage first). Every
-  command gets the shared `--verbose` flag; parsing sets up the terminal output (memsr_jax.console:
+  command gets the shared `--verbose` flag; parsing sets up the terminal output (utils.console:
   our lines on stderr, library INFO/WARNING hidden unless --verbose)."""
 
   def __init__(self, *args, **kwargs):

@@ -8,7 +8,7 @@ of an ImportError traceback. The extras are declared in pyproject.toml.
 import importlib
 from types import ModuleType
 
-from memsr_jax.cli import UserError
+from memsr_jax.utils.cli import UserError
 
 _TORCH = ('pip install "memsr_jax[torch]" (from a clone: pip install -r '
           "requirements-torch.txt)")
