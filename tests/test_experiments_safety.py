@@ -106,7 +106,7 @@ def test_an_infinite_psnr_is_recorded_as_null_with_a_note(tmp_path, monkeypatch)
   assert out["results"]["set5"]["x2"]["psnr"] is None and "infinite" in out["eval_note"]
   text = (tmp_path / "reference" / "eval.json").read_text()
   assert "Infinity" not in text and "NaN" not in text
-  records.write_json(tmp_path / "x.json", {"a": [float("nan"), 1.0, np.float32("inf")]})
+  records.write_record(tmp_path / "x.json", {"a": [float("nan"), 1.0, np.float32("inf")]})
   assert json.loads((tmp_path / "x.json").read_text()) == {"a": [None, 1.0, None]}
 
 
@@ -166,7 +166,7 @@ def test_a_read_only_workdir_is_one_line(tmp_path, monkeypatch, capsys):
   blocked = tmp_path / "file"
   blocked.write_text("x")
   with pytest.raises(cli_lib.UsageError, match="cannot write"):
-    records.write_json(blocked / "sub" / "x.json", {})
+    records.write_record(blocked / "sub" / "x.json", {})
 
 
 @pytest.mark.parametrize("argv", [["nope", "--budget", "smoke", "--workdir", "w"],

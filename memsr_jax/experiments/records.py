@@ -39,5 +39,6 @@ def write_text(path: pathlib.Path, text: str) -> None:
   _writing(path, write)
 
 
-def write_json(path: pathlib.Path, obj) -> None:
+def write_record(path: pathlib.Path, obj) -> None:
+  """jsonio.write_json, its OSError as one line naming the workdir."""
   _writing(path, lambda: jsonio.write_json(path, obj))

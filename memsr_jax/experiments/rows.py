@@ -203,5 +203,5 @@ def evaluate_row(row: base.Row, exp: base.Experiment, workdir: pathlib.Path, set
   if notes:
     out["eval_note"] = "; ".join(notes)
   cache[row.label] = {"signature": signature, "row": out}
-  records.write_json(cache_path, cache)
+  records.write_record(cache_path, cache)
   return out

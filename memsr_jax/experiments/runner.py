@@ -74,7 +74,7 @@ def prepare_workdir(workdir: pathlib.Path, experiment: str, budget: str) -> None
     workdir.mkdir(parents=True, exist_ok=True)
   except OSError as e:
     raise UsageError(f"cannot create --workdir {workdir}: {e.strerror or e}") from None
-  records.write_json(marker, {"experiment": experiment, "budget": budget})
+  records.write_record(marker, {"experiment": experiment, "budget": budget})
 
 
 # ----------------------------------------------------------------------------- training
@@ -106,14 +106,14 @@ def train_run(run: specs.TrainRun, workdir: pathlib.Path, train: bool = True) ->
   _log(f"run {run.name}: training {run.steps} steps in {run_dir}"
        + (" (resuming)" if info["invocations"] else ""))
   info["invocations"] += 1
-  records.write_json(path, info)  # a hard kill loses only this invocation's time
+  records.write_record(path, info)  # a hard kill loses only this invocation's time
   t0 = time.perf_counter()
   try:
     _train(run.config, run_dir)
     info["finished"] = True
   finally:
     info["wall_s"] += time.perf_counter() - t0
-    records.write_json(path, info)
+    records.write_record(path, info)
   return info
 
 
@@ -224,7 +224,7 @@ def _run_locked(name, budget, workdir, data_dir, weights_dir, command, sets, see
       "runs": runs, "rows": rows, "extra": extra,
       "wall_s_this_invocation": time.perf_counter() - t_start,
   }
-  records.write_json(workdir / "results.json", results)
+  records.write_record(workdir / "results.json", results)
   md = report.markdown(jsonio.to_jsonable(results), exp.columns)
   records.write_text(workdir / "results.md", md)
   print(md, flush=True)

@@ -210,4 +210,4 @@ def stage_qat(config, workdir: pathlib.Path, name: str, kwargs: dict, params) ->
                   train_ranges=bool(q.train_ranges), calib_batches=int(q.calib_batches),
                   batch_size=int(config.data.batch_size),
                   meta={"method": {"memsr": True, "memsr_stage": "qat"}})
-  print(f"[qat] wrote {out}", flush=True)
+  common.say(f"[qat] wrote {out}")
