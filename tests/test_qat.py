@@ -111,8 +111,10 @@ def _qat_checkpoint(path):
 @pytest.mark.slow
 def test_export_of_a_qat_checkpoint_refuses_calibration(tmp_path, capsys):
   _qat_checkpoint(tmp_path / "qat")
+  (tmp_path / "calib").mkdir()
   rc = export_cli.main(["--checkpoint", str(tmp_path / "qat"), "--quantize", "int8",
-                        "--calibration", str(tmp_path), "--output", str(tmp_path / "q.onnx")])
+                        "--calibration", str(tmp_path / "calib"), "--output",
+                        str(tmp_path / "q.onnx")])
   assert rc == 2 and "drop --calibration" in capsys.readouterr().err
   assert not (tmp_path / "q.onnx").exists()
 
