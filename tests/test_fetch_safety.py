@@ -15,10 +15,10 @@ import pytest
 
 from memsr_jax.data import download as dl
 from memsr_jax.data import fetch
-from memsr_jax.data import filelock
 from memsr_jax.data.sources import SOURCES
 from memsr_jax.data.sources import Remote
 from memsr_jax.data.sources import Source
+from memsr_jax.utils import filelock
 
 SET5 = ["baby", "bird", "butterfly", "head", "woman"]
 

@@ -21,8 +21,8 @@ from typing import Optional
 import urllib.error
 import urllib.request
 
-from memsr_jax.data import filelock
 from memsr_jax.utils import console
+from memsr_jax.utils import filelock
 from memsr_jax.utils.cli import UserError
 
 CHUNK = 1 << 20

@@ -27,7 +27,6 @@ import urllib.parse
 
 from memsr_jax.data import archive as archives
 from memsr_jax.data import download as dl
-from memsr_jax.data import filelock
 from memsr_jax.data import folders
 from memsr_jax.data import home
 from memsr_jax.data import sample
@@ -36,6 +35,7 @@ from memsr_jax.data.sources import Remote
 from memsr_jax.data.sources import Source
 from memsr_jax.utils import cli
 from memsr_jax.utils import console
+from memsr_jax.utils import filelock
 from memsr_jax.utils import safe_io
 
 # Extracted images may take at most this many times the archive's size (at least the floor), and

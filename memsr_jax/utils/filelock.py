@@ -1,4 +1,5 @@
-"""One process at a time on a fetched set or a download: an exclusive flock on a lock file.
+"""One process at a time on a path (a training workdir, a fetched set, a download): an exclusive
+flock on a lock file.
 
 The lock file holds the owner's pid and host for the message, and is deleted when the lock is
 released (before the kernel lock goes, so a process that opened the old file sees that it was
@@ -11,6 +12,7 @@ import fcntl
 import os
 import pathlib
 import socket
+from typing import Callable, Optional
 
 from memsr_jax.utils.cli import UserError
 
@@ -19,22 +21,21 @@ class Busy(UserError):
   """Another process holds the lock."""
 
 
-def _open_locked(path: pathlib.Path, what: str):
-  """The lock file, opened and flocked; raises Busy when another process holds it."""
+def _open_locked(path: pathlib.Path, busy: Callable[[str], Exception]):
+  """The lock file, opened and flocked; raises busy(owner) when another process holds it."""
   while True:
     try:
       f = open(path, "a+")
     except OSError as e:
       raise UserError(f"cannot create the lock file {path} ({e.strerror or e}): choose a "
-                      "writable --data_dir") from None
+                      "writable folder") from None
     try:
       fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
       f.seek(0)
       owner = f.read().strip() or "another process"
       f.close()
-      raise Busy(f"{what} is already under way ({owner}, lock {path}): wait for it to finish, "
-                 "or stop it and rerun") from None
+      raise busy(owner) from None
     try:  # the previous holder may have deleted the file between our open and flock
       same = os.path.samestat(os.fstat(f.fileno()), os.stat(path))
     except FileNotFoundError:
@@ -45,10 +46,14 @@ def _open_locked(path: pathlib.Path, what: str):
 
 
 @contextlib.contextmanager
-def exclusive(path, what: str):
-  """Holds the lock `path` for the `with` block; raises Busy (naming `what`) when it is taken."""
+def exclusive(path, what: str, busy: Optional[Callable[[str], Exception]] = None):
+  """Holds the lock `path` for the `with` block. When another process holds it, raises
+  busy(owner) (default: Busy naming `what`)."""
   path = pathlib.Path(path)
-  f = _open_locked(path, what)
+  if busy is None:
+    busy = lambda owner: Busy(f"{what} is already under way ({owner}, lock {path}): wait for it "
+                              "to finish, or stop it and rerun")
+  f = _open_locked(path, busy)
   try:
     f.seek(0)
     f.truncate()
@@ -56,6 +61,11 @@ def exclusive(path, what: str):
     f.flush()
     yield
   finally:
-    with contextlib.suppress(OSError):
-      path.unlink()
-    f.close()
+    try:  # only our own file: a waiting process then finds the name gone and opens a new one
+      mine = os.path.samestat(os.fstat(f.fileno()), os.stat(path))
+    except OSError:
+      mine = False
+    if mine:
+      with contextlib.suppress(OSError):
+        path.unlink()
+    f.close()  # releases the lock
