@@ -12,8 +12,9 @@ from memsr_jax.utils.cli import UserError
 
 _TORCH = ('pip install "memsr_jax[torch]" (from a clone: pip install -r '
           "requirements-torch.txt)")
-_EXPORT = ('pip install "memsr_jax[export]" (from a clone: pip install -r requirements.txt '
-           "-r requirements-export.txt)")
+_EXPORT = ('pip install "memsr_jax[export]" && pip install --no-deps jax2onnx==0.17.1 (from a '
+           "clone: pip install -r requirements-export.txt && pip install --no-deps "
+           "jax2onnx==0.17.1)")
 # top-level module -> how to install it
 INSTALL = {
     "torch": _TORCH,
