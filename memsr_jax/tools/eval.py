@@ -198,11 +198,7 @@ def absl_main(argv):
 
 def main() -> None:
   """The `memsr-eval` console script (and eval.py, `python -m memsr_jax.eval`)."""
-  try:
-    sys.argv = config_paths.resolve_config_flag(sys.argv)
-  except FileNotFoundError as e:
-    sys.exit(cli.fail(e))
-  cli.run_absl(absl_main, sys.modules[__name__])
+  cli.run_config_tool(absl_main, sys.modules[__name__])
 
 
 if __name__ == "__main__":

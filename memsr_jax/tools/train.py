@@ -24,7 +24,6 @@ from memsr_jax.train import loop
 from memsr_jax.train import summary
 from memsr_jax.train import workdir_lock
 from memsr_jax.utils import cli
-from memsr_jax.utils import config_paths
 from memsr_jax.utils import console
 from memsr_jax.utils import safe_io
 
@@ -79,11 +78,7 @@ def _train(config, workdir):
 
 def main() -> None:
   """The `memsr-train` console script (and train.py, `python -m memsr_jax.tools.train`)."""
-  try:
-    sys.argv = config_paths.resolve_config_flag(sys.argv)
-  except FileNotFoundError as e:
-    sys.exit(cli.fail(e))
-  cli.run_absl(absl_main, sys.modules[__name__])
+  cli.run_config_tool(absl_main, sys.modules[__name__])
 
 
 if __name__ == "__main__":

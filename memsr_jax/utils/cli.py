@@ -27,6 +27,7 @@ from absl import app
 from absl import flags
 
 from memsr_jax.utils import config_help
+from memsr_jax.utils import config_paths
 from memsr_jax.utils import console
 
 EXIT_USER_ERROR = 2
@@ -125,6 +126,16 @@ def _missing_key(e: Exception) -> tuple[str, str]:
   suggestion = re.search(r'Did you mean "([^"]+)"', rest)
   hint = f" (did you mean {suggestion[1]!r}?)" if suggestion else ""
   return first.strip().strip("'\""), hint
+
+
+def run_config_tool(main, tool) -> None:
+  """`run_absl` for a command with a `--config` flag (memsr-train, memsr-eval): a packaged config
+  name (`quickstart`) is resolved to its file first; neither a file nor a name is one line."""
+  try:
+    sys.argv = config_paths.resolve_config_flag(sys.argv)
+  except FileNotFoundError as e:
+    sys.exit(fail(e))
+  run_absl(main, tool)
 
 
 def run_absl(main, tool=None) -> None:
